@@ -1,0 +1,508 @@
+/*
+ * binary: TBinaryProtocol — big-endian fixed-width integers, i32 length
+ * prefixes.  Reads strict (versioned) and old non-strict message headers;
+ * always writes strict ones, as Apache Thrift servers do.
+ */
+#include <string.h>
+
+#include "proto.h"
+
+#define BINARY_VERSION_1	0x80010000u
+#define BINARY_VERSION_MASK	0xffff0000u
+
+static const uint8_t *
+binary_take(struct proto_reader *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->status != PROTO_OK)
+		return NULL;
+	if (r->len - r->pos < n) {
+		proto_need(r, n);
+		return NULL;
+	}
+	p = r->data + r->pos;
+	r->pos += n;
+	return p;
+}
+
+static uint32_t
+binary_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int
+binary_read_u32(struct proto_reader *r, uint32_t *v)
+{
+	const uint8_t *p = binary_take(r, 4);
+
+	if (p == NULL)
+		return -1;
+	*v = binary_be32(p);
+	return 0;
+}
+
+/* Size in bytes of a fixed-width type, 0 for variable-width or invalid ones. */
+static size_t
+binary_fixed_size(uint8_t type)
+{
+	switch (type) {
+	case PROTO_T_BOOL:
+	case PROTO_T_BYTE:	return 1;
+	case PROTO_T_I16:	return 2;
+	case PROTO_T_I32:	return 4;
+	case PROTO_T_I64:
+	case PROTO_T_DOUBLE:	return 8;
+	case PROTO_T_UUID:	return 16;
+	default:		return 0;
+	}
+}
+
+static bool
+binary_valid_type(uint8_t type)
+{
+	return binary_fixed_size(type) != 0 || type == PROTO_T_STRING ||
+	    type == PROTO_T_STRUCT || type == PROTO_T_MAP || type == PROTO_T_SET ||
+	    type == PROTO_T_LIST;
+}
+
+/* A length or count read as i32: negative is malformed, past the limit too big. */
+static int
+binary_read_size(struct proto_reader *r, size_t elem_size, uint32_t *size)
+{
+	uint32_t v;
+
+	if (binary_read_u32(r, &v) != 0)
+		return -1;
+	if (v > INT32_MAX)
+		return proto_fail(r, PROTO_BAD, "negative length");
+	if (elem_size != 0 && v > r->max_size / elem_size)
+		return proto_fail(r, PROTO_TOO_BIG, "length exceeds max_message_size");
+	*size = v;
+	return 0;
+}
+
+static int
+binary_read_string(struct proto_reader *r, struct proto_string *s)
+{
+	uint32_t len;
+
+	if (binary_read_size(r, 1, &len) != 0)
+		return -1;
+	if ((s->ptr = binary_take(r, len)) == NULL)
+		return -1;
+	s->len = len;
+	return 0;
+}
+
+static int
+binary_read_byte(struct proto_reader *r, int8_t *v)
+{
+	const uint8_t *p = binary_take(r, 1);
+
+	if (p == NULL)
+		return -1;
+	*v = (int8_t)p[0];
+	return 0;
+}
+
+static int
+binary_read_bool(struct proto_reader *r, bool *v)
+{
+	const uint8_t *p = binary_take(r, 1);
+
+	if (p == NULL)
+		return -1;
+	*v = p[0] != 0;
+	return 0;
+}
+
+static int
+binary_read_i16(struct proto_reader *r, int16_t *v)
+{
+	const uint8_t *p = binary_take(r, 2);
+
+	if (p == NULL)
+		return -1;
+	*v = (int16_t)(uint16_t)((unsigned)p[0] << 8 | p[1]);
+	return 0;
+}
+
+static int
+binary_read_i32(struct proto_reader *r, int32_t *v)
+{
+	uint32_t u;
+
+	if (binary_read_u32(r, &u) != 0)
+		return -1;
+	*v = (int32_t)u;
+	return 0;
+}
+
+static int
+binary_read_u64(struct proto_reader *r, uint64_t *v)
+{
+	const uint8_t *p = binary_take(r, 8);
+
+	if (p == NULL)
+		return -1;
+	*v = (uint64_t)binary_be32(p) << 32 | binary_be32(p + 4);
+	return 0;
+}
+
+static int
+binary_read_i64(struct proto_reader *r, int64_t *v)
+{
+	uint64_t u;
+
+	if (binary_read_u64(r, &u) != 0)
+		return -1;
+	*v = (int64_t)u;
+	return 0;
+}
+
+static int
+binary_read_double(struct proto_reader *r, double *v)
+{
+	uint64_t u;
+
+	if (binary_read_u64(r, &u) != 0)
+		return -1;
+	memcpy(v, &u, sizeof *v);
+	return 0;
+}
+
+static int
+binary_read_message_begin(struct proto_reader *r, struct proto_string *name,
+    uint8_t *type, int32_t *seqid)
+{
+	uint32_t	 first;
+	int8_t		 t;
+
+	if (binary_read_u32(r, &first) != 0)
+		return -1;
+	if (first & 0x80000000u) {
+		if ((first & BINARY_VERSION_MASK) != BINARY_VERSION_1)
+			return proto_fail(r, PROTO_BAD, "bad binary protocol version");
+		*type = first & 0xff;
+		if (binary_read_string(r, name) != 0)
+			return -1;
+	} else {
+		/* Old non-strict header: the i32 was the name's length. */
+		if (first > r->max_size)
+			return proto_fail(r, PROTO_TOO_BIG, "length exceeds max_message_size");
+		if ((name->ptr = binary_take(r, first)) == NULL)
+			return -1;
+		name->len = first;
+		if (binary_read_byte(r, &t) != 0)
+			return -1;
+		*type = (uint8_t)t;
+	}
+	return binary_read_i32(r, seqid);
+}
+
+static int
+binary_read_struct_begin(struct proto_reader *r)
+{
+	if (r->status != PROTO_OK)
+		return -1;
+	if (r->depth >= r->max_depth)
+		return proto_fail(r, PROTO_BAD, "nesting too deep");
+	r->depth++;
+	return 0;
+}
+
+static int
+binary_read_struct_end(struct proto_reader *r)
+{
+	if (r->status != PROTO_OK)
+		return -1;
+	r->depth--;
+	return 0;
+}
+
+static int
+binary_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
+{
+	const uint8_t *p = binary_take(r, 1);
+
+	if (p == NULL)
+		return -1;
+	*type = p[0];
+	*id = 0;
+	if (*type == PROTO_T_STOP)
+		return 0;
+	return binary_read_i16(r, id);
+}
+
+/* Container header shared by list, set and map: depth, types, count. */
+static int
+binary_read_container(struct proto_reader *r, uint8_t ktype, uint8_t vtype, uint32_t *count)
+{
+	size_t min_size = 1;
+
+	if (!binary_valid_type(vtype) || (ktype != PROTO_T_STOP && !binary_valid_type(ktype)))
+		return proto_fail(r, PROTO_BAD, "invalid container element type");
+	if (r->depth >= r->max_depth)
+		return proto_fail(r, PROTO_BAD, "nesting too deep");
+	/* Every element takes at least one byte, fixed-width ones exactly their size. */
+	if (binary_fixed_size(vtype) != 0)
+		min_size = binary_fixed_size(vtype);
+	if (ktype != PROTO_T_STOP)
+		min_size += binary_fixed_size(ktype) ? binary_fixed_size(ktype) : 1;
+	if (binary_read_size(r, min_size, count) != 0)
+		return -1;
+	r->depth++;
+	return 0;
+}
+
+static int
+binary_read_list_begin(struct proto_reader *r, uint8_t *elem_type, uint32_t *count)
+{
+	const uint8_t *p = binary_take(r, 1);
+
+	if (p == NULL)
+		return -1;
+	*elem_type = p[0];
+	return binary_read_container(r, PROTO_T_STOP, *elem_type, count);
+}
+
+static int
+binary_read_map_begin(struct proto_reader *r, uint8_t *key_type, uint8_t *value_type,
+    uint32_t *count)
+{
+	const uint8_t *p = binary_take(r, 2);
+
+	if (p == NULL)
+		return -1;
+	*key_type = p[0];
+	*value_type = p[1];
+	return binary_read_container(r, *key_type, *value_type, count);
+}
+
+static int
+binary_skip(struct proto_reader *r, uint8_t type)
+{
+	struct proto_string	 s;
+	uint8_t			 ftype, ktype, vtype;
+	int16_t			 id;
+	uint32_t		 count;
+	size_t			 fixed, kfixed, vfixed;
+
+	if (r->status != PROTO_OK)
+		return -1;
+	if ((fixed = binary_fixed_size(type)) != 0)
+		return binary_take(r, fixed) ? 0 : -1;
+	switch (type) {
+	case PROTO_T_STRING:
+		return binary_read_string(r, &s);
+	case PROTO_T_STRUCT:
+		if (binary_read_struct_begin(r) != 0)
+			return -1;
+		for (;;) {
+			if (binary_read_field_begin(r, &ftype, &id) != 0)
+				return -1;
+			if (ftype == PROTO_T_STOP)
+				break;
+			if (binary_skip(r, ftype) != 0)
+				return -1;
+		}
+		return binary_read_struct_end(r);
+	case PROTO_T_LIST:
+	case PROTO_T_SET:
+		if (binary_read_list_begin(r, &vtype, &count) != 0)
+			return -1;
+		if ((vfixed = binary_fixed_size(vtype)) != 0) {
+			/* count * vfixed <= max_size was checked with the count. */
+			if (binary_take(r, (size_t)count * vfixed) == NULL)
+				return -1;
+		} else {
+			for (uint32_t i = 0; i < count; i++)
+				if (binary_skip(r, vtype) != 0)
+					return -1;
+		}
+		r->depth--;
+		return 0;
+	case PROTO_T_MAP:
+		if (binary_read_map_begin(r, &ktype, &vtype, &count) != 0)
+			return -1;
+		kfixed = binary_fixed_size(ktype);
+		vfixed = binary_fixed_size(vtype);
+		if (kfixed != 0 && vfixed != 0) {
+			if (binary_take(r, (size_t)count * (kfixed + vfixed)) == NULL)
+				return -1;
+		} else {
+			for (uint32_t i = 0; i < count; i++)
+				if (binary_skip(r, ktype) != 0 || binary_skip(r, vtype) != 0)
+					return -1;
+		}
+		r->depth--;
+		return 0;
+	default:
+		return proto_fail(r, PROTO_BAD, "unknown field type");
+	}
+}
+
+static int
+binary_read_container_end(struct proto_reader *r)
+{
+	return binary_read_struct_end(r);
+}
+
+/* --- writing ------------------------------------------------------------ */
+
+static int
+binary_write_u32(struct proto_writer *w, uint32_t v)
+{
+	uint8_t b[4] = { v >> 24, v >> 16, v >> 8, v };
+
+	return proto_put(w, b, sizeof b);
+}
+
+static int
+binary_write_byte(struct proto_writer *w, int8_t v)
+{
+	uint8_t b = (uint8_t)v;
+
+	return proto_put(w, &b, 1);
+}
+
+static int
+binary_write_bool(struct proto_writer *w, bool v)
+{
+	return binary_write_byte(w, v ? 1 : 0);
+}
+
+static int
+binary_write_i16(struct proto_writer *w, int16_t v)
+{
+	uint16_t u = (uint16_t)v;
+	uint8_t	 b[2] = { u >> 8, u };
+
+	return proto_put(w, b, sizeof b);
+}
+
+static int
+binary_write_i32(struct proto_writer *w, int32_t v)
+{
+	return binary_write_u32(w, (uint32_t)v);
+}
+
+static int
+binary_write_u64(struct proto_writer *w, uint64_t v)
+{
+	binary_write_u32(w, (uint32_t)(v >> 32));
+	return binary_write_u32(w, (uint32_t)v);
+}
+
+static int
+binary_write_i64(struct proto_writer *w, int64_t v)
+{
+	return binary_write_u64(w, (uint64_t)v);
+}
+
+static int
+binary_write_double(struct proto_writer *w, double v)
+{
+	uint64_t u;
+
+	memcpy(&u, &v, sizeof u);
+	return binary_write_u64(w, u);
+}
+
+static int
+binary_write_string(struct proto_writer *w, const void *p, size_t len)
+{
+	if (len > INT32_MAX) {
+		w->failed = true;
+		return -1;
+	}
+	binary_write_u32(w, (uint32_t)len);
+	return proto_put(w, p, len);
+}
+
+static int
+binary_write_message_begin(struct proto_writer *w, const struct proto_string *name,
+    uint8_t type, int32_t seqid)
+{
+	binary_write_u32(w, BINARY_VERSION_1 | type);
+	binary_write_string(w, name->ptr, name->len);
+	return binary_write_i32(w, seqid);
+}
+
+static int
+binary_write_struct_begin(struct proto_writer *w)
+{
+	return w->failed ? -1 : 0;
+}
+
+static int
+binary_write_struct_end(struct proto_writer *w)
+{
+	return w->failed ? -1 : 0;
+}
+
+static int
+binary_write_field_begin(struct proto_writer *w, uint8_t type, int16_t id)
+{
+	binary_write_byte(w, (int8_t)type);
+	return binary_write_i16(w, id);
+}
+
+static int
+binary_write_field_stop(struct proto_writer *w)
+{
+	return binary_write_byte(w, PROTO_T_STOP);
+}
+
+static int
+binary_write_list_begin(struct proto_writer *w, uint8_t elem_type, uint32_t count)
+{
+	binary_write_byte(w, (int8_t)elem_type);
+	return binary_write_u32(w, count);
+}
+
+static int
+binary_write_map_begin(struct proto_writer *w, uint8_t key_type, uint8_t value_type,
+    uint32_t count)
+{
+	binary_write_byte(w, (int8_t)key_type);
+	binary_write_byte(w, (int8_t)value_type);
+	return binary_write_u32(w, count);
+}
+
+const struct proto_ops proto_binary = {
+	.name = "binary",
+	.read_message_begin = binary_read_message_begin,
+	.read_struct_begin = binary_read_struct_begin,
+	.read_struct_end = binary_read_struct_end,
+	.read_field_begin = binary_read_field_begin,
+	.read_list_begin = binary_read_list_begin,
+	.read_set_begin = binary_read_list_begin,
+	.read_map_begin = binary_read_map_begin,
+	.read_container_end = binary_read_container_end,
+	.read_bool = binary_read_bool,
+	.read_byte = binary_read_byte,
+	.read_i16 = binary_read_i16,
+	.read_i32 = binary_read_i32,
+	.read_i64 = binary_read_i64,
+	.read_double = binary_read_double,
+	.read_string = binary_read_string,
+	.skip = binary_skip,
+	.write_message_begin = binary_write_message_begin,
+	.write_struct_begin = binary_write_struct_begin,
+	.write_struct_end = binary_write_struct_end,
+	.write_field_begin = binary_write_field_begin,
+	.write_field_stop = binary_write_field_stop,
+	.write_list_begin = binary_write_list_begin,
+	.write_set_begin = binary_write_list_begin,
+	.write_map_begin = binary_write_map_begin,
+	.write_bool = binary_write_bool,
+	.write_byte = binary_write_byte,
+	.write_i16 = binary_write_i16,
+	.write_i32 = binary_write_i32,
+	.write_i64 = binary_write_i64,
+	.write_double = binary_write_double,
+	.write_string = binary_write_string,
+};
