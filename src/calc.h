@@ -1,0 +1,53 @@
+/*
+ * calc: the CalculatorService handlers as plain functions over integers,
+ * and the bounded calculation log behind getStruct.  Knows nothing of
+ * the wire; every result is checked for i32 overflow.
+ */
+#ifndef CALCD_CALC_H
+#define CALCD_CALC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum calc_operation {
+	CALC_ADD	= 1,
+	CALC_SUBTRACT	= 2,
+	CALC_MULTIPLY	= 3,
+	CALC_DIVIDE	= 4,
+};
+
+enum calc_status {
+	CALC_OK = 0,
+	CALC_OVERFLOW,		/* the result does not fit in an i32 */
+	CALC_DIVIDE_BY_ZERO,
+	CALC_INVALID_OPERATION,	/* op is not one of enum calc_operation */
+};
+
+struct calc_work {
+	int32_t	num1;
+	int32_t	num2;
+	int32_t	op;
+};
+
+/* Decimal text of an i32: "-2147483648" is the longest. */
+#define CALC_VALUE_LEN	12
+
+struct calc_shared {
+	int32_t	key;
+	char	value[CALC_VALUE_LEN];
+};
+
+enum calc_status calc_add(int32_t a, int32_t b, int32_t *result);
+enum calc_status calc_subtract(int32_t a, int32_t b, int32_t *result);
+/* Work out w; on CALC_OK also log {logid, result} for getStruct. */
+enum calc_status calc_calculate(int32_t logid, const struct calc_work *w, int32_t *result);
+const char	*calc_status_text(enum calc_status);
+
+/* The calculation log: shared by all workers, at most capacity entries. */
+int	calc_log_init(unsigned capacity);
+void	calc_log_free(void);
+/* The newest entry logged with key; false if there is none. */
+bool	calc_log_get(int32_t key, struct calc_shared *out);
+
+#endif
