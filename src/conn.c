@@ -1,0 +1,376 @@
+/*
+ * conn: serving one connection.  Each read lands in the worker's scratch
+ * buffer and is decoded in place; only the tail of a message that hasn't
+ * fully arrived is copied into the connection's own input buffer.  The
+ * replies to everything decoded from one read go out with one write.
+ * While a peer's unsent replies pass max_output_buffer, calcd stops
+ * decoding and reading it, so memory stays bounded whatever it sends.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "conn.h"
+#include "log.h"
+#include "transport.h"
+
+#define CONN_PEER_LEN	(INET6_ADDRSTRLEN + 8)
+
+struct conn {
+	struct conn_env	*env;
+	struct conn	*prev, *next;
+	int		 fd;
+	struct event	 read_ev;
+	struct event	 write_ev;
+	bool		 reading;	/* read_ev is added */
+	bool		 writing;	/* write_ev is added */
+	bool		 paused;	/* complete input waits for the output to drain */
+	bool		 eof;		/* the peer shut its sending side */
+	struct transport transport;
+	struct buf	 in;		/* input not yet decoded */
+	size_t		 need;		/* don't decode again until in.len reaches this */
+	struct buf	 out;		/* replies the socket hasn't taken yet */
+	char		 peer[CONN_PEER_LEN];
+};
+
+static struct log_ratelimit conn_bad_input_rl;
+static struct log_ratelimit conn_error_rl;
+
+static void	conn_on_read(evutil_socket_t, short, void *);
+static void	conn_on_write(evutil_socket_t, short, void *);
+
+void
+conn_format_address(const struct sockaddr *sa, char *out, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	switch (sa->sa_family) {
+	case AF_INET: {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+		snprintf(out, len, "%s:%u", host, ntohs(sin->sin_port));
+		break;
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+		snprintf(out, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+		break;
+	}
+	default:
+		snprintf(out, len, "unix");
+		break;
+	}
+}
+
+struct conn *
+conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct conn	*c;
+	int		 one = 1;
+
+	(void)salen;
+	if ((c = calloc(1, sizeof *c)) == NULL) {
+		log_limited(&conn_error_rl, LOG_LEVEL_ERROR, "out of memory for a connection");
+		close(fd);
+		return NULL;
+	}
+	c->env = env;
+	c->fd = fd;
+	conn_format_address(sa, c->peer, sizeof c->peer);
+	/* Replies are whole messages: send them now, not after a delayed ACK. */
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	buf_init(&c->in, env->limits.max_message_size + env->scratch_len);
+	buf_init(&c->out, env->max_output_buffer + env->limits.max_message_size + 65536);
+	event_assign(&c->read_ev, env->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
+	event_assign(&c->write_ev, env->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
+	if (event_add(&c->read_ev, env->idle_timeout) != 0) {
+		log_limited(&conn_error_rl, LOG_LEVEL_ERROR, "%s: cannot watch the connection",
+		    c->peer);
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->reading = true;
+	c->next = env->head;
+	if (env->head != NULL)
+		env->head->prev = c;
+	env->head = c;
+	env->count++;
+	log_debug("%s: connected", c->peer);
+	return c;
+}
+
+void
+conn_close(struct conn *c)
+{
+	struct conn_env *env = c->env;
+
+	event_del(&c->read_ev);
+	event_del(&c->write_ev);
+	close(c->fd);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		env->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	env->count--;
+	buf_free(&c->in);
+	buf_free(&c->out);
+	log_debug("%s: closed", c->peer);
+	free(c);
+	if (env->on_close != NULL)
+		env->on_close(env->on_close_arg);
+}
+
+void
+conn_close_all(struct conn_env *env)
+{
+	while (env->head != NULL)
+		conn_close(env->head);
+}
+
+static void
+conn_set_reading(struct conn *c, bool on)
+{
+	if (on == c->reading)
+		return;
+	if (on)
+		event_add(&c->read_ev, c->env->idle_timeout);
+	else
+		event_del(&c->read_ev);
+	c->reading = on;
+}
+
+static void
+conn_set_writing(struct conn *c, bool on)
+{
+	if (on == c->writing)
+		return;
+	if (on)
+		event_add(&c->write_ev, c->env->idle_timeout);
+	else
+		event_del(&c->write_ev);
+	c->writing = on;
+}
+
+/* Write what the socket takes now; -1 if the connection is dead. */
+static int
+conn_write_some(struct conn *c, const uint8_t *data, size_t len, size_t *written)
+{
+	ssize_t n;
+
+	*written = 0;
+	while (*written < len) {
+		n = send(c->fd, data + *written, len - *written, MSG_NOSIGNAL);
+		if (n > 0) {
+			*written += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		log_limited(&conn_error_rl, LOG_LEVEL_INFO, "%s: write failed: %s", c->peer,
+		    n < 0 ? strerror(errno) : "connection closed");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Send the replies gathered in env->reply behind any backlog, keep what
+ * the socket won't take, and decide whether to read on.  -1 if c is gone.
+ */
+static int
+conn_flush(struct conn *c)
+{
+	struct buf	*reply = &c->env->reply;
+	size_t		 written = 0;
+
+	if (c->out.len == 0 && reply->len > 0) {
+		if (conn_write_some(c, reply->data, reply->len, &written) != 0) {
+			reply->len = 0;
+			conn_close(c);
+			return -1;
+		}
+	}
+	if (written < reply->len && buf_append(&c->out, reply->data + written,
+	    reply->len - written) != 0) {
+		log_limited(&conn_error_rl, LOG_LEVEL_WARNING,
+		    "%s: output backlog over its limit, closing", c->peer);
+		reply->len = 0;
+		conn_close(c);
+		return -1;
+	}
+	reply->len = 0;
+	buf_shrink(reply, 1 << 20);
+	if (c->out.len == 0 && c->eof && !c->paused) {
+		if (c->in.len > 0)
+			log_debug("%s: closed with %zu bytes of an unfinished message",
+			    c->peer, c->in.len);
+		conn_close(c);
+		return -1;
+	}
+	conn_set_writing(c, c->out.len > 0);
+	conn_set_reading(c, !c->eof && !c->paused && c->out.len < c->env->max_output_buffer);
+	return 0;
+}
+
+/* Close c after bad input, sending the replies to the good messages before it. */
+static void
+conn_fail(struct conn *c, const struct dispatch_result *res, const char *why)
+{
+	size_t written;
+
+	if (res != NULL && res->method_len > 0)
+		log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
+		    "%s: closing connection (%s, method '%.*s'): %s", c->peer,
+		    transport_name(&c->transport), (int)(res->method_len > 64 ? 64 : res->method_len),
+		    (const char *)res->method, why);
+	else
+		log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
+		    "%s: closing connection (%s): %s", c->peer,
+		    transport_name(&c->transport), why);
+	if (c->out.len == 0 && c->env->reply.len > 0)
+		(void)conn_write_some(c, c->env->reply.data, c->env->reply.len, &written);
+	c->env->reply.len = 0;
+	conn_close(c);
+}
+
+/*
+ * Decode and answer the messages in data[0..len) (the scratch buffer or
+ * c->in), keep what is left over, and flush.  -1 if c is gone.
+ */
+static int
+conn_process(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct conn_env		*env = c->env;
+	struct dispatch_result	 res;
+	const char		*error = NULL;
+	size_t			 off = 0;
+
+	c->paused = false;
+	c->need = 0;
+	while (off < len) {
+		if (c->out.len + env->reply.len >= env->max_output_buffer) {
+			c->paused = true;
+			break;
+		}
+		if (c->transport.kind == TRANSPORT_UNKNOWN) {
+			enum proto_status st = transport_detect(data + off, len - off,
+			    &c->transport, &error);
+
+			if (st == PROTO_NEED_MORE)
+				break;
+			if (st != PROTO_OK) {
+				conn_fail(c, NULL, error);
+				return -1;
+			}
+			log_debug("%s: speaks %s", c->peer, transport_name(&c->transport));
+		}
+		transport_process(&c->transport, data + off, len - off, &env->limits,
+		    &env->reply, &res);
+		if (res.status == PROTO_NEED_MORE) {
+			c->need = res.need;
+			break;
+		}
+		if (res.status != PROTO_OK) {
+			conn_fail(c, &res, res.error ? res.error : "malformed message");
+			return -1;
+		}
+		off += res.consumed;
+		env->requests++;
+	}
+
+	/* Keep the unfinished tail; the scratch buffer is reused by the next read. */
+	if (data == c->in.data) {
+		buf_consume(&c->in, off);
+	} else if (off < len && buf_append(&c->in, data + off, len - off) != 0) {
+		conn_fail(c, NULL, "input over its limit");
+		return -1;
+	}
+	if (c->in.len == 0)
+		buf_shrink(&c->in, 0);
+	return conn_flush(c);
+}
+
+static void
+conn_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	struct conn_env	*env = c->env;
+	ssize_t		 n;
+
+	if (what & EV_TIMEOUT) {
+		log_info("%s: idle for too long, closing", c->peer);
+		conn_close(c);
+		return;
+	}
+	n = recv(fd, env->scratch, env->scratch_len, 0);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		log_limited(&conn_error_rl, LOG_LEVEL_INFO, "%s: read failed: %s", c->peer,
+		    strerror(errno));
+		conn_close(c);
+		return;
+	}
+	if (n == 0) {
+		/* Half-close: answer what has arrived, then close. */
+		c->eof = true;
+		conn_set_reading(c, false);
+		(void)conn_flush(c);
+		return;
+	}
+	if (c->in.len == 0) {
+		(void)conn_process(c, env->scratch, (size_t)n);
+		return;
+	}
+	if (buf_append(&c->in, env->scratch, (size_t)n) != 0) {
+		conn_fail(c, NULL, "input over its limit");
+		return;
+	}
+	if (c->in.len < c->need)
+		return;
+	(void)conn_process(c, c->in.data, c->in.len);
+}
+
+static void
+conn_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	size_t		 written;
+
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		log_info("%s: not reading its replies, closing", c->peer);
+		conn_close(c);
+		return;
+	}
+	if (conn_write_some(c, c->out.data, c->out.len, &written) != 0) {
+		conn_close(c);
+		return;
+	}
+	buf_consume(&c->out, written);
+	if (c->out.len == 0)
+		buf_shrink(&c->out, 0);
+	if (c->paused && c->out.len < c->env->max_output_buffer) {
+		(void)conn_process(c, c->in.data, c->in.len);
+		return;
+	}
+	(void)conn_flush(c);
+}
