@@ -1,0 +1,585 @@
+/*
+ * conf: the table of calcd.conf keys (one row each: type, field, default,
+ * bounds), the parsers for their values, and conf_load, which reads a
+ * file and reports every problem as "FILE:LINE: message".
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conf.h"
+#include "log.h"
+
+#define CONF_LINE_MAX	4096	/* longest line accepted, newline excluded */
+#define CONF_ERR_MAX	(CONF_LINE_MAX + 256)
+
+#define CONF_K		((uint64_t)1 << 10)
+#define CONF_M		((uint64_t)1 << 20)
+#define CONF_G		((uint64_t)1 << 30)
+
+#define CONF_SEC	((uint64_t)1000)
+#define CONF_MIN	(60 * CONF_SEC)
+#define CONF_HOUR	(60 * CONF_MIN)
+
+enum conf_type {
+	CONF_COUNT,		/* decimal integer */
+	CONF_COUNT_AUTO,	/* decimal integer, or "auto" stored as 0 */
+	CONF_SIZE,		/* bytes; K, M, G (or KB, MB, GB) suffix */
+	CONF_DURATION,		/* stored as ms; ms, s, m, h suffix, bare = s */
+	CONF_LEVEL,		/* log level name, stored as enum log_level */
+	CONF_LISTEN,		/* HOST:PORT, appended to conf->listen */
+};
+
+#define CONF_REPEAT	0x1	/* may appear on more than one line */
+
+struct conf_key {
+	const char	*name;
+	enum conf_type	 type;
+	size_t		 offset;
+	size_t		 width;
+	int		 flags;
+	const char	*def;		/* parsed like a value from the file */
+	uint64_t	 min;		/* in stored units: bytes, ms, count */
+	uint64_t	 max;
+};
+
+#define CONF_FIELD(f)	offsetof(struct conf, f), sizeof(((struct conf *)0)->f)
+
+/*
+ * Adding a key is one row here, one field in struct conf and one
+ * documented line in etc/calcd.conf.  Defaults are text so they go
+ * through the same parser and bounds as the file does.
+ */
+static const struct conf_key conf_keys[] = {
+	{ "listen", CONF_LISTEN, CONF_FIELD(listen), CONF_REPEAT,
+	  "*:9090", 0, 0 },
+	{ "workers", CONF_COUNT_AUTO, CONF_FIELD(workers), 0,
+	  "auto", 1, 256 },
+	{ "max_connections", CONF_COUNT, CONF_FIELD(max_connections), 0,
+	  "1024", 1, 1000000 },
+	{ "idle_timeout", CONF_DURATION, CONF_FIELD(idle_timeout_ms), 0,
+	  "300s", 0, 24 * CONF_HOUR },
+	{ "max_message_size", CONF_SIZE, CONF_FIELD(max_message_size), 0,
+	  "16M", 64, CONF_G },
+	{ "max_output_buffer", CONF_SIZE, CONF_FIELD(max_output_buffer), 0,
+	  "1M", 4 * CONF_K, CONF_G },
+	{ "max_nesting_depth", CONF_COUNT, CONF_FIELD(max_nesting_depth), 0,
+	  "32", 1, 64 },
+	{ "calculation_log_size", CONF_COUNT,
+	  CONF_FIELD(calculation_log_size), 0, "1024", 1, 1000000 },
+	{ "log_level", CONF_LEVEL, CONF_FIELD(log_level), 0,
+	  "notice", 0, 0 },
+};
+#define CONF_NKEYS	(sizeof conf_keys / sizeof conf_keys[0])
+
+struct conf_unit {
+	const char	*suffix;	/* compared case-insensitively */
+	uint64_t	 mult;
+};
+
+static const struct conf_unit conf_count_units[] = {
+	{ "", 1 }, { NULL, 0 }
+};
+static const struct conf_unit conf_size_units[] = {
+	{ "", 1 }, { "k", CONF_K }, { "kb", CONF_K }, { "m", CONF_M },
+	{ "mb", CONF_M }, { "g", CONF_G }, { "gb", CONF_G }, { NULL, 0 }
+};
+static const struct conf_unit conf_duration_units[] = {
+	{ "", CONF_SEC }, { "ms", 1 }, { "s", CONF_SEC }, { "m", CONF_MIN },
+	{ "h", CONF_HOUR }, { NULL, 0 }
+};
+
+enum conf_num {
+	CONF_NUM_OK,
+	CONF_NUM_INVALID,
+	CONF_NUM_NEGATIVE,
+	CONF_NUM_TOO_LARGE,
+};
+
+/* State of one conf_load: where we are, for messages, and what was seen. */
+struct conf_file {
+	const char	*path;
+	FILE		*errors;
+	unsigned	 line;
+	int		 nerrors;
+	unsigned	 first_line[CONF_NKEYS];	/* 0 = not in file yet */
+};
+
+static void	conf_error(struct conf_file *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+static void
+conf_error(struct conf_file *cf, const char *fmt, ...)
+{
+	va_list	ap;
+
+	cf->nerrors++;
+	if (cf->errors == NULL)
+		return;
+	fprintf(cf->errors, "%s:%u: ", cf->path, cf->line);
+	va_start(ap, fmt);
+	vfprintf(cf->errors, fmt, ap);
+	va_end(ap);
+	fputc('\n', cf->errors);
+}
+
+/*
+ * Digits and a unit suffix from the table, nothing else: strtoull would
+ * take leading space, '+' and a wrapped '-', all wrong in a config file.
+ */
+static enum conf_num
+conf_parse_number(const char *s, const struct conf_unit *units, uint64_t *out)
+{
+	const struct conf_unit	*u;
+	const char		*p = s;
+	uint64_t		 v = 0;
+	unsigned		 d;
+	bool			 overflow = false;
+
+	if (p[0] == '-' && isdigit((unsigned char)p[1]))
+		return CONF_NUM_NEGATIVE;
+	if (!isdigit((unsigned char)*p))
+		return CONF_NUM_INVALID;
+	for (; isdigit((unsigned char)*p); p++) {
+		d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			overflow = true;
+		else
+			v = v * 10 + d;
+	}
+	for (u = units; u->suffix != NULL; u++)
+		if (strcasecmp(p, u->suffix) == 0)
+			break;
+	if (u->suffix == NULL)
+		return CONF_NUM_INVALID;
+	if (overflow || v > UINT64_MAX / u->mult)
+		return CONF_NUM_TOO_LARGE;
+	*out = v * u->mult;
+	return CONF_NUM_OK;
+}
+
+/* Bounds are shown in the units a person would write them in. */
+static void
+conf_format_value(const struct conf_key *key, uint64_t v, char *out,
+    size_t len)
+{
+	static const struct conf_unit	 sizes[] = {
+		{ "G", CONF_G }, { "M", CONF_M }, { "K", CONF_K }, { NULL, 0 }
+	};
+	static const struct conf_unit	 durations[] = {
+		{ "h", CONF_HOUR }, { "m", CONF_MIN }, { "s", CONF_SEC },
+		{ NULL, 0 }
+	};
+	const struct conf_unit		*u = NULL;
+
+	if (key->type == CONF_SIZE)
+		u = sizes;
+	else if (key->type == CONF_DURATION)
+		u = durations;
+	for (; v != 0 && u != NULL && u->suffix != NULL; u++) {
+		if (v % u->mult == 0) {
+			snprintf(out, len, "%" PRIu64 "%s", v / u->mult,
+			    u->suffix);
+			return;
+		}
+	}
+	snprintf(out, len, "%" PRIu64 "%s", v,
+	    key->type == CONF_DURATION && v != 0 ? "ms" : "");
+}
+
+static void
+conf_store(struct conf *conf, const struct conf_key *key, uint64_t v)
+{
+	char	*field = (char *)conf + key->offset;
+
+	if (key->width == sizeof(uint64_t))
+		*(uint64_t *)(void *)field = v;
+	else
+		*(unsigned *)(void *)field = (unsigned)v;
+}
+
+static int
+conf_set_number(struct conf *conf, const struct conf_key *key,
+    const char *value, char *err, size_t errlen)
+{
+	const struct conf_unit	*units = conf_count_units;
+	const char		*what = "number";
+	char			 lo[32], hi[32];
+	uint64_t		 v;
+
+	if (key->type == CONF_COUNT_AUTO && strcasecmp(value, "auto") == 0) {
+		conf_store(conf, key, 0);
+		return 0;
+	}
+	if (key->type == CONF_SIZE) {
+		units = conf_size_units;
+		what = "size";
+	} else if (key->type == CONF_DURATION) {
+		units = conf_duration_units;
+		what = "duration";
+	}
+	switch (conf_parse_number(value, units, &v)) {
+	case CONF_NUM_OK:
+		break;
+	case CONF_NUM_INVALID:
+		snprintf(err, errlen, "invalid %s '%s'", what, value);
+		return -1;
+	case CONF_NUM_NEGATIVE:
+		snprintf(err, errlen, "negative value '%s'", value);
+		return -1;
+	case CONF_NUM_TOO_LARGE:
+		snprintf(err, errlen, "value too large");
+		return -1;
+	}
+	if (v < key->min || v > key->max) {
+		conf_format_value(key, key->min, lo, sizeof lo);
+		conf_format_value(key, key->max, hi, sizeof hi);
+		snprintf(err, errlen, "value out of range (%s .. %s%s)", lo, hi,
+		    key->type == CONF_COUNT_AUTO ? ", or auto" : "");
+		return -1;
+	}
+	conf_store(conf, key, v);
+	return 0;
+}
+
+static int
+conf_set_level(struct conf *conf, const char *value, char *err, size_t errlen)
+{
+	int	level;
+
+	if ((level = log_level_parse(value)) == -1) {
+		snprintf(err, errlen, "unknown level '%s' (%s|%s|%s|%s|%s)",
+		    value, log_level_name(LOG_LEVEL_ERROR),
+		    log_level_name(LOG_LEVEL_WARNING),
+		    log_level_name(LOG_LEVEL_NOTICE),
+		    log_level_name(LOG_LEVEL_INFO),
+		    log_level_name(LOG_LEVEL_DEBUG));
+		return -1;
+	}
+	conf->log_level = level;
+	return 0;
+}
+
+static int
+conf_set_listen(struct conf *conf, const char *value, char *err,
+    size_t errlen)
+{
+	const char	*why;
+
+	if (conf->listen_count == CONF_MAX_LISTEN) {
+		snprintf(err, errlen, "too many addresses (at most %d)",
+		    CONF_MAX_LISTEN);
+		return -1;
+	}
+	why = conf_parse_listen(value, &conf->listen[conf->listen_count]);
+	if (why != NULL) {
+		snprintf(err, errlen, "invalid address '%s': %s", value, why);
+		return -1;
+	}
+	conf->listen_count++;
+	return 0;
+}
+
+/* Parse value for key into conf; on error conf is untouched and err says why. */
+static int
+conf_set(struct conf *conf, const struct conf_key *key, const char *value,
+    char *err, size_t errlen)
+{
+	if (*value == '\0') {
+		snprintf(err, errlen, "empty value");
+		return -1;
+	}
+	switch (key->type) {
+	case CONF_LEVEL:
+		return conf_set_level(conf, value, err, errlen);
+	case CONF_LISTEN:
+		return conf_set_listen(conf, value, err, errlen);
+	case CONF_COUNT:
+	case CONF_COUNT_AUTO:
+	case CONF_SIZE:
+	case CONF_DURATION:
+		break;
+	}
+	return conf_set_number(conf, key, value, err, errlen);
+}
+
+void
+conf_defaults(struct conf *conf)
+{
+	const struct conf_key	*key;
+	char			 err[CONF_ERR_MAX];
+
+	memset(conf, 0, sizeof *conf);
+	for (key = conf_keys; key < conf_keys + CONF_NKEYS; key++) {
+		/* A bad row is a bug in this file; fail on the first run. */
+		if (key->width < sizeof(uint64_t) && key->max > UINT_MAX) {
+			fprintf(stderr, "conf: %s: bound too wide for field\n",
+			    key->name);
+			abort();
+		}
+		if (conf_set(conf, key, key->def, err, sizeof err) != 0) {
+			fprintf(stderr, "conf: default for %s: %s\n",
+			    key->name, err);
+			abort();
+		}
+	}
+}
+
+static const struct conf_key *
+conf_find(const char *name)
+{
+	const struct conf_key	*key;
+
+	for (key = conf_keys; key < conf_keys + CONF_NKEYS; key++)
+		if (strcmp(key->name, name) == 0)
+			return key;
+	return NULL;
+}
+
+static char *
+conf_trim(char *s)
+{
+	char	*end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	return s;
+}
+
+/*
+ * Read one line into buf (without the newline).  Over-long lines and
+ * NUL bytes are flagged rather than trusted: the rest of a long line is
+ * consumed so the next line starts where it should.  Returns false at
+ * end of file.
+ */
+static bool
+conf_read_line(FILE *f, char *buf, bool *too_long, bool *nul)
+{
+	size_t	len = 0;
+	int	c;
+
+	*too_long = *nul = false;
+	while ((c = getc(f)) != EOF && c != '\n') {
+		if (c == '\0')
+			*nul = true;
+		if (len < CONF_LINE_MAX)
+			buf[len] = (char)c;
+		else
+			*too_long = true;
+		len++;
+	}
+	buf[len < CONF_LINE_MAX ? len : CONF_LINE_MAX] = '\0';
+	return c != EOF || len != 0;
+}
+
+static void
+conf_line(struct conf *conf, struct conf_file *cf, char *line)
+{
+	const struct conf_key	*key;
+	char			*p, *name, *value, *eq;
+	char			 err[CONF_ERR_MAX];
+	size_t			 i;
+
+	/* '#' starts a comment at line start or after blank space only. */
+	for (p = line; *p != '\0'; p++) {
+		if (*p == '#' && (p == line || isspace((unsigned char)p[-1]))) {
+			*p = '\0';
+			break;
+		}
+	}
+	line = conf_trim(line);
+	if (*line == '\0')
+		return;
+
+	if ((eq = strchr(line, '=')) == NULL) {
+		conf_error(cf, "expected 'key = value'");
+		return;
+	}
+	*eq = '\0';
+	name = conf_trim(line);
+	value = conf_trim(eq + 1);
+	if (*name == '\0') {
+		conf_error(cf, "expected 'key = value'");
+		return;
+	}
+	if ((key = conf_find(name)) == NULL) {
+		conf_error(cf, "unknown key '%s'", name);
+		return;
+	}
+
+	i = (size_t)(key - conf_keys);
+	if (cf->first_line[i] != 0 && (key->flags & CONF_REPEAT) == 0) {
+		conf_error(cf, "%s: duplicate key (first set on line %u)",
+		    key->name, cf->first_line[i]);
+		return;
+	}
+	if (cf->first_line[i] == 0) {
+		cf->first_line[i] = cf->line;
+		/* Listen lines in the file replace the default, not add. */
+		if (key->type == CONF_LISTEN)
+			conf->listen_count = 0;
+	}
+
+	if (conf_set(conf, key, value, err, sizeof err) != 0)
+		conf_error(cf, "%s: %s", key->name, err);
+}
+
+int
+conf_load(struct conf *conf, const char *path, FILE *errors)
+{
+	struct conf_file	 cf;
+	FILE			*f;
+	char			 line[CONF_LINE_MAX + 1];
+	bool			 too_long, nul;
+
+	memset(&cf, 0, sizeof cf);
+	cf.path = path;
+	cf.errors = errors;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		if (errors != NULL)
+			fprintf(errors, "%s: cannot open: %s\n", path,
+			    strerror(errno));
+		return 1;
+	}
+	while (conf_read_line(f, line, &too_long, &nul)) {
+		cf.line++;
+		if (too_long)
+			conf_error(&cf, "line too long (more than %d bytes)",
+			    CONF_LINE_MAX);
+		else if (nul)
+			conf_error(&cf, "NUL byte in line");
+		else
+			conf_line(conf, &cf, line);
+	}
+	if (ferror(f)) {
+		if (errors != NULL)
+			fprintf(errors, "%s: read error: %s\n", path,
+			    strerror(errno));
+		cf.nerrors++;
+	}
+	fclose(f);
+	return cf.nerrors;
+}
+
+static const char *
+conf_parse_port(const char *s, char *out, size_t len)
+{
+	unsigned long	v = 0;
+
+	if (*s == '\0')
+		return "missing port";
+	for (; *s != '\0'; s++) {
+		if (!isdigit((unsigned char)*s))
+			return "port is not a decimal number";
+		/* Stop growing once out of range, so this cannot overflow. */
+		if (v <= 65535)
+			v = v * 10 + (unsigned long)(*s - '0');
+	}
+	if (v > 65535)
+		return "port out of range (0 .. 65535)";
+	snprintf(out, len, "%lu", v);
+	return NULL;
+}
+
+/* A v6 literal as getaddrinfo takes it: address, optional %zone. */
+static bool
+conf_valid_v6(const char *s)
+{
+	struct in6_addr	 addr;
+	char		 buf[INET6_ADDRSTRLEN + 1];
+	const char	*zone;
+	size_t		 len;
+
+	zone = strchr(s, '%');
+	len = zone != NULL ? (size_t)(zone - s) : strlen(s);
+	if (len == 0 || len >= sizeof buf)
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET6, buf, &addr) != 1)
+		return false;
+	if (zone == NULL)
+		return true;
+	if (*++zone == '\0')
+		return false;
+	for (; *zone != '\0'; zone++)
+		if (!isalnum((unsigned char)*zone) && strchr("-._", *zone) == NULL)
+			return false;
+	return true;
+}
+
+const char *
+conf_parse_listen(const char *text, struct conf_listen *out)
+{
+	struct conf_listen	 l;
+	const char		*colon, *end, *why;
+	size_t			 len;
+
+	/* Built aside so out is left alone on error. */
+	memset(&l, 0, sizeof l);
+	if (*text == '\0')
+		return "empty address";
+
+	if (*text == '[') {
+		if ((end = strchr(text, ']')) == NULL)
+			return "missing ']' after IPv6 address";
+		len = (size_t)(end - text - 1);
+		if (len == 0)
+			return "empty IPv6 address in brackets";
+		if (len >= sizeof l.host)
+			return "host name too long";
+		memcpy(l.host, text + 1, len);
+		if (!conf_valid_v6(l.host))
+			return "invalid IPv6 address in brackets";
+		if (end[1] != ':')
+			return "expected ':PORT' after ']'";
+		colon = end + 1;
+	} else {
+		if ((colon = strchr(text, ':')) == NULL)
+			return "missing ':PORT'";
+		if (strchr(colon + 1, ':') != NULL)
+			return "IPv6 address must be in brackets";
+		len = (size_t)(colon - text);
+		if (len == 0)
+			return "missing host (use '*' for all addresses)";
+		if (len >= sizeof l.host)
+			return "host name too long";
+		if (!(len == 1 && *text == '*')) {
+			for (const char *p = text; p < colon; p++) {
+				if (!isalnum((unsigned char)*p) &&
+				    strchr("-._", *p) == NULL)
+					return "invalid character in host name";
+			}
+			memcpy(l.host, text, len);
+		}
+	}
+	if ((why = conf_parse_port(colon + 1, l.port, sizeof l.port)) != NULL)
+		return why;
+	*out = l;
+	return NULL;
+}
+
+void
+conf_format_listen(const struct conf_listen *l, char *out, size_t len)
+{
+	if (len == 0)
+		return;
+	if (l->host[0] == '\0')
+		snprintf(out, len, "*:%s", l->port);
+	else if (strchr(l->host, ':') != NULL)
+		snprintf(out, len, "[%s]:%s", l->host, l->port);
+	else
+		snprintf(out, len, "%s:%s", l->host, l->port);
+}
