@@ -35,6 +35,8 @@ struct conn {
 	bool		 writing;	/* write_ev is added */
 	bool		 paused;	/* complete input waits for the output to drain */
 	bool		 eof;		/* the peer shut its sending side */
+	bool		 timing_message; /* read_ev's timeout is message_timeout's */
+	struct timeval	 message_started; /* when the unfinished message in `in` began */
 	struct transport transport;
 	struct buf	 in;		/* input not yet decoded */
 	size_t		 need;		/* don't decode again until in.len reaches this */
@@ -46,6 +48,7 @@ static struct log_ratelimit conn_bad_input_rl;
 static struct log_ratelimit conn_error_rl;
 
 static void	conn_on_read(evutil_socket_t, short, void *);
+static int	conn_read(struct conn *, int);
 static void	conn_on_write(evutil_socket_t, short, void *);
 
 void
@@ -92,8 +95,8 @@ conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t sale
 	/* Replies are whole messages: send them now, not after a delayed ACK. */
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	buf_init(&c->in, env->limits.max_message_size + env->scratch_len);
-	buf_init(&c->out, env->max_output_buffer + env->limits.max_message_size + 65536);
+	buf_init(&c->in, env->limits.dispatch.max_message_size + env->scratch_len);
+	buf_init(&c->out, env->reply.limit);
 	event_assign(&c->read_ev, env->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
 	event_assign(&c->write_ev, env->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
 	if (event_add(&c->read_ev, env->idle_timeout) != 0) {
@@ -143,13 +146,82 @@ conn_close_all(struct conn_env *env)
 		conn_close(env->head);
 }
 
+int
+conn_env_init(struct conn_env *env, struct event_base *base, const struct conn_limits *limits)
+{
+	enum { CONN_SCRATCH_LEN = 64 * 1024 };
+
+	memset(env, 0, sizeof *env);
+	env->base = base;
+	env->scratch_len = CONN_SCRATCH_LEN;
+	if ((env->scratch = malloc(CONN_SCRATCH_LEN)) == NULL)
+		return -1;
+	buf_init(&env->reply, 0);
+	conn_env_set_limits(env, limits);
+	return 0;
+}
+
+void
+conn_env_free(struct conn_env *env)
+{
+	buf_free(&env->reply);
+	free(env->scratch);
+	env->scratch = NULL;
+}
+
+void
+conn_env_set_limits(struct conn_env *env, const struct conn_limits *limits)
+{
+	env->limits = *limits;
+	/* A read's replies stop being gathered past max_output_buffer, plus one reply. */
+	env->reply.limit = limits->max_output_buffer + limits->dispatch.max_message_size + 65536;
+	env->idle_timeout = NULL;
+	if (limits->idle_timeout_ms > 0) {
+		env->idle_tv.tv_sec = (time_t)(limits->idle_timeout_ms / 1000);
+		env->idle_tv.tv_usec = (suseconds_t)(limits->idle_timeout_ms % 1000 * 1000);
+		/* One timeout shared by every connection: libevent queues those in O(1). */
+		env->idle_timeout = event_base_init_common_timeout(env->base, &env->idle_tv);
+		if (env->idle_timeout == NULL)
+			env->idle_timeout = &env->idle_tv;
+	}
+}
+
+/* The read timeout: idle_timeout, or what is left of message_timeout if sooner. */
+static void
+conn_arm_read(struct conn *c)
+{
+	const struct conn_limits	*limits = &c->env->limits;
+	struct timeval			 now, left, elapsed;
+	uint64_t			 left_ms, elapsed_ms;
+
+	c->timing_message = false;
+	if (c->in.len == 0 || limits->message_timeout_ms == 0) {
+		event_add(&c->read_ev, c->env->idle_timeout);
+		return;
+	}
+	event_base_gettimeofday_cached(c->env->base, &now);
+	timersub(&now, &c->message_started, &elapsed);
+	elapsed_ms = elapsed.tv_sec < 0 ? 0 :
+	    (uint64_t)elapsed.tv_sec * 1000 + (uint64_t)elapsed.tv_usec / 1000;
+	left_ms = elapsed_ms >= limits->message_timeout_ms ? 1 :
+	    limits->message_timeout_ms - elapsed_ms;
+	if (limits->idle_timeout_ms != 0 && limits->idle_timeout_ms <= left_ms) {
+		event_add(&c->read_ev, c->env->idle_timeout);
+		return;
+	}
+	left.tv_sec = (time_t)(left_ms / 1000);
+	left.tv_usec = (suseconds_t)(left_ms % 1000 * 1000);
+	c->timing_message = true;
+	event_add(&c->read_ev, &left);
+}
+
 static void
 conn_set_reading(struct conn *c, bool on)
 {
 	if (on == c->reading)
 		return;
 	if (on)
-		event_add(&c->read_ev, c->env->idle_timeout);
+		conn_arm_read(c);
 	else
 		event_del(&c->read_ev);
 	c->reading = on;
@@ -208,6 +280,7 @@ conn_flush(struct conn *c)
 			return -1;
 		}
 	}
+	c->out.limit = reply->limit;
 	if (written < reply->len && buf_append(&c->out, reply->data + written,
 	    reply->len - written) != 0) {
 		log_limited(&conn_error_rl, LOG_LEVEL_WARNING,
@@ -218,15 +291,17 @@ conn_flush(struct conn *c)
 	}
 	reply->len = 0;
 	buf_shrink(reply, 1 << 20);
-	if (c->out.len == 0 && c->eof && !c->paused) {
+	if (c->out.len == 0 && !c->paused &&
+	    (c->eof || (c->env->draining && c->in.len == 0))) {
 		if (c->in.len > 0)
-			log_debug("%s: closed with %zu bytes of an unfinished message",
+			log_info("%s: closed with %zu bytes of an unfinished message",
 			    c->peer, c->in.len);
 		conn_close(c);
 		return -1;
 	}
 	conn_set_writing(c, c->out.len > 0);
-	conn_set_reading(c, !c->eof && !c->paused && c->out.len < c->env->max_output_buffer);
+	conn_set_reading(c, !c->eof && !c->paused &&
+	    c->out.len < c->env->limits.max_output_buffer);
 	return 0;
 }
 
@@ -251,6 +326,14 @@ conn_fail(struct conn *c, const struct dispatch_result *res, const char *why)
 	conn_close(c);
 }
 
+/* Hold on to input until its message is complete; at most one message and a read. */
+static int
+conn_keep_input(struct conn *c, const uint8_t *data, size_t len)
+{
+	c->in.limit = c->env->limits.dispatch.max_message_size + c->env->scratch_len;
+	return buf_append(&c->in, data, len);
+}
+
 /*
  * Decode and answer the messages in data[0..len) (the scratch buffer or
  * c->in), keep what is left over, and flush.  -1 if c is gone.
@@ -266,7 +349,7 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 	c->paused = false;
 	c->need = 0;
 	while (off < len) {
-		if (c->out.len + env->reply.len >= env->max_output_buffer) {
+		if (c->out.len + env->reply.len >= env->limits.max_output_buffer) {
 			c->paused = true;
 			break;
 		}
@@ -282,7 +365,7 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 			}
 			log_debug("%s: speaks %s", c->peer, transport_name(&c->transport));
 		}
-		transport_process(&c->transport, data + off, len - off, &env->limits,
+		transport_process(&c->transport, data + off, len - off, &env->limits.dispatch,
 		    &env->reply, &res);
 		if (res.status == PROTO_NEED_MORE) {
 			c->need = res.need;
@@ -299,12 +382,19 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 	/* Keep the unfinished tail; the scratch buffer is reused by the next read. */
 	if (data == c->in.data) {
 		buf_consume(&c->in, off);
-	} else if (off < len && buf_append(&c->in, data + off, len - off) != 0) {
+	} else if (off < len && conn_keep_input(c, data + off, len - off) != 0) {
 		conn_fail(c, NULL, "input over its limit");
 		return -1;
 	}
-	if (c->in.len == 0)
+	if (c->in.len == 0) {
 		buf_shrink(&c->in, 0);
+	} else if (off > 0 || data != c->in.data) {
+		/* A new unfinished message: message_timeout counts from now. */
+		event_base_gettimeofday_cached(env->base, &c->message_started);
+	}
+	if (c->reading && (c->timing_message || c->in.len > 0) &&
+	    env->limits.message_timeout_ms != 0)
+		conn_arm_read(c);
 	return conn_flush(c);
 }
 
@@ -312,41 +402,69 @@ static void
 conn_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
-	struct conn_env	*env = c->env;
-	ssize_t		 n;
 
 	if (what & EV_TIMEOUT) {
-		log_info("%s: idle for too long, closing", c->peer);
+		if (c->timing_message)
+			log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
+			    "%s: closing connection: message not finished within "
+			    "message_timeout (%zu bytes of it arrived)", c->peer, c->in.len);
+		else
+			log_info("%s: idle for too long, closing", c->peer);
 		conn_close(c);
 		return;
 	}
+	(void)conn_read(c, fd);
+}
+
+/* One read and what follows from it; -1 if c is gone, 0 if nothing came, 1 if data did. */
+static int
+conn_read(struct conn *c, int fd)
+{
+	struct conn_env	*env = c->env;
+	ssize_t		 n;
+
 	n = recv(fd, env->scratch, env->scratch_len, 0);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return;
+			return 0;
 		log_limited(&conn_error_rl, LOG_LEVEL_INFO, "%s: read failed: %s", c->peer,
 		    strerror(errno));
 		conn_close(c);
-		return;
+		return -1;
 	}
 	if (n == 0) {
 		/* Half-close: answer what has arrived, then close. */
 		c->eof = true;
 		conn_set_reading(c, false);
-		(void)conn_flush(c);
-		return;
+		return conn_flush(c);
 	}
-	if (c->in.len == 0) {
-		(void)conn_process(c, env->scratch, (size_t)n);
-		return;
-	}
-	if (buf_append(&c->in, env->scratch, (size_t)n) != 0) {
+	if (c->in.len == 0)
+		return conn_process(c, env->scratch, (size_t)n) == 0 ? 1 : -1;
+	if (conn_keep_input(c, env->scratch, (size_t)n) != 0) {
 		conn_fail(c, NULL, "input over its limit");
-		return;
+		return -1;
 	}
 	if (c->in.len < c->need)
-		return;
-	(void)conn_process(c, c->in.data, c->in.len);
+		return 1;
+	return conn_process(c, c->in.data, c->in.len) == 0 ? 1 : -1;
+}
+
+void
+conn_drain_all(struct conn_env *env)
+{
+	struct conn *c, *next;
+
+	env->draining = true;
+	for (c = env->head; c != NULL; c = next) {
+		int rc = 1;
+
+		next = c->next;
+		/* Take in what the peer sent before the stop: it gets answered. */
+		for (int i = 0; i < 64 && rc > 0 && c->reading; i++)
+			rc = conn_read(c, c->fd);
+		if (rc >= 0)
+			(void)conn_flush(c);
+	}
 }
 
 static void
@@ -368,7 +486,7 @@ conn_on_write(evutil_socket_t fd, short what, void *arg)
 	buf_consume(&c->out, written);
 	if (c->out.len == 0)
 		buf_shrink(&c->out, 0);
-	if (c->paused && c->out.len < c->env->max_output_buffer) {
+	if (c->paused && c->out.len < c->env->limits.max_output_buffer) {
 		(void)conn_process(c, c->in.data, c->in.len);
 		return;
 	}

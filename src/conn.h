@@ -17,15 +17,24 @@
 struct event_base;
 struct conn;
 
+/* The limits a reload may change; copied into each worker's env. */
+struct conn_limits {
+	struct dispatch_limits	dispatch;
+	size_t			max_output_buffer;	/* stop reading a peer past this */
+	uint64_t		idle_timeout_ms;	/* 0: never */
+	uint64_t		message_timeout_ms;	/* 0: never */
+};
+
 /* What a worker gives every connection it owns; the connections share it. */
 struct conn_env {
 	struct event_base	*base;
 	uint8_t			*scratch;		/* each read lands here first */
 	size_t			 scratch_len;
 	struct buf		 reply;			/* replies to one read, sent with one write */
-	struct dispatch_limits	 limits;
-	size_t			 max_output_buffer;	/* stop reading a peer past this */
-	const struct timeval	*idle_timeout;		/* NULL: never */
+	struct conn_limits	 limits;
+	struct timeval		 idle_tv;
+	const struct timeval	*idle_timeout;		/* NULL: never; else common or &idle_tv */
+	bool			 draining;		/* shutting down: close connections once idle */
 	struct conn		*head;			/* live connections */
 	unsigned		 count;
 	unsigned long long	 requests;		/* messages served */
@@ -33,10 +42,21 @@ struct conn_env {
 	void			*on_close_arg;
 };
 
+/* Set up env's buffers for the given limits; -1 if out of memory. */
+int		 conn_env_init(struct conn_env *, struct event_base *, const struct conn_limits *);
+void		 conn_env_free(struct conn_env *);
+/* New limits, for connections from now on and timers armed from now on. */
+void		 conn_env_set_limits(struct conn_env *, const struct conn_limits *);
+
 /* Take over fd (non-blocking, connected); NULL after closing it on failure. */
 struct conn	*conn_new(struct conn_env *, int fd, const struct sockaddr *, socklen_t);
 void		 conn_close(struct conn *);
 void		 conn_close_all(struct conn_env *);
+/*
+ * Shutting down: answer what every connection has sent, then close each
+ * one once it has nothing left to send or finish.  env->draining is set.
+ */
+void		 conn_drain_all(struct conn_env *);
 
 /* "1.2.3.4:5678" / "[::1]:5678" for logs. */
 void		 conn_format_address(const struct sockaddr *, char *out, size_t len);

@@ -7,7 +7,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +18,31 @@
 
 _Atomic enum log_level log_current_level = LOG_LEVEL_NOTICE;
 static pthread_mutex_t log_ratelimit_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic enum log_target log_target = LOG_TARGET_STDERR;
+static _Atomic int log_to_journal = -1;	/* -1: not checked yet */
+
+static const int log_priorities[] = {
+	[LOG_LEVEL_ERROR] = LOG_ERR,
+	[LOG_LEVEL_WARNING] = LOG_WARNING,
+	[LOG_LEVEL_NOTICE] = LOG_NOTICE,
+	[LOG_LEVEL_INFO] = LOG_INFO,
+	[LOG_LEVEL_DEBUG] = LOG_DEBUG,
+};
+
+/* Is stderr the journal?  systemd says so in JOURNAL_STREAM=device:inode. */
+static int
+log_stderr_is_journal(void)
+{
+	const char		*env = getenv("JOURNAL_STREAM");
+	unsigned long long	 dev, ino;
+	struct stat		 st;
+
+	if (env == NULL || sscanf(env, "%llu:%llu", &dev, &ino) != 2)
+		return 0;
+	if (fstat(STDERR_FILENO, &st) != 0)
+		return 0;
+	return st.st_dev == (dev_t)dev && st.st_ino == (ino_t)ino;
+}
 
 static const char *const log_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -47,6 +75,16 @@ log_set_level(enum log_level level)
 	log_current_level = level;
 }
 
+void
+log_set_target(enum log_target target)
+{
+	if (target == LOG_TARGET_SYSLOG && log_target != LOG_TARGET_SYSLOG)
+		openlog("calcd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	else if (target != LOG_TARGET_SYSLOG && log_target == LOG_TARGET_SYSLOG)
+		closelog();
+	log_target = target;
+}
+
 static void
 log_vwrite(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
@@ -56,11 +94,23 @@ log_vwrite(enum log_level level, const char *suffix, const char *fmt, va_list ap
 	size_t		 n;
 	int		 r, saved_errno = errno;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(line + n, sizeof line - n, ".%03ldZ calcd[%ld]: %s: ",
-	    ts.tv_nsec / 1000000, (long)getpid(), log_level_name(level));
+	if (log_to_journal < 0)
+		log_to_journal = log_stderr_is_journal();
+	if (log_target == LOG_TARGET_SYSLOG || log_to_journal) {
+		/* syslog and the journal stamp lines themselves. */
+		n = 0;
+		r = log_target == LOG_TARGET_SYSLOG ? 0 :
+		    snprintf(line, sizeof line, "<%d>", log_priorities[level]);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+		r = snprintf(line + n, sizeof line - n, ".%03ldZ calcd[%ld]: ",
+		    ts.tv_nsec / 1000000, (long)getpid());
+	}
+	if (r > 0)
+		n += (size_t)r < sizeof line - n ? (size_t)r : sizeof line - n - 1;
+	r = snprintf(line + n, sizeof line - n, "%s: ", log_level_name(level));
 	if (r > 0)
 		n += (size_t)r < sizeof line - n ? (size_t)r : sizeof line - n - 1;
 	r = vsnprintf(line + n, sizeof line - n, fmt, ap);
@@ -77,8 +127,13 @@ log_vwrite(enum log_level level, const char *suffix, const char *fmt, va_list ap
 			line[i] = '?';
 	if (n >= sizeof line - 1)
 		n = sizeof line - 2;
-	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, n);
+	if (log_target == LOG_TARGET_SYSLOG) {
+		line[n] = '\0';
+		syslog(log_priorities[level], "%s", line);
+	} else {
+		line[n++] = '\n';
+		(void)!write(STDERR_FILENO, line, n);
+	}
 	errno = saved_errno;
 }
 

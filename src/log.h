@@ -1,5 +1,6 @@
 /*
- * log: leveled, thread-safe logging to stderr, one line per event.
+ * log: leveled, thread-safe logging, one line per event: to stderr (with
+ * syslog priority prefixes when stderr is the systemd journal) or syslog.
  * log_debug() and friends cost one comparison when their level is off.
  */
 #ifndef CALCD_LOG_H
@@ -15,12 +16,19 @@ enum log_level {
 	LOG_LEVEL_DEBUG,
 };
 
+enum log_target {
+	LOG_TARGET_STDERR = 0,	/* with timestamps; <N> priority prefixes for the journal */
+	LOG_TARGET_SYSLOG = 1,
+};
+
 extern _Atomic enum log_level log_current_level;
 
 /* Parse "error" ... "debug"; -1 if unknown. */
 int		log_level_parse(const char *name);
 const char     *log_level_name(enum log_level);
 void		log_set_level(enum log_level);
+/* Where lines go; call from the main thread only. */
+void		log_set_target(enum log_target);
 
 void	log_write(enum log_level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -6,11 +6,16 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "calc.h"
@@ -24,13 +29,23 @@
 
 static const char main_default_config[] = CALCD_SYSCONFDIR "/calcd.conf";
 
+/* What the command line says, kept for reloads. */
+static struct {
+	const char		*path;
+	struct conf_listen	 listen[CONF_MAX_LISTEN];
+	unsigned		 listen_count;
+	int			 verbose;
+} main_args;
+
 static void
 main_usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: calcd [-c FILE] [-f] [-t] [-l ADDRESS]... [-v]... [-V] [-h]\n"
+	    "usage: calcd [-c FILE] [-d] [-f] [-t] [-l ADDRESS]... [-v]... [-V] [-h]\n"
 	    "  -c, --config FILE     configuration file (default %s)\n"
-	    "  -f, --foreground      stay in the foreground (always the case)\n"
+	    "  -d, --daemonize       detach and write pid_file (for init systems that\n"
+	    "                        don't supervise; systemd wants the default)\n"
+	    "  -f, --foreground      stay in the foreground (the default)\n"
 	    "  -t, --test-config     check the configuration and exit (0 good, 1 bad)\n"
 	    "  -l, --listen ADDRESS  listen on HOST:PORT, [V6ADDR]:PORT or *:PORT instead\n"
 	    "                        of the configured addresses; may be repeated\n"
@@ -55,11 +70,137 @@ main_raise_fd_limit(unsigned max_connections)
 		    max_connections, (unsigned long long)rl.rlim_cur);
 }
 
+/* The command line's say over the file: -l replaces listen, -v raises log_level. */
+static void
+main_apply_args(struct conf *conf)
+{
+	if (main_args.listen_count > 0) {
+		memcpy(conf->listen, main_args.listen,
+		    sizeof main_args.listen[0] * main_args.listen_count);
+		conf->listen_count = main_args.listen_count;
+	}
+	if (main_args.verbose > 0 && conf->log_level < LOG_LEVEL_INFO)
+		conf->log_level = main_args.verbose > 1 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+	if (conf->workers == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		conf->workers = cpus > 0 ? (cpus > 256 ? 256 : (unsigned)cpus) : 1;
+	}
+}
+
+/* SIGHUP: read the file again; every error goes to the log as FILE:LINE. */
+static int
+main_reload(void *arg, struct conf *out)
+{
+	struct conf	 next;
+	char		*text = NULL, *line, *save = NULL;
+	size_t		 len = 0;
+	FILE		*errors;
+	int		 count;
+
+	(void)arg;
+	if ((errors = open_memstream(&text, &len)) == NULL) {
+		log_error("reload: out of memory");
+		return -1;
+	}
+	conf_defaults(&next);
+	count = conf_load(&next, main_args.path, errors);
+	fclose(errors);
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+		log_error("%s", line);
+	free(text);
+	if (count > 0)
+		return -1;
+	main_apply_args(&next);
+	*out = next;
+	return 0;
+}
+
+/*
+ * -d: fork into the background.  The parent waits for the child to say
+ * it listens (or why not) and exits with that status, so a failure is
+ * still seen by whoever started calcd.
+ */
+static int
+main_daemonize(int *ready_fd)
+{
+	int	fds[2], status;
+	pid_t	pid;
+	char	code;
+
+	if (pipe(fds) != 0) {
+		fprintf(stderr, "calcd: pipe: %s\n", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) < 0) {
+		fprintf(stderr, "calcd: fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		if (read(fds[0], &code, 1) != 1) {
+			waitpid(pid, &status, 0);
+			exit(WIFEXITED(status) ? WEXITSTATUS(status) : MAIN_EXIT_CONFIG);
+		}
+		exit(code);
+	}
+	close(fds[0]);
+	if (setsid() < 0 || (pid = fork()) < 0)
+		_exit(MAIN_EXIT_CONFIG);
+	if (pid > 0)
+		_exit(0);
+	*ready_fd = fds[1];
+	if (chdir("/") != 0)
+		return -1;
+	return 0;
+}
+
+/* The daemon is up (code 0) or failed (its exit code): tell the waiting parent. */
+static void
+main_report_start(int *ready_fd, char code)
+{
+	int null;
+
+	if (*ready_fd < 0)
+		return;
+	(void)!write(*ready_fd, &code, 1);
+	close(*ready_fd);
+	*ready_fd = -1;
+	if (code == 0 && (null = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+}
+
+static int
+main_write_pid_file(const char *path)
+{
+	char	text[32];
+	int	fd, n;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+		log_error("pid_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = snprintf(text, sizeof text, "%ld\n", (long)getpid());
+	if (write(fd, text, (size_t)n) != n) {
+		log_error("pid_file %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "config",	 required_argument, NULL, 'c' },
+		{ "daemonize",	 no_argument,	    NULL, 'd' },
 		{ "foreground",	 no_argument,	    NULL, 'f' },
 		{ "test-config", no_argument,	    NULL, 't' },
 		{ "listen",	 required_argument, NULL, 'l' },
@@ -68,21 +209,23 @@ main(int argc, char **argv)
 		{ "help",	 no_argument,	    NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct conf_listen	 listen[CONF_MAX_LISTEN];
-	unsigned		 listen_count = 0;
-	const char		*path = main_default_config;
 	struct conf		 conf;
 	struct server		*server;
-	bool			 test_only = false;
-	int			 verbose = 0, ch, errors, status;
+	bool			 test_only = false, daemonize = false;
+	int			 ch, errors, status, ready_fd = -1;
 
+	main_args.path = main_default_config;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":c:ftl:vVh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":c:dftl:vVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			path = optarg;
+			main_args.path = optarg;
+			break;
+		case 'd':
+			daemonize = true;
 			break;
 		case 'f':
+			daemonize = false;
 			break;
 		case 't':
 			test_only = true;
@@ -90,19 +233,20 @@ main(int argc, char **argv)
 		case 'l': {
 			const char *why;
 
-			if (listen_count == CONF_MAX_LISTEN) {
+			if (main_args.listen_count == CONF_MAX_LISTEN) {
 				fprintf(stderr, "calcd: at most %d -l options\n", CONF_MAX_LISTEN);
 				return MAIN_EXIT_CONFIG;
 			}
-			if ((why = conf_parse_listen(optarg, &listen[listen_count])) != NULL) {
+			why = conf_parse_listen(optarg, &main_args.listen[main_args.listen_count]);
+			if (why != NULL) {
 				fprintf(stderr, "calcd: -l %s: %s\n", optarg, why);
 				return MAIN_EXIT_CONFIG;
 			}
-			listen_count++;
+			main_args.listen_count++;
 			break;
 		}
 		case 'v':
-			verbose++;
+			main_args.verbose++;
 			break;
 		case 'V':
 			printf("calcd %s\n", PACKAGE_VERSION);
@@ -129,39 +273,45 @@ main(int argc, char **argv)
 	}
 
 	conf_defaults(&conf);
-	errors = conf_load(&conf, path, stderr);
+	errors = conf_load(&conf, main_args.path, stderr);
 	if (errors > 0) {
-		fprintf(stderr, "calcd: %s: %d error%s in the configuration%s\n", path, errors,
-		    errors == 1 ? "" : "s", test_only ? "" : ", not starting");
+		fprintf(stderr, "calcd: %s: %d error%s in the configuration%s\n", main_args.path,
+		    errors, errors == 1 ? "" : "s", test_only ? "" : ", not starting");
 		return MAIN_EXIT_CONFIG;
 	}
 	if (test_only) {
-		fprintf(stderr, "calcd: %s: configuration is valid\n", path);
+		fprintf(stderr, "calcd: %s: configuration is valid\n", main_args.path);
 		return MAIN_EXIT_OK;
 	}
-	if (listen_count > 0) {
-		memcpy(conf.listen, listen, sizeof listen[0] * listen_count);
-		conf.listen_count = listen_count;
-	}
-	if (conf.workers == 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		conf.workers = cpus > 0 ? (cpus > 256 ? 256 : (unsigned)cpus) : 1;
-	}
-	log_set_level(verbose ? (verbose > 1 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO)
-	    : (enum log_level)conf.log_level);
+	main_apply_args(&conf);
+	log_set_level((enum log_level)conf.log_level);
 	main_raise_fd_limit(conf.max_connections);
+	if (daemonize && main_daemonize(&ready_fd) != 0)
+		return MAIN_EXIT_CONFIG;
+	log_set_target((enum log_target)conf.log_target);
 	if (calc_log_init(conf.calculation_log_size) != 0) {
 		log_error("out of memory for the calculation log");
+		main_report_start(&ready_fd, MAIN_EXIT_CONFIG);
 		return MAIN_EXIT_CONFIG;
 	}
 	if ((server = server_open(&conf)) == NULL) {
-		fprintf(stderr, "calcd: cannot listen, exiting\n");
+		log_error("cannot listen, exiting");
+		main_report_start(&ready_fd, MAIN_EXIT_LISTEN);
 		calc_log_free();
 		return MAIN_EXIT_LISTEN;
 	}
+	if (daemonize && conf.pid_file[0] != '\0' && main_write_pid_file(conf.pid_file) != 0) {
+		main_report_start(&ready_fd, MAIN_EXIT_CONFIG);
+		server_free(server);
+		calc_log_free();
+		return MAIN_EXIT_CONFIG;
+	}
+	main_report_start(&ready_fd, MAIN_EXIT_OK);
+	server_set_reload(server, main_reload, NULL);
 	status = server_run(server);
 	server_free(server);
 	calc_log_free();
+	if (daemonize && conf.pid_file[0] != '\0')
+		(void)unlink(conf.pid_file);
 	return status;
 }

@@ -3,7 +3,8 @@
  * between them.  The main thread accepts (and enforces max_connections);
  * each accepted socket goes down a pipe to one worker, round robin, and
  * lives in that worker's event loop until it closes.  No lock is taken
- * on the request path.
+ * on the request path.  The same pipe carries new limits after a reload
+ * and the order to drain and stop.
  */
 #include "config.h"
 
@@ -26,48 +27,73 @@
 #include "conn.h"
 #include "log.h"
 #include "server.h"
+#include "service.h"
 
 #define SERVER_MAX_LISTENERS	(2 * CONF_MAX_LISTEN)
 #define SERVER_BACKLOG		1024
-#define SERVER_SCRATCH_LEN	(64 * 1024)
 #define SERVER_ACCEPTS_PER_TURN	64
+#define SERVER_NAME_LEN		(CONF_LISTEN_LEN + 16)
+#define SERVER_STATUS_SECONDS	5
 
-/* One accepted socket on its way to a worker; small enough to cross a pipe atomically. */
-struct server_handoff {
-	int			fd;	/* -1: stop */
+enum server_order_kind {
+	SERVER_ORDER_CONN,	/* serve fd */
+	SERVER_ORDER_LIMITS,	/* apply limits */
+	SERVER_ORDER_STOP,	/* drain, then stop within grace_ms */
+};
+
+/* One order to a worker; small enough to cross a pipe in one atomic write. */
+struct server_order {
+	enum server_order_kind	kind;
+	int			fd;
 	socklen_t		addrlen;
 	struct sockaddr_storage	addr;
+	struct conn_limits	limits;
+	uint64_t		grace_ms;
 };
-_Static_assert(sizeof(struct server_handoff) <= PIPE_BUF, "hand-off must be atomic");
+_Static_assert(sizeof(struct server_order) <= PIPE_BUF, "orders must be atomic");
 
 struct server_worker {
 	struct server	*server;
 	unsigned	 index;
 	pthread_t	 thread;
+	bool		 started;
 	struct event_base *base;
-	struct event	*handoff_ev;
+	struct event	*order_ev;
+	struct event	*tick_ev;
+	struct event	*grace_ev;
 	int		 pipe_read;
 	int		 pipe_write;
+	bool		 stopping;
 	struct conn_env	 env;
+	atomic_uint	 beats;		/* the loop's heartbeat, for the watchdog */
+	atomic_ullong	 requests;	/* env.requests, published each tick */
+	unsigned	 beats_seen;	/* main thread: beats at the last watchdog check */
 };
 
 struct server_listener {
-	int		 fd;
-	struct event	*ev;
-	char		 name[CONF_LISTEN_LEN + 16];
+	int			fd;
+	struct event		*ev;
+	bool			from_systemd;
+	struct conf_listen	origin;		/* the listen entry it serves */
+	char			name[SERVER_NAME_LEN];
 };
 
 struct server {
-	const struct conf	*conf;
+	struct conf		 conf;		/* the configuration in force */
+	server_reload_fn	 reload;
+	void			*reload_arg;
 	struct event_base	*base;
 	struct server_listener	 listeners[SERVER_MAX_LISTENERS];
 	unsigned		 listener_count;
+	bool			 socket_activated;
 	struct server_worker	*workers;
 	unsigned		 worker_count;
 	unsigned		 next_worker;
 	atomic_uint		 connections;
-	struct event		*signal_evs[2];
+	struct event		*signal_evs[3];
 	struct event		*resume_ev;	/* re-enables accepting after EMFILE */
+	struct event		*watchdog_ev;
+	struct event		*status_ev;
 	int			 exit_status;
 };
 
@@ -84,14 +110,76 @@ server_set_nonblocking(int fd)
 	return 0;
 }
 
-/* Bind and listen on one resolved address; -1 with a logged reason. */
-static int
-server_listen_one(struct server *s, const struct addrinfo *ai, const char *text, bool wildcard)
+static void
+server_conn_limits(const struct conf *conf, struct conn_limits *limits)
 {
-	struct server_listener	*l;
+	memset(limits, 0, sizeof *limits);
+	limits->dispatch.max_message_size = conf->max_message_size;
+	limits->dispatch.max_nesting_depth = conf->max_nesting_depth;
+	limits->max_output_buffer = conf->max_output_buffer;
+	limits->idle_timeout_ms = conf->idle_timeout_ms;
+	limits->message_timeout_ms = conf->message_timeout_ms;
+}
+
+static bool
+server_same_listen(const struct conf_listen *a, const struct conf_listen *b)
+{
+	return strcmp(a->host, b->host) == 0 && strcmp(a->port, b->port) == 0;
+}
+
+/* --- listening ------------------------------------------------------------ */
+
+static void server_on_accept(evutil_socket_t, short, void *);
+
+static struct server_listener *
+server_add_listener(struct server *s, int fd, const struct conf_listen *origin)
+{
+	struct server_listener	*l = &s->listeners[s->listener_count++];
 	struct sockaddr_storage	 bound;
 	socklen_t		 boundlen = sizeof bound;
-	int			 fd, one = 1;
+
+	memset(l, 0, sizeof *l);
+	l->fd = fd;
+	if (origin != NULL)
+		l->origin = *origin;
+	if (getsockname(fd, (struct sockaddr *)&bound, &boundlen) == 0)
+		conn_format_address((struct sockaddr *)&bound, l->name, sizeof l->name);
+	else
+		snprintf(l->name, sizeof l->name, "fd %d", fd);
+	return l;
+}
+
+/* Start accepting on l once the main loop exists. */
+static int
+server_watch_listener(struct server *s, struct server_listener *l)
+{
+	l->ev = event_new(s->base, l->fd, EV_READ | EV_PERSIST, server_on_accept, s);
+	if (l->ev == NULL || event_add(l->ev, NULL) != 0) {
+		log_error("cannot watch %s", l->name);
+		return -1;
+	}
+	log_notice("listening on %s%s", l->name, l->from_systemd ? " (from systemd)" : "");
+	return 0;
+}
+
+static void
+server_close_listener(struct server *s, unsigned i)
+{
+	struct server_listener *l = &s->listeners[i];
+
+	if (l->ev != NULL)
+		event_free(l->ev);
+	close(l->fd);
+	s->listeners[i] = s->listeners[--s->listener_count];
+}
+
+/* Bind and listen on one resolved address; -1 with a logged reason. */
+static int
+server_listen_one(struct server *s, const struct addrinfo *ai, const struct conf_listen *cl,
+    const char *text)
+{
+	char	addr[SERVER_NAME_LEN];
+	int	fd, one = 1;
 
 	if (s->listener_count == SERVER_MAX_LISTENERS) {
 		log_error("cannot listen on %s: too many listening sockets", text);
@@ -100,7 +188,8 @@ server_listen_one(struct server *s, const struct addrinfo *ai, const char *text,
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd < 0) {
 		/* "*" on a host without IPv6: the IPv4 socket is enough. */
-		if (wildcard && ai->ai_family == AF_INET6 && errno == EAFNOSUPPORT) {
+		if (cl->host[0] == '\0' && ai->ai_family == AF_INET6 &&
+		    errno == EAFNOSUPPORT) {
 			log_notice("IPv6 is not available; %s listens on IPv4 only", text);
 			return 0;
 		}
@@ -112,29 +201,22 @@ server_listen_one(struct server *s, const struct addrinfo *ai, const char *text,
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
 	    listen(fd, SERVER_BACKLOG) != 0 || server_set_nonblocking(fd) != 0) {
-		char addr[CONF_LISTEN_LEN + 16];
-
 		conn_format_address(ai->ai_addr, addr, sizeof addr);
 		log_error("cannot listen on %s (%s): %s", text, addr, strerror(errno));
 		close(fd);
 		return -1;
 	}
-	l = &s->listeners[s->listener_count++];
-	l->fd = fd;
-	l->ev = NULL;
-	if (getsockname(fd, (struct sockaddr *)&bound, &boundlen) == 0)
-		conn_format_address((struct sockaddr *)&bound, l->name, sizeof l->name);
-	else
-		snprintf(l->name, sizeof l->name, "%s", text);
+	server_add_listener(s, fd, cl);
 	return 0;
 }
 
+/* Open every address cl resolves to; on failure none of them stays open. */
 static int
 server_listen(struct server *s, const struct conf_listen *cl)
 {
 	struct addrinfo	 hints, *res, *ai;
-	char		 text[CONF_LISTEN_LEN + 16];
-	bool		 wildcard = cl->host[0] == '\0';
+	char		 text[SERVER_NAME_LEN];
+	unsigned	 first = s->listener_count;
 	int		 rc;
 
 	conf_format_listen(cl, text, sizeof text);
@@ -142,31 +224,100 @@ server_listen(struct server *s, const struct conf_listen *cl)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(wildcard ? NULL : cl->host, cl->port, &hints, &res)) != 0) {
+	if ((rc = getaddrinfo(cl->host[0] ? cl->host : NULL, cl->port, &hints, &res)) != 0) {
 		log_error("cannot listen on %s: %s", text, gai_strerror(rc));
 		return -1;
 	}
 	rc = 0;
 	for (ai = res; ai != NULL && rc == 0; ai = ai->ai_next)
-		rc = server_listen_one(s, ai, text, wildcard);
+		rc = server_listen_one(s, ai, cl, text);
 	freeaddrinfo(res);
+	while (rc != 0 && s->listener_count > first)
+		server_close_listener(s, s->listener_count - 1);
 	return rc;
 }
 
+/* After a reload: open the new listen addresses, close the ones gone. */
 static void
-server_conn_closed(void *arg)
+server_update_listeners(struct server *s, const struct conf *next)
 {
-	struct server *s = arg;
+	for (unsigned i = 0; i < next->listen_count; i++) {
+		unsigned j, first = s->listener_count;
 
-	atomic_fetch_sub(&s->connections, 1);
+		for (j = 0; j < s->listener_count; j++)
+			if (server_same_listen(&s->listeners[j].origin, &next->listen[i]))
+				break;
+		if (j < s->listener_count)
+			continue;
+		if (server_listen(s, &next->listen[i]) != 0)
+			continue;
+		for (j = first; j < s->listener_count; j++)
+			(void)server_watch_listener(s, &s->listeners[j]);
+	}
+	for (unsigned i = s->listener_count; i-- > 0;) {
+		unsigned j;
+
+		for (j = 0; j < next->listen_count; j++)
+			if (server_same_listen(&s->listeners[i].origin, &next->listen[j]))
+				break;
+		if (j < next->listen_count)
+			continue;
+		log_notice("no longer listening on %s", s->listeners[i].name);
+		server_close_listener(s, i);
+	}
 }
 
-/* Worker side: take accepted sockets (or the stop order) off the pipe. */
+/* --- workers ------------------------------------------------------------- */
+
 static void
-server_worker_on_handoff(evutil_socket_t fd, short what, void *arg)
+server_worker_conn_closed(void *arg)
+{
+	struct server_worker *w = arg;
+
+	atomic_fetch_sub(&w->server->connections, 1);
+	if (w->stopping && w->env.count == 0)
+		event_base_loopbreak(w->base);
+}
+
+static void
+server_worker_on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct server_worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	log_warning("worker %u: %u connection%s still busy after shutdown_timeout, closing",
+	    w->index, w->env.count, w->env.count == 1 ? "" : "s");
+	conn_close_all(&w->env);
+	event_base_loopbreak(w->base);
+}
+
+static void
+server_worker_stop(struct server_worker *w, uint64_t grace_ms)
+{
+	struct timeval grace = {
+		.tv_sec = (time_t)(grace_ms / 1000),
+		.tv_usec = (suseconds_t)(grace_ms % 1000 * 1000),
+	};
+
+	w->stopping = true;
+	event_del(w->order_ev);
+	conn_drain_all(&w->env);
+	if (w->env.count == 0) {
+		event_base_loopbreak(w->base);
+		return;
+	}
+	w->grace_ev = evtimer_new(w->base, server_worker_on_grace_over, w);
+	if (w->grace_ev == NULL || evtimer_add(w->grace_ev, &grace) != 0)
+		server_worker_on_grace_over(-1, 0, w);
+}
+
+/* Worker side: take orders (sockets, limits, stop) off the pipe. */
+static void
+server_worker_on_order(evutil_socket_t fd, short what, void *arg)
 {
 	struct server_worker	*w = arg;
-	struct server_handoff	 batch[16];
+	struct server_order	 batch[8];
 	ssize_t			 n;
 
 	(void)what;
@@ -174,14 +325,35 @@ server_worker_on_handoff(evutil_socket_t fd, short what, void *arg)
 	if (n <= 0)
 		return;
 	for (size_t i = 0; i < (size_t)n / sizeof batch[0]; i++) {
-		if (batch[i].fd < 0) {
-			conn_close_all(&w->env);
-			event_base_loopbreak(w->base);
-			return;
+		switch (batch[i].kind) {
+		case SERVER_ORDER_CONN:
+			if (w->stopping) {
+				close(batch[i].fd);
+				atomic_fetch_sub(&w->server->connections, 1);
+				break;
+			}
+			conn_new(&w->env, batch[i].fd, (struct sockaddr *)&batch[i].addr,
+			    batch[i].addrlen);
+			break;
+		case SERVER_ORDER_LIMITS:
+			conn_env_set_limits(&w->env, &batch[i].limits);
+			break;
+		case SERVER_ORDER_STOP:
+			server_worker_stop(w, batch[i].grace_ms);
+			break;
 		}
-		conn_new(&w->env, batch[i].fd, (struct sockaddr *)&batch[i].addr,
-		    batch[i].addrlen);
 	}
+}
+
+static void
+server_worker_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct server_worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	atomic_fetch_add_explicit(&w->beats, 1, memory_order_relaxed);
+	atomic_store_explicit(&w->requests, w->env.requests, memory_order_relaxed);
 }
 
 static void *
@@ -198,16 +370,32 @@ server_worker_main(void *arg)
 	return NULL;
 }
 
+/* The order must arrive (limits, stop): retry briefly if the worker is behind. */
 static int
-server_worker_init(struct server *s, struct server_worker *w, unsigned index)
+server_send_order(struct server_worker *w, const struct server_order *order, bool must)
 {
-	const struct conf	*conf = s->conf;
-	int			 fds[2];
-	struct timeval		 idle;
+	for (int tries = 0; tries < (must ? 2000 : 1); tries++) {
+		if (write(w->pipe_write, order, sizeof *order) == (ssize_t)sizeof *order)
+			return 0;
+		if (errno != EAGAIN && errno != EINTR)
+			break;
+		usleep(1000);
+	}
+	return -1;
+}
+
+static int
+server_worker_init(struct server *s, struct server_worker *w, unsigned index,
+    const struct timeval *tick)
+{
+	struct conn_limits	limits;
+	int			fds[2];
 
 	w->server = s;
 	w->index = index;
 	w->pipe_read = w->pipe_write = -1;
+	atomic_init(&w->beats, 0);
+	atomic_init(&w->requests, 0);
 	if ((w->base = event_base_new()) == NULL) {
 		log_error("worker %u: cannot create an event loop", index);
 		return -1;
@@ -218,48 +406,43 @@ server_worker_init(struct server *s, struct server_worker *w, unsigned index)
 	}
 	w->pipe_read = fds[0];
 	w->pipe_write = fds[1];
-	w->handoff_ev = event_new(w->base, w->pipe_read, EV_READ | EV_PERSIST,
-	    server_worker_on_handoff, w);
-	if (w->handoff_ev == NULL || event_add(w->handoff_ev, NULL) != 0) {
-		log_error("worker %u: cannot watch its hand-off pipe", index);
+	w->order_ev = event_new(w->base, w->pipe_read, EV_READ | EV_PERSIST,
+	    server_worker_on_order, w);
+	w->tick_ev = event_new(w->base, -1, EV_PERSIST, server_worker_on_tick, w);
+	if (w->order_ev == NULL || event_add(w->order_ev, NULL) != 0 ||
+	    w->tick_ev == NULL || event_add(w->tick_ev, tick) != 0) {
+		log_error("worker %u: cannot set up its event loop", index);
 		return -1;
 	}
-	memset(&w->env, 0, sizeof w->env);
-	w->env.base = w->base;
-	w->env.scratch_len = SERVER_SCRATCH_LEN;
-	if ((w->env.scratch = malloc(SERVER_SCRATCH_LEN)) == NULL) {
+	server_conn_limits(&s->conf, &limits);
+	if (conn_env_init(&w->env, w->base, &limits) != 0) {
 		log_error("worker %u: out of memory", index);
 		return -1;
 	}
-	w->env.limits.max_message_size = conf->max_message_size;
-	w->env.limits.max_nesting_depth = conf->max_nesting_depth;
-	w->env.max_output_buffer = conf->max_output_buffer;
-	buf_init(&w->env.reply, conf->max_output_buffer + conf->max_message_size + 65536);
-	if (conf->idle_timeout_ms > 0) {
-		idle.tv_sec = (time_t)(conf->idle_timeout_ms / 1000);
-		idle.tv_usec = (suseconds_t)(conf->idle_timeout_ms % 1000 * 1000);
-		/* One timeout for every connection: libevent keeps them in a queue, O(1). */
-		w->env.idle_timeout = event_base_init_common_timeout(w->base, &idle);
-	}
-	w->env.on_close = server_conn_closed;
-	w->env.on_close_arg = s;
+	w->env.on_close = server_worker_conn_closed;
+	w->env.on_close_arg = w;
 	return 0;
 }
 
 static void
 server_worker_free(struct server_worker *w)
 {
-	if (w->handoff_ev != NULL)
-		event_free(w->handoff_ev);
+	if (w->order_ev != NULL)
+		event_free(w->order_ev);
+	if (w->tick_ev != NULL)
+		event_free(w->tick_ev);
+	if (w->grace_ev != NULL)
+		event_free(w->grace_ev);
 	if (w->pipe_read >= 0)
 		close(w->pipe_read);
 	if (w->pipe_write >= 0)
 		close(w->pipe_write);
-	buf_free(&w->env.reply);
-	free(w->env.scratch);
+	conn_env_free(&w->env);
 	if (w->base != NULL)
 		event_base_free(w->base);
 }
+
+/* --- the main loop -------------------------------------------------------- */
 
 static void
 server_resume_accepting(evutil_socket_t fd, short what, void *arg)
@@ -286,18 +469,19 @@ static void
 server_on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct server		*s = arg;
-	struct server_handoff	 h;
-	char			 peer[CONF_LISTEN_LEN + 16];
+	struct server_order	 order;
+	char			 peer[SERVER_NAME_LEN];
 
 	(void)what;
 	for (int i = 0; i < SERVER_ACCEPTS_PER_TURN; i++) {
 		struct server_worker *w;
 
-		memset(&h, 0, sizeof h);
-		h.addrlen = sizeof h.addr;
-		h.fd = accept4(lfd, (struct sockaddr *)&h.addr, &h.addrlen,
+		memset(&order, 0, sizeof order);
+		order.kind = SERVER_ORDER_CONN;
+		order.addrlen = sizeof order.addr;
+		order.fd = accept4(lfd, (struct sockaddr *)&order.addr, &order.addrlen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (h.fd < 0) {
+		if (order.fd < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
 			    errno == ECONNABORTED)
 				return;
@@ -308,34 +492,131 @@ server_on_accept(evutil_socket_t lfd, short what, void *arg)
 				server_pause_accepting(s);
 			return;
 		}
-		if (atomic_load(&s->connections) >= s->conf->max_connections) {
-			conn_format_address((struct sockaddr *)&h.addr, peer, sizeof peer);
+		if (atomic_load(&s->connections) >= s->conf.max_connections) {
+			conn_format_address((struct sockaddr *)&order.addr, peer, sizeof peer);
 			log_limited(&server_full_rl, LOG_LEVEL_WARNING,
 			    "%s: refused: max_connections (%u) reached", peer,
-			    s->conf->max_connections);
-			close(h.fd);
+			    s->conf.max_connections);
+			close(order.fd);
 			continue;
 		}
 		w = &s->workers[s->next_worker];
 		s->next_worker = (s->next_worker + 1) % s->worker_count;
 		atomic_fetch_add(&s->connections, 1);
-		if (write(w->pipe_write, &h, sizeof h) != (ssize_t)sizeof h) {
-			conn_format_address((struct sockaddr *)&h.addr, peer, sizeof peer);
+		if (server_send_order(w, &order, false) != 0) {
+			conn_format_address((struct sockaddr *)&order.addr, peer, sizeof peer);
 			log_limited(&server_accept_rl, LOG_LEVEL_ERROR,
 			    "%s: refused: worker %u is not taking connections", peer, w->index);
 			atomic_fetch_sub(&s->connections, 1);
-			close(h.fd);
+			close(order.fd);
 		}
 	}
 }
 
 static void
+server_report_status(struct server *s, const char *state)
+{
+	char			 where[256] = "";
+	size_t			 len = 0;
+	unsigned long long	 requests = 0;
+
+	for (unsigned i = 0; i < s->listener_count && len < sizeof where - 1; i++) {
+		int n = snprintf(where + len, sizeof where - len, "%s%s", i ? ", " : "",
+		    s->listeners[i].name);
+
+		if (n > 0)
+			len += (size_t)n;
+	}
+	for (unsigned i = 0; i < s->worker_count; i++)
+		requests += atomic_load_explicit(&s->workers[i].requests, memory_order_relaxed);
+	service_notify_status("%s on %s; %u connections; %llu requests served", state,
+	    where[0] ? where : "nothing", atomic_load(&s->connections), requests);
+}
+
+static void
+server_on_status(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	server_report_status(arg, "Serving");
+}
+
+/* WATCHDOG=1 only while every worker's loop is still turning. */
+static void
+server_on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*s = arg;
+	bool		 alive = true;
+
+	(void)fd;
+	(void)what;
+	for (unsigned i = 0; i < s->worker_count; i++) {
+		unsigned beats = atomic_load_explicit(&s->workers[i].beats, memory_order_relaxed);
+
+		if (beats == s->workers[i].beats_seen) {
+			log_warning("worker %u has not run its loop since the last watchdog "
+			    "check", i);
+			alive = false;
+		}
+		s->workers[i].beats_seen = beats;
+	}
+	if (alive)
+		service_notify_watchdog();
+}
+
+static void
+server_apply(struct server *s, struct conf *next)
+{
+	struct server_order order;
+
+	if (next->workers != s->conf.workers) {
+		log_warning("workers: the change takes effect after a restart");
+		next->workers = s->conf.workers;
+	}
+	if (next->calculation_log_size != s->conf.calculation_log_size) {
+		log_warning("calculation_log_size: the change takes effect after a restart");
+		next->calculation_log_size = s->conf.calculation_log_size;
+	}
+	if (strcmp(next->pid_file, s->conf.pid_file) != 0) {
+		log_warning("pid_file: the change takes effect after a restart");
+		memcpy(next->pid_file, s->conf.pid_file, sizeof next->pid_file);
+	}
+	log_set_level((enum log_level)next->log_level);
+	log_set_target((enum log_target)next->log_target);
+	if (!s->socket_activated)
+		server_update_listeners(s, next);
+	memset(&order, 0, sizeof order);
+	order.kind = SERVER_ORDER_LIMITS;
+	server_conn_limits(next, &order.limits);
+	for (unsigned i = 0; i < s->worker_count; i++)
+		if (server_send_order(&s->workers[i], &order, true) != 0)
+			log_error("worker %u did not take the new limits", i);
+	s->conf = *next;
+}
+
+static void
 server_on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct server *s = arg;
+	struct server	*s = arg;
+	struct conf	 next;
 
 	(void)what;
-	log_notice("received %s, shutting down", strsignal((int)sig));
+	if (sig == SIGHUP) {
+		service_notify_reloading();
+		log_notice("received SIGHUP, reloading the configuration");
+		next = s->conf;
+		if (s->reload == NULL || s->reload(s->reload_arg, &next) != 0) {
+			log_error("reload failed: the configuration in force stays");
+		} else {
+			server_apply(s, &next);
+			log_notice("configuration reloaded");
+		}
+		service_notify_ready();
+		server_report_status(s, "Serving");
+		return;
+	}
+	log_notice("received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	service_notify_stopping();
 	s->exit_status = 0;
 	event_base_loopbreak(s->base);
 }
@@ -343,14 +624,29 @@ server_on_signal(evutil_socket_t sig, short what, void *arg)
 struct server *
 server_open(const struct conf *conf)
 {
-	struct server *s;
+	struct server	*s;
+	int		 passed;
 
 	if ((s = calloc(1, sizeof *s)) == NULL) {
 		log_error("out of memory");
 		return NULL;
 	}
-	s->conf = conf;
+	s->conf = *conf;
+	s->exit_status = 1;
 	atomic_init(&s->connections, 0);
+	if ((passed = service_listen_fds()) > 0) {
+		/* Socket activation: systemd's sockets replace the listen lines. */
+		s->socket_activated = true;
+		for (int fd = 3; fd < 3 + passed && s->listener_count < SERVER_MAX_LISTENERS; fd++) {
+			if (server_set_nonblocking(fd) != 0) {
+				log_error("socket %d from systemd: %s", fd, strerror(errno));
+				server_free(s);
+				return NULL;
+			}
+			server_add_listener(s, fd, NULL)->from_systemd = true;
+		}
+		return s;
+	}
 	for (unsigned i = 0; i < conf->listen_count; i++) {
 		if (server_listen(s, &conf->listen[i]) != 0) {
 			server_free(s);
@@ -360,36 +656,47 @@ server_open(const struct conf *conf)
 	return s;
 }
 
+void
+server_set_reload(struct server *s, server_reload_fn reload, void *arg)
+{
+	s->reload = reload;
+	s->reload_arg = arg;
+}
+
 int
 server_run(struct server *s)
 {
-	const struct conf	*conf = s->conf;
-	static const int	 signals[2] = { SIGTERM, SIGINT };
-	unsigned		 started = 0;
+	static const int	 signals[3] = { SIGTERM, SIGINT, SIGHUP };
+	struct timeval		 tick = { 1, 0 }, status = { SERVER_STATUS_SECONDS, 0 };
+	uint64_t		 watchdog_usec = service_watchdog_interval_usec();
 
 	signal(SIGPIPE, SIG_IGN);
 	if ((s->base = event_base_new()) == NULL) {
 		log_error("cannot create the event loop");
 		return 1;
 	}
-	if ((s->workers = calloc(conf->workers, sizeof *s->workers)) == NULL) {
+	if (watchdog_usec > 0 && watchdog_usec < 2000000) {
+		/* Workers beat at least twice per watchdog check. */
+		tick.tv_sec = 0;
+		tick.tv_usec = (suseconds_t)(watchdog_usec / 2);
+	}
+	if ((s->workers = calloc(s->conf.workers, sizeof *s->workers)) == NULL) {
 		log_error("out of memory");
 		return 1;
 	}
-	s->exit_status = 1;
-	for (unsigned i = 0; i < conf->workers; i++) {
+	for (unsigned i = 0; i < s->conf.workers; i++) {
 		/* Counted first: server_free must clean up a half-made worker too. */
 		s->worker_count++;
-		if (server_worker_init(s, &s->workers[i], i) != 0)
+		if (server_worker_init(s, &s->workers[i], i, &tick) != 0)
 			goto stop;
 		if (pthread_create(&s->workers[i].thread, NULL, server_worker_main,
 		    &s->workers[i]) != 0) {
 			log_error("cannot start worker thread %u", i);
 			goto stop;
 		}
-		started++;
+		s->workers[i].started = true;
 	}
-	for (unsigned i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < 3; i++) {
 		s->signal_evs[i] = evsignal_new(s->base, signals[i], server_on_signal, s);
 		if (s->signal_evs[i] == NULL || event_add(s->signal_evs[i], NULL) != 0) {
 			log_error("cannot watch signals");
@@ -397,38 +704,50 @@ server_run(struct server *s)
 		}
 	}
 	s->resume_ev = evtimer_new(s->base, server_resume_accepting, s);
-	for (unsigned i = 0; i < s->listener_count; i++) {
-		struct server_listener *l = &s->listeners[i];
+	s->status_ev = event_new(s->base, -1, EV_PERSIST, server_on_status, s);
+	if (s->resume_ev == NULL || s->status_ev == NULL || event_add(s->status_ev, &status) != 0) {
+		log_error("cannot set up the main loop");
+		goto stop;
+	}
+	if (watchdog_usec > 0) {
+		struct timeval every = {
+			.tv_sec = (time_t)(watchdog_usec / 1000000),
+			.tv_usec = (suseconds_t)(watchdog_usec % 1000000),
+		};
 
-		l->ev = event_new(s->base, l->fd, EV_READ | EV_PERSIST, server_on_accept, s);
-		if (l->ev == NULL || event_add(l->ev, NULL) != 0) {
-			log_error("cannot watch %s", l->name);
+		s->watchdog_ev = event_new(s->base, -1, EV_PERSIST, server_on_watchdog, s);
+		if (s->watchdog_ev == NULL || event_add(s->watchdog_ev, &every) != 0) {
+			log_error("cannot set up the watchdog");
 			goto stop;
 		}
-		log_notice("listening on %s", l->name);
 	}
+	for (unsigned i = 0; i < s->listener_count; i++)
+		if (server_watch_listener(s, &s->listeners[i]) != 0)
+			goto stop;
 	log_notice("calcd %s serving with %u worker%s", PACKAGE_VERSION, s->worker_count,
 	    s->worker_count == 1 ? "" : "s");
+	service_notify_ready();
+	server_report_status(s, "Serving");
 	event_base_dispatch(s->base);
 
 stop:
-	/* Stop taking connections, then have every worker close its own. */
-	for (unsigned i = 0; i < s->listener_count; i++) {
-		if (s->listeners[i].ev != NULL)
-			event_del(s->listeners[i].ev);
-	}
-	for (unsigned i = 0; i < started; i++) {
-		struct server_handoff stop = { .fd = -1 };
-		struct server_worker *w = &s->workers[i];
+	/* Stop taking connections; every worker answers what it has, then stops. */
+	server_report_status(s, "Stopping");
+	while (s->listener_count > 0)
+		server_close_listener(s, s->listener_count - 1);
+	for (unsigned i = 0; i < s->worker_count; i++) {
+		struct server_order	 order = { .kind = SERVER_ORDER_STOP };
+		struct server_worker	*w = &s->workers[i];
 
-		/* The pipe is non-blocking: retry briefly if a worker is behind. */
-		for (int tries = 0; tries < 1000; tries++) {
-			if (write(w->pipe_write, &stop, sizeof stop) == (ssize_t)sizeof stop)
-				break;
-			usleep(1000);
-		}
-		pthread_join(w->thread, NULL);
+		if (!w->started)
+			continue;
+		order.grace_ms = s->conf.shutdown_timeout_ms;
+		if (server_send_order(w, &order, true) != 0)
+			log_error("worker %u did not take the stop order", i);
 	}
+	for (unsigned i = 0; i < s->worker_count; i++)
+		if (s->workers[i].started)
+			pthread_join(s->workers[i].thread, NULL);
 	log_notice("stopped");
 	return s->exit_status;
 }
@@ -438,19 +757,20 @@ server_free(struct server *s)
 {
 	if (s == NULL)
 		return;
-	for (unsigned i = 0; i < s->listener_count; i++) {
-		if (s->listeners[i].ev != NULL)
-			event_free(s->listeners[i].ev);
-		close(s->listeners[i].fd);
-	}
+	while (s->listener_count > 0)
+		server_close_listener(s, s->listener_count - 1);
 	for (unsigned i = 0; i < s->worker_count && s->workers != NULL; i++)
 		server_worker_free(&s->workers[i]);
 	free(s->workers);
-	for (unsigned i = 0; i < 2; i++)
+	for (unsigned i = 0; i < 3; i++)
 		if (s->signal_evs[i] != NULL)
 			event_free(s->signal_evs[i]);
 	if (s->resume_ev != NULL)
 		event_free(s->resume_ev);
+	if (s->status_ev != NULL)
+		event_free(s->status_ev);
+	if (s->watchdog_ev != NULL)
+		event_free(s->watchdog_ev);
 	if (s->base != NULL)
 		event_base_free(s->base);
 	free(s);

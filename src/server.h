@@ -1,6 +1,8 @@
 /*
- * server: listening sockets, the worker threads (one event loop each) and
- * the hand-off of accepted connections from the acceptor to the workers.
+ * server: listening sockets (its own or systemd's), the worker threads
+ * (one event loop each), the hand-off of accepted connections to them,
+ * and the main loop's signals: reload on SIGHUP, drain and stop on
+ * SIGTERM/SIGINT, systemd notifications and the watchdog.
  */
 #ifndef CALCD_SERVER_H
 #define CALCD_SERVER_H
@@ -9,8 +11,18 @@
 
 struct server;
 
-/* Open every listen address of conf; NULL after logging why (exit 2). */
+/*
+ * Re-read the configuration into *out (holding the one in force); 0 if
+ * it is good, else -1 after logging every error.
+ */
+typedef int (*server_reload_fn)(void *arg, struct conf *out);
+
+/*
+ * Take the sockets systemd passed, or open every listen address of conf;
+ * NULL after logging why (calcd then exits 2).
+ */
 struct server	*server_open(const struct conf *);
+void		 server_set_reload(struct server *, server_reload_fn, void *arg);
 /* Run until SIGTERM/SIGINT; 0 on a clean shutdown. */
 int		 server_run(struct server *);
 void		 server_free(struct server *);
