@@ -34,7 +34,9 @@ enum conf_type {
 	CONF_SIZE,		/* bytes; K, M, G (or KB, MB, GB) suffix */
 	CONF_DURATION,		/* stored as ms; ms, s, m, h suffix, bare = s */
 	CONF_LEVEL,		/* log level name, stored as enum log_level */
+	CONF_TARGET,		/* stderr or syslog, as enum conf_log_target */
 	CONF_LISTEN,		/* HOST:PORT, appended to conf->listen */
+	CONF_PATH,		/* absolute path into a char[CONF_PATH_LEN] */
 };
 
 #define CONF_REPEAT	0x1	/* may appear on more than one line */
@@ -45,7 +47,7 @@ struct conf_key {
 	size_t		 offset;
 	size_t		 width;
 	int		 flags;
-	const char	*def;		/* parsed like a value from the file */
+	const char	*def;		/* parsed as a value; NULL: left zero */
 	uint64_t	 min;		/* in stored units: bytes, ms, count */
 	uint64_t	 max;
 };
@@ -76,6 +78,15 @@ static const struct conf_key conf_keys[] = {
 	  CONF_FIELD(calculation_log_size), 0, "1024", 1, 1000000 },
 	{ "log_level", CONF_LEVEL, CONF_FIELD(log_level), 0,
 	  "notice", 0, 0 },
+	{ "log_target", CONF_TARGET, CONF_FIELD(log_target), 0,
+	  "stderr", 0, 0 },
+	{ "shutdown_timeout", CONF_DURATION, CONF_FIELD(shutdown_timeout_ms), 0,
+	  "10s", 0, CONF_HOUR },
+	{ "message_timeout", CONF_DURATION, CONF_FIELD(message_timeout_ms), 0,
+	  "30s", 0, 24 * CONF_HOUR },
+	/* No default: without a pid_file line there is no pid file. */
+	{ "pid_file", CONF_PATH, CONF_FIELD(pid_file), 0,
+	  NULL, 0, 0 },
 };
 #define CONF_NKEYS	(sizeof conf_keys / sizeof conf_keys[0])
 
@@ -267,6 +278,41 @@ conf_set_level(struct conf *conf, const char *value, char *err, size_t errlen)
 	return 0;
 }
 
+/* Any case, like the level names. */
+static int
+conf_set_target(struct conf *conf, const char *value, char *err, size_t errlen)
+{
+	if (strcasecmp(value, "stderr") == 0)
+		conf->log_target = CONF_LOG_STDERR;
+	else if (strcasecmp(value, "syslog") == 0)
+		conf->log_target = CONF_LOG_SYSLOG;
+	else {
+		snprintf(err, errlen, "unknown target '%s' (stderr|syslog)",
+		    value);
+		return -1;
+	}
+	return 0;
+}
+
+/* Absolute, so it names one file whatever directory calcd starts in. */
+static int
+conf_set_path(struct conf *conf, const struct conf_key *key,
+    const char *value, char *err, size_t errlen)
+{
+	size_t	len = strlen(value);
+
+	if (*value != '/') {
+		snprintf(err, errlen, "must be an absolute path");
+		return -1;
+	}
+	if (len >= key->width) {
+		snprintf(err, errlen, "path too long");
+		return -1;
+	}
+	memcpy((char *)conf + key->offset, value, len + 1);
+	return 0;
+}
+
 static int
 conf_set_listen(struct conf *conf, const char *value, char *err,
     size_t errlen)
@@ -299,8 +345,12 @@ conf_set(struct conf *conf, const struct conf_key *key, const char *value,
 	switch (key->type) {
 	case CONF_LEVEL:
 		return conf_set_level(conf, value, err, errlen);
+	case CONF_TARGET:
+		return conf_set_target(conf, value, err, errlen);
 	case CONF_LISTEN:
 		return conf_set_listen(conf, value, err, errlen);
+	case CONF_PATH:
+		return conf_set_path(conf, key, value, err, errlen);
 	case CONF_COUNT:
 	case CONF_COUNT_AUTO:
 	case CONF_SIZE:
@@ -324,6 +374,8 @@ conf_defaults(struct conf *conf)
 			    key->name);
 			abort();
 		}
+		if (key->def == NULL)
+			continue;
 		if (conf_set(conf, key, key->def, err, sizeof err) != 0) {
 			fprintf(stderr, "conf: default for %s: %s\n",
 			    key->name, err);

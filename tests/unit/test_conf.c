@@ -122,6 +122,10 @@ assert_defaults(const struct conf *c)
 	ck_assert_uint_eq(c->max_nesting_depth, 32);
 	ck_assert_uint_eq(c->calculation_log_size, 1024);
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_NOTICE);
+	ck_assert_int_eq(c->log_target, CONF_LOG_STDERR);
+	ck_assert_uint_eq(c->shutdown_timeout_ms, 10000);
+	ck_assert_uint_eq(c->message_timeout_ms, 30000);
+	ck_assert_str_eq(c->pid_file, "");
 }
 
 START_TEST(test_defaults)
@@ -171,6 +175,10 @@ START_TEST(test_full_file)
 	    "max_nesting_depth=8\n"
 	    "calculation_log_size   =   5\n"
 	    "  # indented comment\n"
+	    "log_target = syslog\n"
+	    "shutdown_timeout = 2m\n"
+	    "message_timeout = 0\n"
+	    "pid_file = /run/calcd/calcd.pid   # for -d\n"
 	    "log_level = debug");	/* last line has no newline */
 	ck_assert_int_eq(l.n, 0);
 	ck_assert_str_eq(l.errs, "");
@@ -189,6 +197,10 @@ START_TEST(test_full_file)
 	ck_assert_uint_eq(l.conf.max_nesting_depth, 8);
 	ck_assert_uint_eq(l.conf.calculation_log_size, 5);
 	ck_assert_int_eq(l.conf.log_level, LOG_LEVEL_DEBUG);
+	ck_assert_int_eq(l.conf.log_target, CONF_LOG_SYSLOG);
+	ck_assert_uint_eq(l.conf.shutdown_timeout_ms, 120000);
+	ck_assert_uint_eq(l.conf.message_timeout_ms, 0);
+	ck_assert_str_eq(l.conf.pid_file, "/run/calcd/calcd.pid");
 	free(l.errs);
 }
 END_TEST
@@ -399,6 +411,246 @@ START_TEST(test_log_level)
 }
 END_TEST
 
+START_TEST(test_shutdown_timeout)
+{
+	static const struct value_case cases[] = {
+		{ "0", 0, NULL },
+		{ "0s", 0, NULL },
+		{ "1ms", 1, NULL },
+		{ "10", 10000, NULL },
+		{ "10s", 10000, NULL },
+		{ "90s", 90000, NULL },
+		{ "60m", 3600000, NULL },
+		{ "1h", 3600000, NULL },
+		{ "3600", 3600000, NULL },
+		{ "3600000ms", 3600000, NULL },
+		{ "3600001ms", 0, "value out of range (0 .. 1h)" },
+		{ "3601", 0, "value out of range (0 .. 1h)" },
+		{ "61m", 0, "value out of range (0 .. 1h)" },
+		{ "2h", 0, "value out of range (0 .. 1h)" },
+		{ "24h", 0, "value out of range (0 .. 1h)" },
+		{ "18446744073709551615ms", 0, "value out of range (0 .. 1h)" },
+		{ "18446744073709552", 0, "value too large" },
+		{ "10 s", 0, "invalid duration '10 s'" },
+		{ "1.5s", 0, "invalid duration '1.5s'" },
+		{ "forever", 0, "invalid duration 'forever'" },
+		{ "-1", 0, "negative value '-1'" },
+	};
+	struct loaded	l;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		load_one(&l, "shutdown_timeout", cases[i].value, cases[i].err);
+		ck_assert_uint_eq(l.conf.shutdown_timeout_ms,
+		    cases[i].err == NULL ? cases[i].want : 10000);
+		free(l.errs);
+	}
+}
+END_TEST
+
+START_TEST(test_message_timeout)
+{
+	static const struct value_case cases[] = {
+		{ "0", 0, NULL },	/* never */
+		{ "0ms", 0, NULL },
+		{ "1ms", 1, NULL },
+		{ "250ms", 250, NULL },
+		{ "30", 30000, NULL },
+		{ "30s", 30000, NULL },
+		{ "5m", 300000, NULL },
+		{ "24h", 86400000, NULL },
+		{ "1440m", 86400000, NULL },
+		{ "86400000ms", 86400000, NULL },
+		{ "86400001ms", 0, "value out of range (0 .. 24h)" },
+		{ "86401", 0, "value out of range (0 .. 24h)" },
+		{ "25h", 0, "value out of range (0 .. 24h)" },
+		{ "never", 0, "invalid duration 'never'" },
+		{ "30sec", 0, "invalid duration '30sec'" },
+		{ "-30s", 0, "negative value '-30s'" },
+	};
+	struct loaded	l;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		load_one(&l, "message_timeout", cases[i].value, cases[i].err);
+		ck_assert_uint_eq(l.conf.message_timeout_ms,
+		    cases[i].err == NULL ? cases[i].want : 30000);
+		free(l.errs);
+	}
+
+	/* Independent of idle_timeout, either way round. */
+	load(&l, "idle_timeout = 5s\nmessage_timeout = 1h\n");
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_uint_eq(l.conf.idle_timeout_ms, 5000);
+	ck_assert_uint_eq(l.conf.message_timeout_ms, 3600000);
+	free(l.errs);
+	load(&l, "message_timeout = 2s\n");
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_uint_eq(l.conf.idle_timeout_ms, 300000);
+	ck_assert_uint_eq(l.conf.message_timeout_ms, 2000);
+	free(l.errs);
+}
+END_TEST
+
+START_TEST(test_log_target)
+{
+	static const struct {
+		const char	*name;
+		int		 target;
+	} cases[] = {
+		{ "stderr", CONF_LOG_STDERR },
+		{ "syslog", CONF_LOG_SYSLOG },
+		{ "SYSLOG", CONF_LOG_SYSLOG },
+		{ "Stderr", CONF_LOG_STDERR },
+	};
+	static const char *const bad[] = {
+		"journal", "file", "/var/log/calcd.log", "stdout", "0", "1",
+		"syslog,stderr", "sys log",
+	};
+	struct loaded	l;
+	char		want[128];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		load_one(&l, "log_target", cases[i].name, NULL);
+		ck_assert_int_eq(l.conf.log_target, cases[i].target);
+		free(l.errs);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(want, sizeof want,
+		    "unknown target '%s' (stderr|syslog)", bad[i]);
+		load_one(&l, "log_target", bad[i], want);
+		ck_assert_int_eq(l.conf.log_target, CONF_LOG_STDERR);
+		free(l.errs);
+	}
+	load_one(&l, "log_target", "", "empty value");
+	free(l.errs);
+}
+END_TEST
+
+START_TEST(test_pid_file)
+{
+	static const struct {
+		const char	*value, *want;
+	} good[] = {
+		{ "/run/calcd.pid", "/run/calcd.pid" },
+		{ "/run/calcd/calcd.pid", "/run/calcd/calcd.pid" },
+		{ "/var/run/calcd.pid", "/var/run/calcd.pid" },
+		{ "/tmp/with space.pid", "/tmp/with space.pid" },
+		/* No blank before '#': part of the path, not a comment. */
+		{ "/run/calcd.pid#1", "/run/calcd.pid#1" },
+		{ "//run//calcd.pid", "//run//calcd.pid" },
+	};
+	static const char *const relative[] = {
+		"calcd.pid", "run/calcd.pid", "./calcd.pid", "../calcd.pid",
+		"~/calcd.pid", "none", " ", "\"/run/calcd.pid\"",
+	};
+	struct loaded	l;
+	char		text[2 * CONF_PATH_LEN], path[CONF_PATH_LEN + 2];
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		load_one(&l, "pid_file", good[i].value, NULL);
+		ck_assert_str_eq(l.conf.pid_file, good[i].want);
+		free(l.errs);
+	}
+	for (size_t i = 0; i < sizeof relative / sizeof relative[0]; i++) {
+		/* " " trims to nothing, so it is empty, not relative. */
+		load_one(&l, "pid_file", relative[i],
+		    strcmp(relative[i], " ") == 0 ? "empty value" :
+		    "must be an absolute path");
+		ck_assert_str_eq(l.conf.pid_file, "");
+		free(l.errs);
+	}
+
+	/* Trailing space and comments are trimmed off the path. */
+	load(&l, "pid_file =   /run/calcd.pid \t # pid for -d\n");
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_str_eq(l.conf.pid_file, "/run/calcd.pid");
+	free(l.errs);
+
+	/* 255 bytes fit with the NUL; 256 do not. */
+	path[0] = '/';
+	memset(path + 1, 'p', CONF_PATH_LEN - 2);
+	path[CONF_PATH_LEN - 1] = '\0';
+	ck_assert_uint_eq(strlen(path), CONF_PATH_LEN - 1);
+	load_one(&l, "pid_file", path, NULL);
+	ck_assert_str_eq(l.conf.pid_file, path);
+	free(l.errs);
+	path[CONF_PATH_LEN - 1] = 'p';
+	path[CONF_PATH_LEN] = '\0';
+	snprintf(text, sizeof text, "# long\npid_file = %s\n", path);
+	load(&l, text);
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_str_eq(l.errs, "calcd.conf:2: pid_file: path too long\n");
+	ck_assert_str_eq(l.conf.pid_file, "");
+	free(l.errs);
+
+	/* Relative is the first complaint, however long. */
+	path[0] = 'p';
+	load_one(&l, "pid_file", path, "must be an absolute path");
+	free(l.errs);
+
+	/* A bad line leaves an earlier good one alone (and is a duplicate). */
+	load(&l, "pid_file = /run/a.pid\npid_file = b.pid\n");
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_str_eq(l.errs,
+	    "calcd.conf:2: pid_file: duplicate key (first set on line 1)\n");
+	ck_assert_str_eq(l.conf.pid_file, "/run/a.pid");
+	free(l.errs);
+}
+END_TEST
+
+START_TEST(test_new_keys_errors)
+{
+	struct loaded	l;
+
+	load(&l,
+	    "# the keys added for shutdown, timeouts and daemonizing\n"	/* 1 */
+	    "shutdown_timeout = 2h\n"				/* 2 */
+	    "message_timeout = 1d\n"				/* 3 */
+	    "log_target = journald\n"				/* 4 */
+	    "pid_file = calcd.pid\n"				/* 5 */
+	    "pid_file =\n"					/* 6 */
+	    "log_target =   # nothing\n"			/* 7 */
+	    "shutdown_timeout = 5s\n"				/* 8 */
+	    "message_timeout = -1\n"				/* 9 */
+	    "pid_file = /run/calcd.pid\n"			/* 10 */
+	    "shutdown_timeout = 6s\n"				/* 11 */
+	    "pidfile = /run/calcd.pid\n"			/* 12 */
+	    "log_target = syslog\n");				/* 13 */
+	ck_assert_str_eq(l.errs,
+	    "calcd.conf:2: shutdown_timeout: value out of range (0 .. 1h)\n"
+	    "calcd.conf:3: message_timeout: invalid duration '1d'\n"
+	    "calcd.conf:4: log_target: unknown target 'journald' "
+	    "(stderr|syslog)\n"
+	    "calcd.conf:5: pid_file: must be an absolute path\n"
+	    "calcd.conf:6: pid_file: duplicate key (first set on line 5)\n"
+	    "calcd.conf:7: log_target: duplicate key (first set on line 4)\n"
+	    "calcd.conf:8: shutdown_timeout: duplicate key "
+	    "(first set on line 2)\n"
+	    "calcd.conf:9: message_timeout: duplicate key "
+	    "(first set on line 3)\n"
+	    "calcd.conf:10: pid_file: duplicate key (first set on line 5)\n"
+	    "calcd.conf:11: shutdown_timeout: duplicate key "
+	    "(first set on line 2)\n"
+	    "calcd.conf:12: unknown key 'pidfile'\n"
+	    "calcd.conf:13: log_target: duplicate key (first set on line 4)\n");
+	ck_assert_int_eq(l.n, 12);
+	/* A bad first line still counts as the one; defaults stay. */
+	ck_assert_uint_eq(l.conf.shutdown_timeout_ms, 10000);
+	ck_assert_uint_eq(l.conf.message_timeout_ms, 30000);
+	ck_assert_int_eq(l.conf.log_target, CONF_LOG_STDERR);
+	ck_assert_str_eq(l.conf.pid_file, "");
+	free(l.errs);
+
+	/* Each on its own: empty values are errors like everywhere else. */
+	load(&l, "shutdown_timeout =\nmessage_timeout=\npid_file = \n");
+	ck_assert_str_eq(l.errs,
+	    "calcd.conf:1: shutdown_timeout: empty value\n"
+	    "calcd.conf:2: message_timeout: empty value\n"
+	    "calcd.conf:3: pid_file: empty value\n");
+	ck_assert_int_eq(l.n, 3);
+	free(l.errs);
+}
+END_TEST
+
 START_TEST(test_overflow)
 {
 	struct loaded	l;
@@ -540,6 +792,10 @@ START_TEST(test_duplicate_keys)
 		{ "max_nesting_depth", "3" },
 		{ "calculation_log_size", "3" },
 		{ "log_level", "info" },
+		{ "log_target", "syslog" },
+		{ "shutdown_timeout", "1s" },
+		{ "message_timeout", "1s" },
+		{ "pid_file", "/run/calcd.pid" },
 	};
 	struct loaded	l;
 	char		text[256], want[256];
@@ -864,6 +1120,11 @@ conf_suite(void)
 	tcase_add_test(tc, test_durations);
 	tcase_add_test(tc, test_counts);
 	tcase_add_test(tc, test_log_level);
+	tcase_add_test(tc, test_shutdown_timeout);
+	tcase_add_test(tc, test_message_timeout);
+	tcase_add_test(tc, test_log_target);
+	tcase_add_test(tc, test_pid_file);
+	tcase_add_test(tc, test_new_keys_errors);
 	tcase_add_test(tc, test_overflow);
 	tcase_add_test(tc, test_every_error_kind);
 	tcase_add_test(tc, test_comments_and_empty_values);

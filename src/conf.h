@@ -1,0 +1,64 @@
+/*
+ * conf: calcd's configuration — the table of keys, their defaults, and
+ * the parser for calcd.conf ("key = value" lines, # comments).  Knows
+ * nothing of sockets; listen addresses are kept as validated strings.
+ */
+#ifndef CALCD_CONF_H
+#define CALCD_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONF_MAX_LISTEN		16
+#define CONF_LISTEN_LEN		128
+#define CONF_PATH_LEN		256	/* longest path value, with its NUL */
+
+enum conf_log_target {
+	CONF_LOG_STDERR = 0,	/* the journal, under systemd */
+	CONF_LOG_SYSLOG = 1,
+};
+
+struct conf_listen {
+	char	host[CONF_LISTEN_LEN];	/* "" for "*" (all addresses); v6 without brackets */
+	char	port[8];		/* decimal, "0".."65535" */
+};
+
+struct conf {
+	struct conf_listen listen[CONF_MAX_LISTEN];
+	unsigned	listen_count;
+	unsigned	workers;		/* 0 until resolved; "auto" -> CPUs */
+	unsigned	max_connections;
+	uint64_t	idle_timeout_ms;	/* 0 = never */
+	uint64_t	max_message_size;	/* bytes */
+	uint64_t	max_output_buffer;	/* bytes of unsent replies per connection */
+	unsigned	max_nesting_depth;	/* for skipped fields */
+	unsigned	calculation_log_size;	/* entries kept for getStruct */
+	int		log_level;		/* enum log_level */
+	int		log_target;		/* enum conf_log_target */
+	uint64_t	shutdown_timeout_ms;	/* then close what is left, exit */
+	uint64_t	message_timeout_ms;	/* to finish a message; 0 = never */
+	char		pid_file[CONF_PATH_LEN]; /* absolute; "" = none; for -d */
+};
+
+/* Defaults, before any file is read. */
+void	conf_defaults(struct conf *);
+
+/*
+ * Read path into conf (which should hold defaults).  Every error is
+ * written to errors as "FILE:LINE: message\n" (all of them, not just the
+ * first).  Returns the number of errors; 0 means conf is complete.  A
+ * file that can't be opened is one error "FILE: reason".
+ */
+int	conf_load(struct conf *, const char *path, FILE *errors);
+
+/*
+ * Parse one "HOST:PORT", "[v6]:PORT" or "*:PORT" into out; NULL on
+ * success, else a static description of what is wrong.
+ */
+const char *conf_parse_listen(const char *text, struct conf_listen *out);
+
+/* Format a listen entry back as text ("*:9090", "[::1]:9090"). */
+void	conf_format_listen(const struct conf_listen *, char *out, size_t len);
+
+#endif
