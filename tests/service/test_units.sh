@@ -1,0 +1,49 @@
+#!/bin/bash
+# The systemd units and man pages as shipped: systemd-analyze verify passes,
+# the service's exposure is 1.2 or lower, and both man pages render
+# without a single groff warning.  Then the service behaviour tests
+# (test_service.py) against the real daemon.
+set -euo pipefail
+
+die() { echo "test_units.sh: $*" >&2; exit 1; }
+for var in CALCD CALCD_SERVICE_IN CALCD_SOCKET_UNIT CALCD_MAN_DIR CALCD_CONF CALCD_IDL; do
+	[ -n "${!var:-}" ] || die "$var is not set (run through 'make check')"
+done
+[ -n "${SYSTEMD_ANALYZE:-}" ] && [ -x "$SYSTEMD_ANALYZE" ] ||
+	die "systemd-analyze not found; install the Debian package systemd"
+command -v groff >/dev/null || die "groff not found; install the Debian package groff-base"
+: "${PYTHON3:=/usr/bin/python3}"
+: "${THRIFT:=thrift}"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/calcd-units.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# The unit as make install writes it, pointing at the binary just built.
+sed -e "s|@sbindir@|$(dirname "$CALCD")|g" -e "s|@sysconfdir@|$(dirname "$CALCD_CONF")|g" \
+	"$CALCD_SERVICE_IN" > "$work/calcd.service"
+cp "$CALCD_SOCKET_UNIT" "$work/calcd.socket"
+grep -q '@' "$work/calcd.service" && die "unfilled @placeholder@ in calcd.service"
+
+echo "# systemd-analyze verify"
+(cd "$work" && "$SYSTEMD_ANALYZE" verify --man=no calcd.service calcd.socket)
+
+echo "# systemd-analyze security (must be 1.2 or lower)"
+out=$(cd "$work" && "$SYSTEMD_ANALYZE" security --offline=true --threshold=12 calcd.service 2>&1) ||
+	{ echo "$out"; die "calcd.service is exposed more than 1.2"; }
+echo "$out" | grep 'Overall exposure level'
+
+echo "# man pages render cleanly"
+for page in "$CALCD_MAN_DIR"/calcd.8 "$CALCD_MAN_DIR"/calcd.conf.5; do
+	warnings=$(groff -man -ww -z "$page" 2>&1)
+	[ -z "$warnings" ] || { echo "$warnings"; die "groff warns about $page"; }
+	[ "$(groff -man -Tutf8 "$page" 2>/dev/null | wc -l)" -gt 20 ] || die "$page renders nearly empty"
+	echo "ok $page"
+done
+
+echo "# service behaviour"
+mkdir -p "$work/gen-py"
+"$THRIFT" --gen py -out "$work/gen-py" "$CALCD_IDL"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$work"
+CALCD_GEN_PY="$work/gen-py" PYTHONDONTWRITEBYTECODE=1 \
+	timeout -k 10 300 "$PYTHON3" -m unittest -v discover -s "$here" -p 'test_service.py'
