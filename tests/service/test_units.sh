@@ -22,7 +22,7 @@ trap 'rm -rf "$work"' EXIT
 sed -e "s|@sbindir@|$(dirname "$CALCD")|g" -e "s|@sysconfdir@|$(dirname "$CALCD_CONF")|g" \
 	"$CALCD_SERVICE_IN" > "$work/calcd.service"
 cp "$CALCD_SOCKET_UNIT" "$work/calcd.socket"
-grep -q '@' "$work/calcd.service" && die "unfilled @placeholder@ in calcd.service"
+grep -qE '@[a-z]+dir@' "$work/calcd.service" && die "unfilled @placeholder@ in calcd.service"
 
 echo "# systemd-analyze verify"
 (cd "$work" && "$SYSTEMD_ANALYZE" verify --man=no calcd.service calcd.socket)
@@ -46,4 +46,4 @@ mkdir -p "$work/gen-py"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$work"
 CALCD_GEN_PY="$work/gen-py" PYTHONDONTWRITEBYTECODE=1 \
-	timeout -k 10 300 "$PYTHON3" -m unittest -v discover -s "$here" -p 'test_service.py'
+	PYTHONPATH="$here" timeout -k 10 300 "$PYTHON3" -m unittest -v test_service

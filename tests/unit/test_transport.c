@@ -1,0 +1,524 @@
+/*
+ * test_transport: telling buffered from framed and binary from compact by
+ * a connection's first bytes, and cutting the stream into messages —
+ * frame limits, partial input, pipelining, framed replies.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calc.h"
+#include "codec_common.h"
+#include "dispatch.h"
+#include "transport.h"
+
+/* add(2, 3) with seqid 1 and its reply, per the two specs */
+#define B_ADD		"80010001 00000003 616464 00000001" \
+			" 08 0001 00000002 08 0002 00000003 00"		/* 30 bytes */
+#define B_ADD_REPLY	"80010002 00000003 616464 00000001 08 0000 00000005 00"	/* 23 */
+#define B_ADD_OLD	"00000003 616464 01 00000001" \
+			" 08 0001 00000002 08 0002 00000003 00"		/* 27 */
+#define B_PING		"80010001 00000004 70696e67 00000002 00"		/* 17 */
+#define B_PING_REPLY	"80010002 00000004 70696e67 00000002 00"
+#define B_ZIP		"80010004 00000003 7a6970 00000003 00"		/* 16 */
+#define C_ADD		"82 21 01 03 616464 15 04 15 06 00"		/* 12 bytes */
+#define C_ADD_REPLY	"82 41 01 03 616464 05 00 0a 00"			/* 11 */
+#define C_PING		"82 21 02 04 70696e67 00"				/* 9 */
+#define C_PING_REPLY	"82 41 02 04 70696e67 00"
+#define C_ZIP		"82 81 03 03 7a6970 00"				/* 8 */
+
+static const struct dispatch_limits limits = { 1u << 20, 32 };
+
+static void
+setup(void)
+{
+	ck_assert_int_eq(calc_log_init(16), 0);
+}
+
+static void
+teardown(void)
+{
+	calc_log_free();
+}
+
+static void
+process(const struct transport *t, const uint8_t *data, size_t len,
+    const struct dispatch_limits *lim, struct buf *out, struct dispatch_result *res)
+{
+	memset(res, 0, sizeof *res);
+	res->status = PROTO_BAD;
+	transport_process(t, data, len, lim, out, res);
+}
+
+/* --- detection ----------------------------------------------------------- */
+
+static void
+detect_ok(const char *hex, enum transport_kind kind, const struct proto_ops *proto)
+{
+	struct hexin		 in;
+	struct transport	 t = { TRANSPORT_UNKNOWN, NULL };
+	const char		*error = NULL;
+	enum proto_status	 st;
+
+	in.len = hex_decode(hex, in.data, sizeof in.data);
+	st = transport_detect(in.data, in.len, &t, &error);
+	ck_assert_msg(st == PROTO_OK, "%s: %s (%s)", hex, status_name(st),
+	    error ? error : "");
+	ck_assert_msg(t.kind == kind, "%s: kind %d, want %d", hex, t.kind, kind);
+	ck_assert_msg(t.proto == proto, "%s: protocol %s, want %s", hex,
+	    t.proto ? t.proto->name : "none", proto->name);
+	ck_assert_ptr_nonnull(transport_name(&t));
+	ck_assert_uint_gt(strlen(transport_name(&t)), 0);
+}
+
+static void
+detect_fails(const char *hex, enum proto_status want)
+{
+	struct hexin		 in;
+	struct transport	 t = { TRANSPORT_UNKNOWN, NULL };
+	const char		*error = NULL;
+	enum proto_status	 st;
+
+	in.len = hex_decode(hex, in.data, sizeof in.data);
+	st = transport_detect(in.data, in.len, &t, &error);
+	ck_assert_msg(st == want, "\"%s\": %s, want %s", hex, status_name(st),
+	    status_name(want));
+	if (want == PROTO_BAD)
+		ck_assert_msg(error != NULL, "\"%s\": no error text", hex);
+}
+
+START_TEST(detect_buffered_binary)
+{
+	/* 0x80 alone is enough: a strict binary header */
+	detect_ok("80", TRANSPORT_BUFFERED, &proto_binary);
+	detect_ok("8001", TRANSPORT_BUFFERED, &proto_binary);
+	detect_ok(B_ADD, TRANSPORT_BUFFERED, &proto_binary);
+}
+END_TEST
+
+START_TEST(detect_buffered_compact)
+{
+	detect_ok("82", TRANSPORT_BUFFERED, &proto_compact);
+	detect_ok(C_ADD, TRANSPORT_BUFFERED, &proto_compact);
+}
+END_TEST
+
+START_TEST(detect_framed_binary)
+{
+	detect_ok("0000001e 80", TRANSPORT_FRAMED, &proto_binary);
+	detect_ok("0000001e " B_ADD, TRANSPORT_FRAMED, &proto_binary);
+}
+END_TEST
+
+START_TEST(detect_framed_compact)
+{
+	detect_ok("0000000c 82", TRANSPORT_FRAMED, &proto_compact);
+	detect_ok("0000000c " C_ADD, TRANSPORT_FRAMED, &proto_compact);
+}
+END_TEST
+
+/* A frame holding an old non-strict binary message: byte 4 is 0x00. */
+START_TEST(detect_framed_binary_old)
+{
+	detect_ok("0000001b 00", TRANSPORT_FRAMED, &proto_binary);
+	detect_ok("0000001b " B_ADD_OLD, TRANSPORT_FRAMED, &proto_binary);
+}
+END_TEST
+
+/* Unframed old binary: the i32 is the name's length, byte 4 its first letter. */
+START_TEST(detect_buffered_binary_old)
+{
+	detect_ok("00000003 61", TRANSPORT_BUFFERED, &proto_binary);
+	detect_ok(B_ADD_OLD, TRANSPORT_BUFFERED, &proto_binary);
+	detect_ok("00000004 70696e67 01 00000001 00", TRANSPORT_BUFFERED, &proto_binary);
+}
+END_TEST
+
+START_TEST(detect_need_more)
+{
+	detect_fails("", PROTO_NEED_MORE);
+	detect_fails("00", PROTO_NEED_MORE);
+	detect_fails("0000", PROTO_NEED_MORE);
+	detect_fails("000000", PROTO_NEED_MORE);
+	detect_fails("0000001e", PROTO_NEED_MORE);
+	detect_fails("00000003", PROTO_NEED_MORE);
+}
+END_TEST
+
+START_TEST(detect_bad_length)
+{
+	detect_fails("ffffffff 80", PROTO_BAD);
+	detect_fails("ffffffff 61 61 61", PROTO_BAD);
+	detect_fails("81000000 80", PROTO_BAD);
+	detect_fails("f0000000 82", PROTO_BAD);
+}
+END_TEST
+
+/* THeader (bytes 4-5 = 0x0fff) is not supported yet; this may change. */
+START_TEST(detect_theader_unsupported)
+{
+	struct hexin		 in;
+	struct transport	 t = { TRANSPORT_UNKNOWN, NULL };
+	const char		*error = NULL;
+
+	in.len = hex_decode("00000010 0fff 0000 00000001 0001 0000", in.data, sizeof in.data);
+	ck_assert_status(transport_detect(in.data, in.len, &t, &error), PROTO_BAD);
+	ck_assert_ptr_nonnull(error);
+	ck_assert_msg(strstr(error, "THeader") != NULL, "error \"%s\"", error);
+}
+END_TEST
+
+/* --- processing ---------------------------------------------------------- */
+
+/* One request per transport and protocol, with the exact reply expected. */
+static const struct {
+	enum transport_kind	 kind;
+	const struct proto_ops	*proto;
+	const char		*request;
+	const char		*reply;
+	const char		*ping;
+	const char		*ping_reply;
+	const char		*zip;
+} combos[] = {
+	{ TRANSPORT_BUFFERED, &proto_binary, B_ADD, B_ADD_REPLY, B_PING, B_PING_REPLY, B_ZIP },
+	{ TRANSPORT_FRAMED, &proto_binary, "0000001e " B_ADD, "00000017 " B_ADD_REPLY,
+	  "00000011 " B_PING, "00000011 " B_PING_REPLY, "00000010 " B_ZIP },
+	{ TRANSPORT_BUFFERED, &proto_compact, C_ADD, C_ADD_REPLY, C_PING, C_PING_REPLY, C_ZIP },
+	{ TRANSPORT_FRAMED, &proto_compact, "0000000c " C_ADD, "0000000b " C_ADD_REPLY,
+	  "00000009 " C_PING, "00000009 " C_PING_REPLY, "00000008 " C_ZIP },
+	/* old binary header in, strict out */
+	{ TRANSPORT_BUFFERED, &proto_binary, B_ADD_OLD, B_ADD_REPLY, B_PING, B_PING_REPLY, B_ZIP },
+	{ TRANSPORT_FRAMED, &proto_binary, "0000001b " B_ADD_OLD, "00000017 " B_ADD_REPLY,
+	  "00000011 " B_PING, "00000011 " B_PING_REPLY, "00000010 " B_ZIP },
+};
+#define NCOMBOS ((int)(sizeof combos / sizeof combos[0]))
+
+/* Detect the transport from the request itself, then answer it exactly. */
+START_TEST(process_exact)
+{
+	struct hexin		 in;
+	struct transport	 t;
+	struct buf		 out;
+	struct dispatch_result	 res;
+	const char		*error = NULL;
+
+	in.len = hex_decode(combos[_i].request, in.data, sizeof in.data);
+	ck_assert_status(transport_detect(in.data, in.len, &t, &error), PROTO_OK);
+	ck_assert_int_eq(t.kind, combos[_i].kind);
+	ck_assert_ptr_eq(t.proto, combos[_i].proto);
+	buf_init(&out, 1u << 20);
+	process(&t, in.data, in.len, &limits, &out, &res);
+	ck_assert_msg(res.status == PROTO_OK, "%s (%s)", status_name(res.status),
+	    res.error ? res.error : "");
+	ck_assert_uint_eq(res.consumed, in.len);
+	ck_assert(res.replied);
+	ck_assert_hex(out.data, out.len, combos[_i].reply);
+	buf_free(&out);
+}
+END_TEST
+
+/* Every proper prefix of a request is NEED_MORE and leaves out alone. */
+START_TEST(process_prefixes_need_more)
+{
+	struct hexin		in;
+	struct transport	t = { combos[_i].kind, combos[_i].proto };
+	struct buf		out;
+	struct dispatch_result	res;
+
+	in.len = hex_decode(combos[_i].request, in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	ck_assert_int_eq(buf_append(&out, "pre", 3), 0);
+	for (size_t cut = 0; cut < in.len; cut++) {
+		process(&t, in.data, cut, &limits, &out, &res);
+		ck_assert_msg(res.status == PROTO_NEED_MORE, "%zu of %zu bytes: %s (%s)",
+		    cut, in.len, status_name(res.status), res.error ? res.error : "");
+		ck_assert_msg(res.need > cut && res.need <= in.len,
+		    "%zu of %zu bytes: need %zu", cut, in.len, res.need);
+		/* a frame header says exactly how much is needed */
+		if (t.kind == TRANSPORT_FRAMED && cut >= 4)
+			ck_assert_msg(res.need == in.len, "%zu of %zu bytes: need %zu",
+			    cut, in.len, res.need);
+		ck_assert_msg(out.len == 3 && !res.replied, "%zu bytes: out touched", cut);
+	}
+	buf_free(&out);
+}
+END_TEST
+
+/* add, zip (no reply), ping, add in one buffer: taken one at a time. */
+START_TEST(process_pipelined)
+{
+	struct transport	 t = { combos[_i].kind, combos[_i].proto };
+	struct buf		 out;
+	struct dispatch_result	 res;
+	uint8_t			 data[HEX_MAX], want[HEX_MAX];
+	size_t			 len = 0, pos = 0, wlen = 0, lens[4];
+	const char		*parts[4] = { combos[_i].request, combos[_i].zip,
+				    combos[_i].ping, combos[_i].request };
+	const char		*replies[3] = { combos[_i].reply, combos[_i].ping_reply,
+				    combos[_i].reply };
+	int			 n;
+
+	for (int i = 0; i < 4; i++) {
+		lens[i] = hex_decode(parts[i], data + len, sizeof data - len);
+		len += lens[i];
+	}
+	for (int i = 0; i < 3; i++)
+		wlen += hex_decode(replies[i], want + wlen, sizeof want - wlen);
+	buf_init(&out, 1u << 20);
+	for (n = 0; n < 10 && pos < len; n++) {
+		process(&t, data + pos, len - pos, &limits, &out, &res);
+		ck_assert_msg(res.status == PROTO_OK, "message %d: %s (%s)", n,
+		    status_name(res.status), res.error ? res.error : "");
+		ck_assert_msg(res.consumed == lens[n], "message %d: consumed %zu, want %zu",
+		    n, res.consumed, lens[n]);
+		ck_assert(res.replied == (n != 1));
+		pos += res.consumed;
+	}
+	ck_assert_int_eq(n, 4);
+	ck_assert_uint_eq(pos, len);
+	ck_assert_uint_eq(out.len, wlen);
+	ck_assert(memcmp(out.data, want, wlen) == 0);
+	/* nothing left: wants more */
+	process(&t, data + len, 0, &limits, &out, &res);
+	ck_assert_status(res.status, PROTO_NEED_MORE);
+	buf_free(&out);
+}
+END_TEST
+
+START_TEST(process_oneway_no_reply)
+{
+	struct hexin		in;
+	struct transport	t = { combos[_i].kind, combos[_i].proto };
+	struct buf		out;
+	struct dispatch_result	res;
+
+	in.len = hex_decode(combos[_i].zip, in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	process(&t, in.data, in.len, &limits, &out, &res);
+	ck_assert_status(res.status, PROTO_OK);
+	ck_assert_uint_eq(res.consumed, in.len);
+	ck_assert(!res.replied);
+	ck_assert_uint_eq(out.len, 0);
+	buf_free(&out);
+}
+END_TEST
+
+/* --- frames -------------------------------------------------------------- */
+
+static const struct transport framed_protos[] = {
+	{ TRANSPORT_FRAMED, &proto_binary },
+	{ TRANSPORT_FRAMED, &proto_compact },
+};
+
+static void
+framed_fails(const struct transport *t, const char *hex,
+    const struct dispatch_limits *lim, enum proto_status want)
+{
+	struct hexin		in;
+	struct buf		out;
+	struct dispatch_result	res;
+
+	in.len = hex_decode(hex, in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	ck_assert_int_eq(buf_append(&out, "pre", 3), 0);
+	process(t, in.data, in.len, lim, &out, &res);
+	ck_assert_msg(res.status == want, "%s %s: %s, want %s", t->proto->name, hex,
+	    status_name(res.status), status_name(want));
+	if (want == PROTO_BAD || want == PROTO_TOO_BIG)
+		ck_assert_ptr_nonnull(res.error);
+	ck_assert_msg(out.len == 3 && !res.replied, "%s: out touched", hex);
+	buf_free(&out);
+}
+
+/* A frame longer than max_message_size is refused from its header alone. */
+START_TEST(framed_too_big)
+{
+	const struct dispatch_limits small = { 64, 32 };
+
+	framed_fails(&framed_protos[_i], "00000041", &small, PROTO_TOO_BIG);
+	framed_fails(&framed_protos[_i], "7fffffff 80", &small, PROTO_TOO_BIG);
+	framed_fails(&framed_protos[_i], "00100001", &limits, PROTO_TOO_BIG);
+}
+END_TEST
+
+/* Exactly max_message_size is fine: wait for the rest of the frame. */
+START_TEST(framed_max_size_boundary)
+{
+	const struct dispatch_limits	 small = { 64, 32 };
+	struct hexin			 in;
+	struct buf			 out;
+	struct dispatch_result		 res;
+
+	in.len = hex_decode("00000040", in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	process(&framed_protos[_i], in.data, in.len, &small, &out, &res);
+	ck_assert_status(res.status, PROTO_NEED_MORE);
+	ck_assert_uint_eq(res.need, 4 + 64);
+	ck_assert_uint_eq(out.len, 0);
+	buf_free(&out);
+}
+END_TEST
+
+START_TEST(framed_bad_length)
+{
+	framed_fails(&framed_protos[_i], "00000000", &limits, PROTO_BAD);
+	framed_fails(&framed_protos[_i], "00000000 00000000", &limits, PROTO_BAD);
+	framed_fails(&framed_protos[_i], "ffffffff", &limits, PROTO_BAD);
+	framed_fails(&framed_protos[_i], "80000000 80010001", &limits, PROTO_BAD);
+}
+END_TEST
+
+/* Bytes a frame carries past its message are consumed and ignored. */
+START_TEST(framed_trailing_bytes)
+{
+	static const char *const frames[] = {
+		"00000021 " B_ADD " ffffff  00000011",		/* binary, +3 */
+		"0000000f " C_ADD " ffffff  00000011",		/* compact, +3 */
+	};
+	static const char *const replies[] = {
+		"00000017 " B_ADD_REPLY,
+		"0000000b " C_ADD_REPLY,
+	};
+	struct hexin		in;
+	struct buf		out;
+	struct dispatch_result	res;
+
+	in.len = hex_decode(frames[_i], in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	process(&framed_protos[_i], in.data, in.len, &limits, &out, &res);
+	ck_assert_msg(res.status == PROTO_OK, "%s (%s)", status_name(res.status),
+	    res.error ? res.error : "");
+	ck_assert_uint_eq(res.consumed, in.len - 4);
+	ck_assert(res.replied);
+	ck_assert_hex(out.data, out.len, replies[_i]);
+	buf_free(&out);
+}
+END_TEST
+
+/* A frame that ends inside its message is malformed, even if more follows. */
+START_TEST(framed_shorter_than_message)
+{
+	static const char *const frames[] = {
+		"0000001d " B_ADD " 00000000",			/* 29 of 30 */
+		"0000000b " C_ADD " 00000000",			/* 11 of 12 */
+		"00000010 " B_ADD,				/* in the args */
+		"00000008 " C_ADD,
+	};
+
+	framed_fails(&framed_protos[_i], frames[_i], &limits, PROTO_BAD);
+	framed_fails(&framed_protos[_i], frames[_i + 2], &limits, PROTO_BAD);
+}
+END_TEST
+
+/* A complete frame of bytes that are no message: BAD, not NEED_MORE. */
+START_TEST(framed_garbage)
+{
+	static const char *const frames[] = {
+		"00000006 80020001 0000",
+		"00000006 83210103 6164",
+	};
+
+	framed_fails(&framed_protos[_i], frames[_i], &limits, PROTO_BAD);
+}
+END_TEST
+
+/* Buffered: a message too long for max_message_size is TOO_BIG. */
+START_TEST(buffered_too_big)
+{
+	const struct dispatch_limits	 small = { 64, 32 };
+	struct transport		 t = { TRANSPORT_BUFFERED, &proto_binary };
+	struct hexin			 in;
+	struct buf			 out;
+	struct dispatch_result		 res;
+
+	/* add with a 1000-byte string in field 3, header only */
+	in.len = hex_decode("80010001 00000003 616464 00000001 0b 0003 000003e8 6162",
+	    in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	process(&t, in.data, in.len, &small, &out, &res);
+	ck_assert_status(res.status, PROTO_TOO_BIG);
+	ck_assert_uint_eq(out.len, 0);
+	buf_free(&out);
+}
+END_TEST
+
+/* Buffered: many small fields adding up past max_message_size are TOO_BIG too. */
+START_TEST(buffered_sum_too_big)
+{
+	const struct dispatch_limits	 small = { 64, 32 };
+	struct transport		 t = { TRANSPORT_BUFFERED, &proto_binary };
+	struct wfix			 f;
+	struct proto_string		 name = pstr("add");
+	struct dispatch_result		 res;
+	struct buf			 out;
+
+	wfix_init(&f, 4096);
+	proto_binary.write_message_begin(&f.w, &name, PROTO_CALL, 1);
+	proto_binary.write_struct_begin(&f.w);
+	for (int16_t id = 1; id <= 20; id++) {
+		proto_binary.write_field_begin(&f.w, PROTO_T_I32, id);
+		proto_binary.write_i32(&f.w, id);
+	}
+	proto_binary.write_field_stop(&f.w);
+	proto_binary.write_struct_end(&f.w);
+	ck_assert(!f.w.failed);
+	ck_assert_uint_gt(f.buf.len, 64);
+	buf_init(&out, 1u << 20);
+	process(&t, f.buf.data, f.buf.len, &small, &out, &res);
+	ck_assert_status(res.status, PROTO_TOO_BIG);
+	ck_assert_uint_eq(out.len, 0);
+	ck_assert(!res.replied);
+	buf_free(&out);
+	buf_free(&f.buf);
+}
+END_TEST
+
+static Suite *
+transport_suite(void)
+{
+	Suite	*s = suite_create("transport");
+	TCase	*tc;
+
+	tc = tcase_create("detect");
+	tcase_add_test(tc, detect_buffered_binary);
+	tcase_add_test(tc, detect_buffered_compact);
+	tcase_add_test(tc, detect_framed_binary);
+	tcase_add_test(tc, detect_framed_compact);
+	tcase_add_test(tc, detect_framed_binary_old);
+	tcase_add_test(tc, detect_buffered_binary_old);
+	tcase_add_test(tc, detect_need_more);
+	tcase_add_test(tc, detect_bad_length);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("theader");
+	tcase_add_test(tc, detect_theader_unsupported);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("process");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, process_exact, 0, NCOMBOS);
+	tcase_add_loop_test(tc, process_prefixes_need_more, 0, NCOMBOS);
+	tcase_add_loop_test(tc, process_pipelined, 0, NCOMBOS);
+	tcase_add_loop_test(tc, process_oneway_no_reply, 0, NCOMBOS);
+	tcase_add_test(tc, buffered_too_big);
+	tcase_add_test(tc, buffered_sum_too_big);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("frames");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, framed_too_big, 0, 2);
+	tcase_add_loop_test(tc, framed_max_size_boundary, 0, 2);
+	tcase_add_loop_test(tc, framed_bad_length, 0, 2);
+	tcase_add_loop_test(tc, framed_trailing_bytes, 0, 2);
+	tcase_add_loop_test(tc, framed_shorter_than_message, 0, 2);
+	tcase_add_loop_test(tc, framed_garbage, 0, 2);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return codec_run_suite(transport_suite());
+}
