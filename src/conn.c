@@ -264,11 +264,11 @@ conn_write_some(struct conn *c, const uint8_t *data, size_t len, size_t *written
 }
 
 /*
- * Send the replies gathered in env->reply behind any backlog, keep what
- * the socket won't take, and decide whether to read on.  -1 if c is gone.
+ * Send the replies gathered in env->reply behind any backlog and keep
+ * what the socket won't take.  -1 if c is gone.
  */
 static int
-conn_flush(struct conn *c)
+conn_send_replies(struct conn *c)
 {
 	struct buf	*reply = &c->env->reply;
 	size_t		 written = 0;
@@ -291,6 +291,15 @@ conn_flush(struct conn *c)
 	}
 	reply->len = 0;
 	buf_shrink(reply, 1 << 20);
+	return 0;
+}
+
+/* Send the replies, then decide whether to read on, wait, or close.  -1 if c is gone. */
+static int
+conn_flush(struct conn *c)
+{
+	if (conn_send_replies(c) != 0)
+		return -1;
 	if (c->out.len == 0 && !c->paused &&
 	    (c->eof || (c->env->draining && c->in.len == 0))) {
 		if (c->in.len > 0)
@@ -349,9 +358,17 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 	c->paused = false;
 	c->need = 0;
 	while (off < len) {
+		/*
+		 * Replies past max_output_buffer go to the socket now; only
+		 * if it won't take them does decoding wait for it to drain.
+		 */
 		if (c->out.len + env->reply.len >= env->limits.max_output_buffer) {
-			c->paused = true;
-			break;
+			if (conn_send_replies(c) != 0)
+				return -1;
+			if (c->out.len >= env->limits.max_output_buffer) {
+				c->paused = true;
+				break;
+			}
 		}
 		if (c->transport.kind == TRANSPORT_UNKNOWN) {
 			enum proto_status st = transport_detect(data + off, len - off,
