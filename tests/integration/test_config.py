@@ -1,0 +1,217 @@
+"""Config keys that change what a running calcd does (etc/calcd.conf
+documents each), and the config file's syntax."""
+
+import re
+import time
+import unittest
+
+from calcd_harness import (CalculatorService, Daemon, Operation, SharedStruct, connect,
+                           encode_call, encode_messages, fresh_logid, raw_socket, read_reply,
+                           reply_reader, run_calcd, wait_closed, work, write_file)
+
+from thrift.Thrift import TApplicationException, TMessageType, TType
+
+
+def daemon_with(text, expect=1):
+    """A running calcd whose whole config is text (listen lines included)."""
+    return Daemon(listen=None, conf=write_file("limits", text), expect=expect)
+
+
+class Syntax(unittest.TestCase):
+
+    def test_comments_and_spacing(self):
+        path = write_file("syntax", "   # indented comment\n"
+                                    "workers = 2  # two\n"
+                                    "\tlisten\t=\t127.0.0.1:0\t\n"
+                                    "max_message_size = 64K\n"
+                                    "idle_timeout = 5m\n"
+                                    "\n")
+        r = run_calcd(["-t", "-c", path])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with Daemon(listen=None, conf=path) as d:
+            d.assert_alive(self)
+
+    def test_duplicate_key(self):
+        path = write_file("dup", "workers = 2\nworkers = 3\n")
+        r = run_calcd(["-t", "-c", path])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertRegex(r.stderr, r"(?m)^%s:2: .*workers" % re.escape(path))
+
+    def test_listen_repeated(self):
+        with daemon_with("listen = 127.0.0.1:0\nlisten = 127.0.0.1:0\n", expect=2) as d:
+            self.assertEqual(len({a[2] for a in d.addresses}), 2, d.addresses)
+            for _, host, port in d.addresses:
+                with connect(d, host=host, port=port) as c:
+                    self.assertEqual(c.client.add(port, -port), 0)
+
+
+class Limits(unittest.TestCase):
+
+    def test_max_connections(self):
+        with daemon_with("listen = 127.0.0.1:0\nmax_connections = 3\nworkers = 2\n") as d:
+            conns = [connect(d, "framed", "compact") for _ in range(3)]
+            try:
+                for i, c in enumerate(conns):
+                    self.assertEqual(c.client.add(i, 1), i + 1)
+                extra = raw_socket(d)
+                closed, _ = wait_closed(extra, 5.0)
+                extra.close()
+                self.assertTrue(closed, "a 4th connection was kept with max_connections = 3")
+                for i, c in enumerate(conns):       # the three are unharmed
+                    self.assertEqual(c.client.subtract(i, 1), i - 1)
+                conns.pop().close()
+                # The freed slot can be used again (closing is noticed asynchronously).
+                deadline = time.monotonic() + 5
+                while True:
+                    try:
+                        with connect(d) as c:
+                            self.assertEqual(c.client.add(2, 2), 4)
+                        break
+                    except Exception:  # noqa: BLE001
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.1)
+            finally:
+                for c in conns:
+                    c.close()
+
+    def test_idle_timeout(self):
+        with daemon_with("listen = 127.0.0.1:0\nidle_timeout = 1s\n") as d:
+            idle = connect(d)
+            busy = connect(d, "framed", "compact")
+            try:
+                idle.client.ping()
+                t0 = time.monotonic()
+                for i in range(20):                 # 2 s of activity, 100 ms apart
+                    self.assertEqual(busy.client.add(i, i), 2 * i)
+                    time.sleep(0.1)
+                closed, _ = wait_closed(idle.sock.handle, 5.0)
+                self.assertTrue(closed, "idle connection still open after idle_timeout")
+                self.assertGreater(time.monotonic() - t0, 0.8)
+                self.assertEqual(busy.client.add(1, 1), 2)
+            finally:
+                idle.close()
+                busy.close()
+
+    def test_max_message_size(self):
+        with daemon_with("listen = 127.0.0.1:0\nmax_message_size = 1K\n") as d:
+            for transport, protocol in (("buffered", "binary"), ("framed", "compact")):
+                with self.subTest(transport=transport, protocol=protocol):
+                    c = connect(d, transport, protocol)
+                    try:
+                        logid = fresh_logid()
+                        self.assertEqual(c.client.calculate(
+                            logid, work(2, 3, Operation.ADD, comment="x" * 500)), 5)
+                        c.send_call("calculate", [
+                            (1, TType.I32, logid),
+                            (2, TType.STRUCT, [(1, TType.I32, 1), (2, TType.I32, 1),
+                                               (3, TType.I32, Operation.ADD),
+                                               (4, TType.STRING, "y" * 2000)])], seqid=2)
+                        closed, data = wait_closed(c.sock.handle, 5.0)
+                        self.assertTrue(closed, "a 2 KB message was not refused")
+                        self.assertEqual(data, b"", "no reply expected to a refused message")
+                    finally:
+                        c.close()
+            d.assert_alive(self)
+
+    def test_calculation_log_size(self):
+        with daemon_with("listen = 127.0.0.1:0\ncalculation_log_size = 4\n") as d:
+            with connect(d) as c:
+                logids = [fresh_logid() for _ in range(6)]
+                for n, logid in enumerate(logids):
+                    self.assertEqual(c.client.calculate(logid, work(n, 10, Operation.MULTIPLY)),
+                                     n * 10)
+                for n, logid in enumerate(logids):
+                    if n < 2:
+                        with self.assertRaises(TApplicationException, msg="logid #%d" % n):
+                            c.client.getStruct(logid)
+                    else:
+                        self.assertEqual(c.client.getStruct(logid),
+                                         SharedStruct(key=logid, value=str(n * 10)))
+
+    def test_slow_reader_does_not_block_others(self):
+        # A client pipelines far more replies than max_output_buffer and
+        # reads none; calcd must keep serving everyone else.
+        with daemon_with("listen = 127.0.0.1:0\nmax_output_buffer = 4K\n") as d:
+            data = encode_messages("buffered", "binary", lambda p, flush: [
+                encode_call(p, flush, "add", [(1, TType.I32, i), (2, TType.I32, 1)], i)
+                for i in range(5000)])
+            hog = raw_socket(d)
+            try:
+                hog.settimeout(0.5)
+                sent = 0
+                deadline = time.monotonic() + 5
+                while sent < len(data) and time.monotonic() < deadline:
+                    try:
+                        sent += hog.send(data[sent:sent + 65536])
+                    except OSError:
+                        break
+                with connect(d, "framed", "compact") as c:
+                    for i in range(20):
+                        self.assertEqual(c.client.add(i, 1), i + 1)
+                # The hog gets every reply, in order, once it reads: calcd
+                # "stops reading from that client until it drains", then goes on.
+                hog.settimeout(10)
+                proto = reply_reader(hog, "buffered", "binary")
+                calls_sent = sent // (len(data) // 5000)    # binary calls: all one length
+                self.assertGreater(calls_sent, 1000)
+                for i in range(calls_sent):
+                    try:
+                        name, mtype, seqid, r = read_reply(proto, CalculatorService.add_result)
+                    except Exception as e:  # noqa: BLE001
+                        self.fail("reply %d of %d never came (%r)" % (i, calls_sent, e))
+                    self.assertEqual((mtype, seqid, r.success), (TMessageType.REPLY, i, i + 1))
+            finally:
+                hog.close()
+            d.assert_alive(self)
+
+    def test_pipeline_past_max_output_buffer(self):
+        # A client that pipelines more replies' worth of calls than
+        # max_output_buffer, and reads as it goes, gets every reply.
+        with daemon_with("listen = 127.0.0.1:0\nmax_output_buffer = 4K\n") as d:
+            for transport, protocol in (("buffered", "binary"), ("framed", "compact")):
+                with self.subTest(transport=transport, protocol=protocol):
+                    n = 2000
+                    data = encode_messages(transport, protocol, lambda p, flush: [
+                        encode_call(p, flush, "add", [(1, TType.I32, i), (2, TType.I32, 7)], i)
+                        for i in range(n)])
+                    s = raw_socket(d, timeout=5)
+                    try:
+                        s.sendall(data)
+                        proto = reply_reader(s, transport, protocol)
+                        for i in range(n):
+                            try:
+                                name, mtype, seqid, r = read_reply(
+                                    proto, CalculatorService.add_result)
+                            except Exception as e:  # noqa: BLE001
+                                self.fail("reply %d of %d never came (%r)" % (i, n, e))
+                            self.assertEqual((mtype, seqid, r.success),
+                                             (TMessageType.REPLY, i, i + 7))
+                    finally:
+                        s.close()
+            d.assert_alive(self)
+
+    def test_message_timeout(self):
+        with daemon_with("listen = 127.0.0.1:0\nmessage_timeout = 2s\nidle_timeout = 300s\n") as d:
+            call = encode_messages("buffered", "binary", lambda p, flush: encode_call(
+                p, flush, "add", [(1, TType.I32, 20), (2, TType.I32, 22)], 1))
+            # A message arriving in pieces within the limit is answered.
+            s = raw_socket(d)
+            self.addCleanup(s.close)
+            for i in range(0, len(call), 5):
+                s.sendall(call[i:i + 5])
+                time.sleep(0.03)
+            name, mtype, seqid, r = read_reply(reply_reader(s, "buffered", "binary"),
+                                               CalculatorService.add_result)
+            self.assertEqual(r.success, 42)
+            # Half a message, then nothing: closed after about two seconds.
+            t0 = time.monotonic()
+            s.sendall(call[:9])
+            closed, _ = wait_closed(s, 8.0)
+            self.assertTrue(closed, "half a message held the connection open for 8 s")
+            self.assertGreater(time.monotonic() - t0, 1.5)
+            d.assert_alive(self)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
