@@ -6,7 +6,7 @@
  *   0x82 ...                 unframed, compact
  *   L L L L 0x80|0x82 ...    framed (L = big-endian frame length)
  *   L L L L 0x00 ...         framed, binary with a non-strict header
- *   L L L L 0x0f 0xff ...    THeader (not served yet)
+ *   L L L L 0x0f 0xff ...    THeader: binary or compact, named in each frame
  *   L L L L c ...            unframed, binary non-strict: L is the name length
  */
 #include <string.h>
@@ -14,6 +14,13 @@
 #include "transport.h"
 
 #define TRANSPORT_FRAME_HEADER	4
+
+/* THeader (doc/specs/HeaderFormat.md in Apache Thrift). */
+#define HEADER_MAGIC		0x0fff
+#define HEADER_FIXED		10	/* magic, flags, sequence number, header size */
+#define HEADER_MAX_FRAME	0x3fffffffu
+#define HEADER_PROTOCOL_BINARY	0
+#define HEADER_PROTOCOL_COMPACT	2
 
 static uint32_t
 transport_be32(const uint8_t *p)
@@ -71,8 +78,8 @@ transport_detect(const uint8_t *data, size_t len, struct transport *t, const cha
 		if (len < 6)
 			return PROTO_NEED_MORE;
 		if (data[5] == 0xff) {
-			*error = "THeader transport is not supported";
-			return PROTO_BAD;
+			t->kind = TRANSPORT_HEADER;
+			return PROTO_OK;
 		}
 		break;
 	}
@@ -80,6 +87,18 @@ transport_detect(const uint8_t *data, size_t len, struct transport *t, const cha
 	t->kind = TRANSPORT_BUFFERED;
 	t->proto = &proto_binary;
 	return PROTO_OK;
+}
+
+/* Fill in the length of the frame that starts at out->data[start]. */
+static void
+transport_frame_end(struct buf *out, size_t start)
+{
+	uint32_t len = (uint32_t)(out->len - start - TRANSPORT_FRAME_HEADER);
+
+	out->data[start] = (uint8_t)(len >> 24);
+	out->data[start + 1] = (uint8_t)(len >> 16);
+	out->data[start + 2] = (uint8_t)(len >> 8);
+	out->data[start + 3] = (uint8_t)len;
 }
 
 static void
@@ -133,11 +152,169 @@ transport_process_framed(const struct transport *t, const uint8_t *data, size_t 
 		out->len = out_start;
 		return;
 	}
-	frame_len = (uint32_t)(out->len - out_start - TRANSPORT_FRAME_HEADER);
-	out->data[out_start] = (uint8_t)(frame_len >> 24);
-	out->data[out_start + 1] = (uint8_t)(frame_len >> 16);
-	out->data[out_start + 2] = (uint8_t)(frame_len >> 8);
-	out->data[out_start + 3] = (uint8_t)frame_len;
+	transport_frame_end(out, out_start);
+}
+
+/* An unsigned varint inside a THeader's header block; -1 if it runs past end. */
+static int
+transport_header_varint(const uint8_t **p, const uint8_t *end, uint32_t *v)
+{
+	uint32_t result = 0;
+
+	for (unsigned shift = 0; shift < 35 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		result |= (uint32_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0) {
+			*v = result;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Start a THeader reply frame echoing flags and sequence number; 0 or -1. */
+static int
+transport_header_begin(struct buf *out, const uint8_t *request, uint8_t protocol_id)
+{
+	/* length (filled in later), magic, flags, seq, header size 1 (4 bytes) */
+	uint8_t head[TRANSPORT_FRAME_HEADER + HEADER_FIXED + 4] = {
+		0, 0, 0, 0, HEADER_MAGIC >> 8, HEADER_MAGIC & 0xff,
+		request[6], request[7], request[8], request[9], request[10], request[11],
+		0, 1,
+		protocol_id, 0 /* no transforms */, 0, 0 /* padding */,
+	};
+
+	return buf_append(out, head, sizeof head);
+}
+
+/*
+ * A frame calcd can't decode (a transform, an unknown protocol) still
+ * gets an answer: a TApplicationException in binary, then the stream
+ * goes on, since frames carry their own length.
+ */
+static void
+transport_header_refuse(const uint8_t *frame, enum proto_app_error type, const char *why,
+    struct buf *out, struct dispatch_result *res)
+{
+	size_t			 start = out->len;
+	struct proto_writer	 w;
+	struct proto_string	 empty = { (const uint8_t *)"", 0 };
+	const struct proto_ops	*ops = &proto_binary;
+
+	proto_writer_init(&w, out);
+	if (transport_header_begin(out, frame, HEADER_PROTOCOL_BINARY) != 0)
+		w.failed = true;
+	ops->write_message_begin(&w, &empty, PROTO_EXCEPTION, 0);
+	ops->write_struct_begin(&w);
+	ops->write_field_begin(&w, PROTO_T_STRING, 1);
+	ops->write_string(&w, why, strlen(why));
+	ops->write_field_begin(&w, PROTO_T_I32, 2);
+	ops->write_i32(&w, type);
+	ops->write_field_stop(&w);
+	ops->write_struct_end(&w);
+	if (w.failed) {
+		out->len = start;
+		res->status = PROTO_TOO_BIG;
+		res->error = "reply exceeds the output buffer limit";
+		return;
+	}
+	transport_frame_end(out, start);
+	res->replied = true;
+	res->error = why;
+}
+
+static void
+transport_process_header(const uint8_t *data, size_t len,
+    const struct dispatch_limits *limits, struct buf *out, struct dispatch_result *res)
+{
+	const uint8_t		*header, *header_end, *frame_end;
+	const struct proto_ops	*ops;
+	size_t			 out_start = out->len, header_len;
+	uint32_t		 frame_len, protocol_id, transforms;
+
+	memset(res, 0, sizeof *res);
+	if (len < TRANSPORT_FRAME_HEADER) {
+		res->status = PROTO_NEED_MORE;
+		res->need = TRANSPORT_FRAME_HEADER;
+		return;
+	}
+	frame_len = transport_be32(data);
+	if (frame_len > HEADER_MAX_FRAME) {
+		res->status = PROTO_BAD;
+		res->error = "THeader frame length out of range";
+		return;
+	}
+	if (frame_len > limits->max_message_size) {
+		res->status = PROTO_TOO_BIG;
+		res->error = "frame exceeds max_message_size";
+		return;
+	}
+	if (len - TRANSPORT_FRAME_HEADER < frame_len) {
+		res->status = PROTO_NEED_MORE;
+		res->need = TRANSPORT_FRAME_HEADER + (size_t)frame_len;
+		return;
+	}
+	frame_end = data + TRANSPORT_FRAME_HEADER + frame_len;
+	if (frame_len < HEADER_FIXED || data[4] != (HEADER_MAGIC >> 8) ||
+	    data[5] != (HEADER_MAGIC & 0xff)) {
+		res->status = PROTO_BAD;
+		res->error = "malformed THeader frame";
+		return;
+	}
+	header_len = ((size_t)data[12] << 8 | data[13]) * 4;
+	if (header_len > frame_len - HEADER_FIXED) {
+		res->status = PROTO_BAD;
+		res->error = "malformed THeader frame";
+		return;
+	}
+	res->consumed = TRANSPORT_FRAME_HEADER + (size_t)frame_len;
+	res->status = PROTO_OK;
+	header = data + TRANSPORT_FRAME_HEADER + HEADER_FIXED;
+	header_end = header + header_len;
+	if (transport_header_varint(&header, header_end, &protocol_id) != 0 ||
+	    transport_header_varint(&header, header_end, &transforms) != 0) {
+		res->status = PROTO_BAD;
+		res->error = "malformed THeader header";
+		return;
+	}
+	if (transforms != 0) {
+		transport_header_refuse(data, PROTO_APP_INVALID_TRANSFORM,
+		    "calcd supports no THeader transforms (zlib, snappy, hmac): send the "
+		    "payload untransformed", out, res);
+		return;
+	}
+	if (protocol_id == HEADER_PROTOCOL_BINARY)
+		ops = &proto_binary;
+	else if (protocol_id == HEADER_PROTOCOL_COMPACT)
+		ops = &proto_compact;
+	else {
+		transport_header_refuse(data, PROTO_APP_INVALID_PROTOCOL,
+		    "calcd speaks THeader with the binary (0) or compact (2) protocol only",
+		    out, res);
+		return;
+	}
+	/* Info headers (key/value pairs, padding) are ignorable: skip to the payload. */
+	if (transport_header_begin(out, data, (uint8_t)protocol_id) != 0) {
+		res->status = PROTO_TOO_BIG;
+		res->error = "reply exceeds the output buffer limit";
+		return;
+	}
+	dispatch_message(ops, header_end, (size_t)(frame_end - header_end), limits, out, res);
+	if (res->status != PROTO_OK) {
+		out->len = out_start;
+		if (res->status == PROTO_NEED_MORE) {
+			res->status = PROTO_BAD;
+			res->error = "frame shorter than its message";
+		}
+		return;
+	}
+	res->consumed = TRANSPORT_FRAME_HEADER + (size_t)frame_len;
+	if (!res->replied) {
+		out->len = out_start;
+		return;
+	}
+	transport_frame_end(out, out_start);
 }
 
 void
@@ -148,6 +325,10 @@ transport_process(const struct transport *t, const uint8_t *data, size_t len,
 
 	if (t->kind == TRANSPORT_FRAMED) {
 		transport_process_framed(t, data, len, limits, out, res);
+		return;
+	}
+	if (t->kind == TRANSPORT_HEADER) {
+		transport_process_header(data, len, limits, out, res);
 		return;
 	}
 	dispatch_message(t->proto, data, len, limits, out, res);
@@ -169,6 +350,8 @@ transport_name(const struct transport *t)
 		return t->proto == &proto_compact ? "buffered/compact" : "buffered/binary";
 	case TRANSPORT_FRAMED:
 		return t->proto == &proto_compact ? "framed/compact" : "framed/binary";
+	case TRANSPORT_HEADER:
+		return "header";
 	default:
 		return "unknown";
 	}

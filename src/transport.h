@@ -1,7 +1,8 @@
 /*
  * transport: tells from a connection's first bytes which Thrift transport
- * (unframed or framed) and protocol (binary or compact) it speaks, and
- * cuts its byte stream into messages.  Works on plain byte ranges.
+ * (unframed, framed or THeader) and protocol (binary or compact) it
+ * speaks, and cuts its byte stream into messages.  Works on plain byte
+ * ranges.
  */
 #ifndef CALCD_TRANSPORT_H
 #define CALCD_TRANSPORT_H
@@ -17,11 +18,12 @@ enum transport_kind {
 	TRANSPORT_UNKNOWN = 0,	/* not seen enough bytes yet */
 	TRANSPORT_BUFFERED,	/* unframed: TBufferedTransport, TSocket alone */
 	TRANSPORT_FRAMED,	/* TFramedTransport: 4-byte big-endian length */
+	TRANSPORT_HEADER,	/* THeaderTransport: framed, magic 0x0fff, protocol per frame */
 };
 
 struct transport {
 	enum transport_kind	 kind;
-	const struct proto_ops	*proto;
+	const struct proto_ops	*proto;	/* NULL for THeader: each frame names its own */
 };
 
 /*

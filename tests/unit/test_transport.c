@@ -1,7 +1,7 @@
 /*
- * test_transport: telling buffered from framed and binary from compact by
- * a connection's first bytes, and cutting the stream into messages —
- * frame limits, partial input, pipelining, framed replies.
+ * test_transport: telling buffered from framed (and THeader) and binary
+ * from compact by a connection's first bytes, and cutting the stream into
+ * messages — frame limits, partial input, pipelining, framed replies.
  */
 #include <check.h>
 #include <stdint.h>
@@ -155,17 +155,18 @@ START_TEST(detect_bad_length)
 }
 END_TEST
 
-/* THeader (bytes 4-5 = 0x0fff) is not supported yet; this may change. */
-START_TEST(detect_theader_unsupported)
+/* THeader: a frame whose bytes 4-5 are the magic 0x0fff. */
+START_TEST(detect_theader)
 {
 	struct hexin		 in;
 	struct transport	 t = { TRANSPORT_UNKNOWN, NULL };
 	const char		*error = NULL;
 
-	in.len = hex_decode("00000010 0fff 0000 00000001 0001 0000", in.data, sizeof in.data);
-	ck_assert_status(transport_detect(in.data, in.len, &t, &error), PROTO_BAD);
-	ck_assert_ptr_nonnull(error);
-	ck_assert_msg(strstr(error, "THeader") != NULL, "error \"%s\"", error);
+	in.len = hex_decode("0000002c 0fff 0000 00000007 0001 00000000", in.data, sizeof in.data);
+	ck_assert_status(transport_detect(in.data, 5, &t, &error), PROTO_NEED_MORE);
+	ck_assert_status(transport_detect(in.data, in.len, &t, &error), PROTO_OK);
+	ck_assert_int_eq(t.kind, TRANSPORT_HEADER);
+	ck_assert_str_eq(transport_name(&t), "header");
 }
 END_TEST
 
@@ -474,6 +475,129 @@ START_TEST(buffered_sum_too_big)
 }
 END_TEST
 
+/* --- THeader ------------------------------------------------------------- */
+
+static const struct transport header_transport = { TRANSPORT_HEADER, NULL };
+
+/* Frame header: length, magic, flags, sequence number, header size in words. */
+#define H_BINARY	"0fff 0001 00000007 0001 00000000"	/* protocol 0, no transforms */
+#define H_COMPACT	"0fff 0001 00000007 0001 02000000"	/* protocol 2 */
+
+static void
+header_ok(const char *request, const char *reply, size_t consumed)
+{
+	struct hexin		in;
+	struct buf		out;
+	struct dispatch_result	res;
+
+	in.len = hex_decode(request, in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	process(&header_transport, in.data, in.len, &limits, &out, &res);
+	ck_assert_msg(res.status == PROTO_OK, "%s: %s (%s)", request, status_name(res.status),
+	    res.error ? res.error : "");
+	ck_assert_uint_eq(res.consumed, consumed);
+	if (reply == NULL) {
+		ck_assert(!res.replied);
+		ck_assert_uint_eq(out.len, 0);
+	} else {
+		ck_assert(res.replied);
+		ck_assert_hex(out.data, out.len, reply);
+	}
+	buf_free(&out);
+}
+
+static void
+header_fails(const char *request, enum proto_status want, size_t need)
+{
+	struct hexin		in;
+	struct buf		out;
+	struct dispatch_result	res;
+
+	in.len = hex_decode(request, in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	process(&header_transport, in.data, in.len, &limits, &out, &res);
+	ck_assert_msg(res.status == want, "%s: %s, want %s", request, status_name(res.status),
+	    status_name(want));
+	ck_assert_uint_eq(out.len, 0);
+	if (want == PROTO_NEED_MORE)
+		ck_assert_uint_eq(res.need, need);
+	else
+		ck_assert_ptr_nonnull(res.error);
+	buf_free(&out);
+}
+
+/* Replies echo flags, sequence number and protocol, with no transforms. */
+START_TEST(header_binary_and_compact)
+{
+	header_ok("0000002c " H_BINARY " " B_ADD, "00000025 " H_BINARY " " B_ADD_REPLY, 48);
+	header_ok("0000001a " H_COMPACT " " C_ADD, "00000019 " H_COMPACT " " C_ADD_REPLY, 30);
+	/* oneway: consumed, no reply frame at all */
+	header_ok("0000001e " H_BINARY " " B_ZIP, NULL, 34);
+}
+END_TEST
+
+/* Info headers (here one key/value pair) and padding are skipped. */
+START_TEST(header_info_skipped)
+{
+	header_ok("00000030 0fff 0000 00000009 0002 00000101 016b0176 " B_ADD,
+	    "00000025 0fff 0000 00000009 0001 00000000 " B_ADD_REPLY, 52);
+}
+END_TEST
+
+/* A transform or protocol calcd lacks gets a TApplicationException, in binary. */
+START_TEST(header_unsupported_transform_and_protocol)
+{
+	struct hexin		in;
+	struct buf		out;
+	struct dispatch_result	res;
+	static const struct {
+		const char	*request;
+		const char	*tail;		/* type field and stops */
+	} cases[] = {
+		{ "00000012 0fff 0000 00000005 0001 00010100 deadbeef", "08000200000008 00" },
+		{ "00000012 0fff 0000 00000005 0001 01000000 deadbeef", "08000200000009 00" },
+	};
+	struct hexin tail, head;
+
+	hex_decode("0fff 0000 00000005 0001 00000000 80010003 00000000 00000000 0b0001",
+	    head.data, sizeof head.data);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		in.len = hex_decode(cases[i].request, in.data, sizeof in.data);
+		tail.len = hex_decode(cases[i].tail, tail.data, sizeof tail.data);
+		buf_init(&out, 1u << 20);
+		process(&header_transport, in.data, in.len, &limits, &out, &res);
+		ck_assert_status(res.status, PROTO_OK);
+		ck_assert_uint_eq(res.consumed, in.len);
+		ck_assert(res.replied);
+		ck_assert_uint_gt(out.len, 4 + 21 + tail.len);
+		ck_assert_uint_eq(out.data[0] << 24 | out.data[1] << 16 | out.data[2] << 8 |
+		    out.data[3], out.len - 4);
+		ck_assert_mem_eq(out.data + 4, head.data, 21);
+		ck_assert_mem_eq(out.data + out.len - tail.len, tail.data, tail.len);
+		buf_free(&out);
+	}
+}
+END_TEST
+
+START_TEST(header_malformed)
+{
+	/* header size (2 words) larger than the frame leaves room for */
+	header_fails("0000000e 0fff 0000 00000001 0002 00000000", PROTO_BAD, 0);
+	/* shorter than the fixed part */
+	header_fails("00000009 0fff 0000 00000001 00", PROTO_BAD, 0);
+	/* a varint that runs off the end of the header block */
+	header_fails("0000000e 0fff 0000 00000001 0001 80808080", PROTO_BAD, 0);
+	/* the payload ends inside its message */
+	header_fails("00000018 " H_BINARY " 80010001 00000003 616464", PROTO_BAD, 0);
+	/* not all there yet */
+	header_fails("0000002c " H_BINARY " 80010001", PROTO_NEED_MORE, 48);
+	header_fails("000000", PROTO_NEED_MORE, 4);
+	/* over max_message_size (1 MiB here) at once, from the length alone */
+	header_fails("00100001 0fff", PROTO_TOO_BIG, 0);
+	header_fails("7fffffff 0fff", PROTO_BAD, 0);
+}
+END_TEST
+
 static Suite *
 transport_suite(void)
 {
@@ -492,7 +616,12 @@ transport_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("theader");
-	tcase_add_test(tc, detect_theader_unsupported);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, detect_theader);
+	tcase_add_test(tc, header_binary_and_compact);
+	tcase_add_test(tc, header_info_skipped);
+	tcase_add_test(tc, header_unsupported_transform_and_protocol);
+	tcase_add_test(tc, header_malformed);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("process");
