@@ -314,9 +314,13 @@ conn_flush(struct conn *c)
 	return 0;
 }
 
-/* Close c after bad input, sending the replies to the good messages before it. */
+/*
+ * Close c after bad input, sending the replies to the good messages before
+ * it and, where the bad one's call can be named, an error for it.
+ */
 static void
-conn_fail(struct conn *c, const struct dispatch_result *res, const char *why)
+conn_fail(struct conn *c, const uint8_t *data, size_t len, const struct dispatch_result *res,
+    const char *why)
 {
 	size_t written;
 
@@ -329,6 +333,8 @@ conn_fail(struct conn *c, const struct dispatch_result *res, const char *why)
 		log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
 		    "%s: closing connection (%s): %s", c->peer,
 		    transport_name(&c->transport), why);
+	if (res != NULL)
+		(void)transport_error_reply(&c->transport, data, len, res, &c->env->reply);
 	if (c->out.len == 0 && c->env->reply.len > 0)
 		(void)conn_write_some(c, c->env->reply.data, c->env->reply.len, &written);
 	c->env->reply.len = 0;
@@ -377,7 +383,7 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 			if (st == PROTO_NEED_MORE)
 				break;
 			if (st != PROTO_OK) {
-				conn_fail(c, NULL, error);
+				conn_fail(c, NULL, 0, NULL, error);
 				return -1;
 			}
 			log_debug("%s: speaks %s", c->peer, transport_name(&c->transport));
@@ -389,7 +395,8 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 			break;
 		}
 		if (res.status != PROTO_OK) {
-			conn_fail(c, &res, res.error ? res.error : "malformed message");
+			conn_fail(c, data + off, len - off, &res,
+			    res.error ? res.error : "malformed message");
 			return -1;
 		}
 		off += res.consumed;
@@ -400,7 +407,7 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 	if (data == c->in.data) {
 		buf_consume(&c->in, off);
 	} else if (off < len && conn_keep_input(c, data + off, len - off) != 0) {
-		conn_fail(c, NULL, "input over its limit");
+		conn_fail(c, NULL, 0, NULL, "input over its limit");
 		return -1;
 	}
 	if (c->in.len == 0) {
@@ -458,7 +465,7 @@ conn_read(struct conn *c, int fd)
 	if (c->in.len == 0)
 		return conn_process(c, env->scratch, (size_t)n) == 0 ? 1 : -1;
 	if (conn_keep_input(c, env->scratch, (size_t)n) != 0) {
-		conn_fail(c, NULL, "input over its limit");
+		conn_fail(c, NULL, 0, NULL, "input over its limit");
 		return -1;
 	}
 	if (c->in.len < c->need)

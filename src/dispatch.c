@@ -440,6 +440,8 @@ dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
 		goto failed;
 	res->method = name.ptr;
 	res->method_len = name.len;
+	res->seqid = seqid;
+	res->message_type = type;
 	if (type < PROTO_CALL || type > PROTO_ONEWAY) {
 		proto_fail(&r, PROTO_BAD, "invalid message type");
 		goto failed;
@@ -490,4 +492,29 @@ failed:
 	res->status = r.status;
 	res->need = r.need;
 	res->error = r.error;
+}
+
+int
+dispatch_error_reply(const struct proto_ops *ops, const struct dispatch_result *res,
+    struct buf *out)
+{
+	struct proto_string	name = { res->method, res->method_len };
+	struct dispatch_reply	rep;
+	size_t			out_start = out->len;
+
+	if (res->message_type != PROTO_CALL || res->method == NULL)
+		return -1;
+	rep.ops = ops;
+	rep.name = &name;
+	rep.seqid = res->seqid;
+	rep.method = NULL;
+	proto_writer_init(&rep.writer, out);
+	reply_exception(&rep, PROTO_APP_PROTOCOL_ERROR,
+	    "calcd could not decode this call (%s); closing the connection",
+	    res->error ? res->error : "malformed message");
+	if (rep.writer.failed) {
+		out->len = out_start;
+		return -1;
+	}
+	return 0;
 }

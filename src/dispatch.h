@@ -22,9 +22,11 @@ struct dispatch_result {
 	size_t		  consumed;	/* with OK: its length in bytes */
 	size_t		  need;		/* with NEED_MORE: total bytes needed, at least */
 	const char	 *error;	/* with BAD / TOO_BIG: why */
-	/* what was called, for logs: points into the input */
+	/* what was called, for logs and error replies: points into the input */
 	const uint8_t	 *method;
 	size_t		  method_len;
+	int32_t		  seqid;
+	uint8_t		  message_type;	/* 0 until the message header was read */
 	bool		  replied;	/* a reply was appended to out */
 };
 
@@ -37,5 +39,14 @@ struct dispatch_result {
  */
 void	dispatch_message(const struct proto_ops *, const uint8_t *data, size_t len,
 	    const struct dispatch_limits *, struct buf *out, struct dispatch_result *);
+
+/*
+ * After a BAD or TOO_BIG result for a call whose message header was read,
+ * append a TApplicationException (PROTOCOL_ERROR, saying why) that the
+ * client can match to its call, before the connection is closed.  Returns
+ * 0 if a reply was written, -1 if none can be (no header, oneway, no room).
+ */
+int	dispatch_error_reply(const struct proto_ops *, const struct dispatch_result *,
+	    struct buf *out);
 
 #endif

@@ -342,6 +342,44 @@ transport_process(const struct transport *t, const uint8_t *data, size_t len,
 	}
 }
 
+int
+transport_error_reply(const struct transport *t, const uint8_t *data, size_t len,
+    const struct dispatch_result *res, struct buf *out)
+{
+	size_t			 start = out->len;
+	const struct proto_ops	*ops = t->proto;
+	uint8_t			 placeholder[TRANSPORT_FRAME_HEADER] = { 0 };
+
+	if (res->message_type != PROTO_CALL)
+		return -1;
+	switch (t->kind) {
+	case TRANSPORT_BUFFERED:
+		return dispatch_error_reply(ops, res, out);
+	case TRANSPORT_FRAMED:
+		if (buf_append(out, placeholder, sizeof placeholder) != 0)
+			return -1;
+		break;
+	case TRANSPORT_HEADER:
+		/* The header block was read, so its first byte is protocol 0 or 2. */
+		if (len < TRANSPORT_FRAME_HEADER + HEADER_FIXED + 1)
+			return -1;
+		ops = data[TRANSPORT_FRAME_HEADER + HEADER_FIXED] == HEADER_PROTOCOL_COMPACT ?
+		    &proto_compact : &proto_binary;
+		if (transport_header_begin(out, data, data[TRANSPORT_FRAME_HEADER +
+		    HEADER_FIXED]) != 0)
+			return -1;
+		break;
+	default:
+		return -1;
+	}
+	if (dispatch_error_reply(ops, res, out) != 0) {
+		out->len = start;
+		return -1;
+	}
+	transport_frame_end(out, start);
+	return 0;
+}
+
 const char *
 transport_name(const struct transport *t)
 {

@@ -42,6 +42,14 @@ enum proto_status transport_detect(const uint8_t *data, size_t len,
 void	transport_process(const struct transport *, const uint8_t *data, size_t len,
 	    const struct dispatch_limits *, struct buf *out, struct dispatch_result *);
 
+/*
+ * After transport_process failed on data[0..len) with res, append a
+ * TApplicationException for the call if one can be matched to it, framed
+ * as the request was.  0 if a reply was written.
+ */
+int	transport_error_reply(const struct transport *, const uint8_t *data, size_t len,
+	    const struct dispatch_result *res, struct buf *out);
+
 const char *transport_name(const struct transport *);
 
 #endif

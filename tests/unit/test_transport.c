@@ -598,6 +598,81 @@ START_TEST(header_malformed)
 }
 END_TEST
 
+/* A bad call that can be named gets a PROTOCOL_ERROR reply before the close. */
+START_TEST(error_reply_for_named_calls)
+{
+	static const struct {
+		struct transport	 t;
+		const char		*request;
+		const char		*head;	/* start of the reply */
+	} cases[] = {
+		{ { TRANSPORT_BUFFERED, &proto_binary },
+		  "80010001 00000003 616464 00000009 63 0001 00",
+		  "80010003 00000003 616464 00000009 0b 0001" },
+		{ { TRANSPORT_FRAMED, &proto_binary },
+		  "00000013 80010001 00000003 616464 00000009 63 0001 00",
+		  "80010003 00000003 616464 00000009 0b 0001" },
+		{ { TRANSPORT_FRAMED, &proto_compact },
+		  "00000009 82 21 09 03 616464 1f 00",
+		  "82 61 09 03 616464 18" },
+		{ { TRANSPORT_HEADER, NULL },
+		  "00000021 " H_BINARY " 80010001 00000003 616464 00000009 63 0001 00",
+		  H_BINARY " 80010003 00000003 616464 00000009 0b 0001" },
+	};
+	struct hexin		in, head, tail;
+	struct buf		out;
+	struct dispatch_result	res;
+	size_t			skip;
+
+	tail.len = hex_decode("08 0002 00000007 00", tail.data, sizeof tail.data);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct transport *t = &cases[i].t;
+
+		in.len = hex_decode(cases[i].request, in.data, sizeof in.data);
+		head.len = hex_decode(cases[i].head, head.data, sizeof head.data);
+		buf_init(&out, 1u << 20);
+		process(t, in.data, in.len, &limits, &out, &res);
+		ck_assert_msg(res.status == PROTO_BAD, "case %zu: %s", i, status_name(res.status));
+		ck_assert_uint_eq(out.len, 0);
+		ck_assert_int_eq(transport_error_reply(t, in.data, in.len, &res, &out), 0);
+		skip = t->kind == TRANSPORT_BUFFERED ? 0 : 4;
+		if (skip)
+			ck_assert_uint_eq(out.data[0] << 24 | out.data[1] << 16 | out.data[2] << 8 |
+			    out.data[3], out.len - 4);
+		ck_assert_uint_gt(out.len, skip + head.len + tail.len);
+		ck_assert_mem_eq(out.data + skip, head.data, head.len);
+		if (t->proto != &proto_compact)
+			ck_assert_mem_eq(out.data + out.len - tail.len, tail.data, tail.len);
+		else	/* compact: i32 field 2 (delta 1) = zigzag(7), stop */
+			ck_assert_mem_eq(out.data + out.len - 3, "\x15\x0e\x00", 3);
+		buf_free(&out);
+	}
+}
+END_TEST
+
+/* Nothing to name (garbage, a oneway call): no error reply. */
+START_TEST(error_reply_needs_a_call)
+{
+	static const struct transport binary = { TRANSPORT_BUFFERED, &proto_binary };
+	struct hexin		in;
+	struct buf		out;
+	struct dispatch_result	res;
+
+	buf_init(&out, 1u << 20);
+	in.len = hex_decode("80020001 00000003 616464", in.data, sizeof in.data);
+	process(&binary, in.data, in.len, &limits, &out, &res);
+	ck_assert_status(res.status, PROTO_BAD);
+	ck_assert_int_eq(transport_error_reply(&binary, in.data, in.len, &res, &out), -1);
+	in.len = hex_decode("80010004 00000003 7a6970 00000003 63 0001 00", in.data,
+	    sizeof in.data);
+	process(&binary, in.data, in.len, &limits, &out, &res);
+	ck_assert_status(res.status, PROTO_BAD);
+	ck_assert_int_eq(transport_error_reply(&binary, in.data, in.len, &res, &out), -1);
+	ck_assert_uint_eq(out.len, 0);
+	buf_free(&out);
+}
+END_TEST
+
 static Suite *
 transport_suite(void)
 {
@@ -622,6 +697,12 @@ transport_suite(void)
 	tcase_add_test(tc, header_info_skipped);
 	tcase_add_test(tc, header_unsupported_transform_and_protocol);
 	tcase_add_test(tc, header_malformed);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("error_reply");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, error_reply_for_named_calls);
+	tcase_add_test(tc, error_reply_needs_a_call);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("process");
