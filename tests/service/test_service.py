@@ -24,6 +24,9 @@ from example.calculator import CalculatorService  # noqa: E402
 CALCD = os.environ["CALCD"]
 SOCKET_ACTIVATE = os.environ.get("SYSTEMD_SOCKET_ACTIVATE", "")
 LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+# Built --without-systemd, calcd neither notifies nor takes passed sockets.
+WITH_SYSTEMD = os.environ.get("CALCD_HAVE_SYSTEMD", "yes") != "no"
+needs_systemd = unittest.skipUnless(WITH_SYSTEMD, "calcd was built --without-systemd")
 
 
 def read_text(path):
@@ -141,6 +144,7 @@ class Daemon:
 BASE_CONF = "listen = 127.0.0.1:0\nworkers = 2\n"
 
 
+@needs_systemd
 class NotifyTest(unittest.TestCase):
     def test_ready_only_once_listening_then_status(self):
         d = Daemon(self, BASE_CONF, notify=True)
@@ -192,6 +196,21 @@ class NotifyTest(unittest.TestCase):
         self.assertEqual(d.wait(), 0)
 
 
+@unittest.skipIf(WITH_SYSTEMD, "calcd was built with libsystemd (NotifyTest covers it)")
+class WithoutSystemdTest(unittest.TestCase):
+    def test_notify_socket_is_ignored_and_calcd_serves(self):
+        d = Daemon(self, BASE_CONF, notify=True, env={"WATCHDOG_USEC": "200000"})
+        port = d.ports()[0]
+        transport, c = client(port)
+        self.assertEqual(c.add(2, 3), 5)
+        transport.close()
+        self.assertIsNone(d.recv(1.0))
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(), 0)
+        self.assertIsNone(d.recv(0.2))
+
+
+@needs_systemd
 class SocketActivationTest(unittest.TestCase):
     def test_serves_the_socket_systemd_passes(self):
         self.assertTrue(SOCKET_ACTIVATE and os.access(SOCKET_ACTIVATE, os.X_OK),
