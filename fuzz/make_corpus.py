@@ -9,7 +9,7 @@ sys.path.insert(0, sys.argv[1])
 out_dir = sys.argv[2]
 os.makedirs(out_dir, exist_ok=True)
 
-from thrift.protocol import TBinaryProtocol, TCompactProtocol  # noqa: E402
+from thrift.protocol import TBinaryProtocol, TCompactProtocol, THeaderProtocol  # noqa: E402
 from thrift.protocol.TMultiplexedProtocol import TMultiplexedProtocol  # noqa: E402
 from thrift.transport import TTransport  # noqa: E402
 
@@ -40,21 +40,32 @@ CALLS = {
     "zip": lambda c: c.send_zip(),
 }
 
-for tname, tfactory in TRANSPORTS.items():
-    for pname, pfactory in PROTOCOLS.items():
-        for mux in (None, "Calculator"):
-            everything = b""
-            for cname, call in CALLS.items():
-                buf = Capture()
-                proto = pfactory(tfactory(buf))
-                if mux:
-                    proto = TMultiplexedProtocol(proto, mux)
-                call(Calculator.Client(proto))
-                data = buf.getvalue()
-                everything += data
-                name = "%s-%s-%s%s" % (tname, pname, cname, "-mux" if mux else "")
-                with open(os.path.join(out_dir, name), "wb") as f:
-                    f.write(data)
-            with open(os.path.join(out_dir, "%s-%s-pipelined%s" % (
-                    tname, pname, "-mux" if mux else "")), "wb") as f:
-                f.write(everything)
+def header_protocol(protocol_id):
+    def make(buf):
+        return THeaderProtocol.THeaderProtocolFactory(
+            default_protocol=protocol_id).getProtocol(buf)
+    return make
+
+
+# THeader carries its protocol in each frame: binary (0) and compact (2).
+COMBOS = [(t, tf, p, pf) for t, tf in TRANSPORTS.items() for p, pf in PROTOCOLS.items()]
+COMBOS += [("header", None, "binary", header_protocol(0)),
+           ("header", None, "compact", header_protocol(2))]
+
+for tname, tfactory, pname, pfactory in COMBOS:
+    for mux in (None, "Calculator"):
+        everything = b""
+        for cname, call in CALLS.items():
+            buf = Capture()
+            proto = pfactory(tfactory(buf) if tfactory else buf)
+            if mux:
+                proto = TMultiplexedProtocol(proto, mux)
+            call(Calculator.Client(proto))
+            data = buf.getvalue()
+            everything += data
+            name = "%s-%s-%s%s" % (tname, pname, cname, "-mux" if mux else "")
+            with open(os.path.join(out_dir, name), "wb") as f:
+                f.write(data)
+        with open(os.path.join(out_dir, "%s-%s-pipelined%s" % (
+                tname, pname, "-mux" if mux else "")), "wb") as f:
+            f.write(everything)
