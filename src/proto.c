@@ -56,7 +56,7 @@ proto_fail(struct proto_reader *r, enum proto_status status, const char *why)
 }
 
 int
-proto_put(struct proto_writer *w, const void *p, size_t n)
+proto_put_slow(struct proto_writer *w, const void *p, size_t n)
 {
 	if (w->failed || buf_append(w->out, p, n) != 0) {
 		w->failed = true;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "buf.h"
 
@@ -153,7 +154,21 @@ void	proto_writer_init(struct proto_writer *, struct buf *out);
 /* Helpers for codecs: record a failure and return -1. */
 int	proto_need(struct proto_reader *, size_t more);
 int	proto_fail(struct proto_reader *, enum proto_status, const char *why);
-int	proto_put(struct proto_writer *, const void *, size_t);
+int	proto_put_slow(struct proto_writer *, const void *, size_t);
+
+/* Append n bytes; inline so the codecs' fixed-size writes become plain stores. */
+static inline int
+proto_put(struct proto_writer *w, const void *p, size_t n)
+{
+	struct buf *b = w->out;
+
+	if (!w->failed && b->cap - b->len >= n) {
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+		return 0;
+	}
+	return proto_put_slow(w, p, n);
+}
 
 const char *proto_type_name(uint8_t type);
 
