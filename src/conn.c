@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -35,8 +36,8 @@ struct conn {
 	bool		 writing;	/* write_ev is added */
 	bool		 paused;	/* complete input waits for the output to drain */
 	bool		 eof;		/* the peer shut its sending side */
-	bool		 timing_message; /* read_ev's timeout is message_timeout's */
-	struct timeval	 message_started; /* when the unfinished message in `in` began */
+	uint64_t	 last_active_ms; /* last byte read or written (monotonic) */
+	uint64_t	 message_started_ms; /* when the unfinished message in `in` began */
 	struct transport transport;
 	struct buf	 in;		/* input not yet decoded */
 	size_t		 need;		/* don't decode again until in.len reaches this */
@@ -48,6 +49,7 @@ static struct log_ratelimit conn_bad_input_rl;
 static struct log_ratelimit conn_error_rl;
 
 static void	conn_on_read(evutil_socket_t, short, void *);
+static void	conn_schedule_sweep(struct conn_env *);
 static int	conn_read(struct conn *, int);
 static void	conn_on_write(evutil_socket_t, short, void *);
 
@@ -77,6 +79,73 @@ conn_format_address(const struct sockaddr *sa, char *out, size_t len)
 	}
 }
 
+/* Monotonic milliseconds, coarse (a vDSO read): timeouts don't need better. */
+static uint64_t
+conn_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * The timeouts of every connection are checked by one periodic sweep per
+ * worker rather than a timer per connection, so serving a call never
+ * touches a timer: idle_timeout (nothing read or written) and
+ * message_timeout (a message started and not finished).
+ */
+static void
+conn_on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn_env			*env = arg;
+	const struct conn_limits	*limits = &env->limits;
+	struct conn			*c, *next;
+	uint64_t			 now = conn_now_ms();
+
+	(void)fd;
+	(void)what;
+	for (c = env->head; c != NULL; c = next) {
+		next = c->next;
+		if (c->in.len > 0 && !c->paused && limits->message_timeout_ms != 0 &&
+		    now - c->message_started_ms >= limits->message_timeout_ms) {
+			log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
+			    "%s: closing connection: message not finished within "
+			    "message_timeout (%zu bytes of it arrived)", c->peer, c->in.len);
+			conn_close(c);
+		} else if (limits->idle_timeout_ms != 0 &&
+		    now - c->last_active_ms >= limits->idle_timeout_ms) {
+			log_info("%s: %s for idle_timeout, closing", c->peer, c->out.len > 0 ?
+			    "not reading its replies" : "idle");
+			conn_close(c);
+		}
+	}
+}
+
+/* Sweep often enough that a timeout is late by at most a quarter (and 1 s). */
+static void
+conn_schedule_sweep(struct conn_env *env)
+{
+	const struct conn_limits	*limits = &env->limits;
+	uint64_t			 every = 1000;
+	struct timeval			 tv;
+
+	if (env->sweep_ev == NULL)
+		return;
+	event_del(env->sweep_ev);
+	if (limits->idle_timeout_ms == 0 && limits->message_timeout_ms == 0)
+		return;
+	if (limits->idle_timeout_ms != 0 && limits->idle_timeout_ms / 4 < every)
+		every = limits->idle_timeout_ms / 4;
+	if (limits->message_timeout_ms != 0 && limits->message_timeout_ms / 4 < every)
+		every = limits->message_timeout_ms / 4;
+	if (every < 10)
+		every = 10;
+	tv.tv_sec = (time_t)(every / 1000);
+	tv.tv_usec = (suseconds_t)(every % 1000 * 1000);
+	event_add(env->sweep_ev, &tv);
+}
+
 struct conn *
 conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t salen)
 {
@@ -99,7 +168,8 @@ conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t sale
 	buf_init(&c->out, env->reply.limit);
 	event_assign(&c->read_ev, env->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
 	event_assign(&c->write_ev, env->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
-	if (event_add(&c->read_ev, env->idle_timeout) != 0) {
+	c->last_active_ms = conn_now_ms();
+	if (event_add(&c->read_ev, NULL) != 0) {
 		log_limited(&conn_error_rl, LOG_LEVEL_ERROR, "%s: cannot watch the connection",
 		    c->peer);
 		close(fd);
@@ -157,6 +227,9 @@ conn_env_init(struct conn_env *env, struct event_base *base, const struct conn_l
 	if ((env->scratch = malloc(CONN_SCRATCH_LEN)) == NULL)
 		return -1;
 	buf_init(&env->reply, 0);
+	env->sweep_ev = event_new(base, -1, EV_PERSIST, conn_on_sweep, env);
+	if (env->sweep_ev == NULL)
+		return -1;
 	conn_env_set_limits(env, limits);
 	return 0;
 }
@@ -167,6 +240,9 @@ conn_env_free(struct conn_env *env)
 	buf_free(&env->reply);
 	free(env->scratch);
 	env->scratch = NULL;
+	if (env->sweep_ev != NULL)
+		event_free(env->sweep_ev);
+	env->sweep_ev = NULL;
 }
 
 void
@@ -175,44 +251,7 @@ conn_env_set_limits(struct conn_env *env, const struct conn_limits *limits)
 	env->limits = *limits;
 	/* A read's replies stop being gathered past max_output_buffer, plus one reply. */
 	env->reply.limit = limits->max_output_buffer + limits->dispatch.max_message_size + 65536;
-	env->idle_timeout = NULL;
-	if (limits->idle_timeout_ms > 0) {
-		env->idle_tv.tv_sec = (time_t)(limits->idle_timeout_ms / 1000);
-		env->idle_tv.tv_usec = (suseconds_t)(limits->idle_timeout_ms % 1000 * 1000);
-		/* One timeout shared by every connection: libevent queues those in O(1). */
-		env->idle_timeout = event_base_init_common_timeout(env->base, &env->idle_tv);
-		if (env->idle_timeout == NULL)
-			env->idle_timeout = &env->idle_tv;
-	}
-}
-
-/* The read timeout: idle_timeout, or what is left of message_timeout if sooner. */
-static void
-conn_arm_read(struct conn *c)
-{
-	const struct conn_limits	*limits = &c->env->limits;
-	struct timeval			 now, left, elapsed;
-	uint64_t			 left_ms, elapsed_ms;
-
-	c->timing_message = false;
-	if (c->in.len == 0 || limits->message_timeout_ms == 0) {
-		event_add(&c->read_ev, c->env->idle_timeout);
-		return;
-	}
-	event_base_gettimeofday_cached(c->env->base, &now);
-	timersub(&now, &c->message_started, &elapsed);
-	elapsed_ms = elapsed.tv_sec < 0 ? 0 :
-	    (uint64_t)elapsed.tv_sec * 1000 + (uint64_t)elapsed.tv_usec / 1000;
-	left_ms = elapsed_ms >= limits->message_timeout_ms ? 1 :
-	    limits->message_timeout_ms - elapsed_ms;
-	if (limits->idle_timeout_ms != 0 && limits->idle_timeout_ms <= left_ms) {
-		event_add(&c->read_ev, c->env->idle_timeout);
-		return;
-	}
-	left.tv_sec = (time_t)(left_ms / 1000);
-	left.tv_usec = (suseconds_t)(left_ms % 1000 * 1000);
-	c->timing_message = true;
-	event_add(&c->read_ev, &left);
+	conn_schedule_sweep(env);
 }
 
 static void
@@ -221,7 +260,7 @@ conn_set_reading(struct conn *c, bool on)
 	if (on == c->reading)
 		return;
 	if (on)
-		conn_arm_read(c);
+		event_add(&c->read_ev, NULL);
 	else
 		event_del(&c->read_ev);
 	c->reading = on;
@@ -233,7 +272,7 @@ conn_set_writing(struct conn *c, bool on)
 	if (on == c->writing)
 		return;
 	if (on)
-		event_add(&c->write_ev, c->env->idle_timeout);
+		event_add(&c->write_ev, NULL);
 	else
 		event_del(&c->write_ev);
 	c->writing = on;
@@ -250,6 +289,7 @@ conn_write_some(struct conn *c, const uint8_t *data, size_t len, size_t *written
 		n = send(c->fd, data + *written, len - *written, MSG_NOSIGNAL);
 		if (n > 0) {
 			*written += (size_t)n;
+			c->last_active_ms = conn_now_ms();
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -414,11 +454,8 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 		buf_shrink(&c->in, 0);
 	} else if (off > 0 || data != c->in.data) {
 		/* A new unfinished message: message_timeout counts from now. */
-		event_base_gettimeofday_cached(env->base, &c->message_started);
+		c->message_started_ms = c->last_active_ms;
 	}
-	if (c->reading && (c->timing_message || c->in.len > 0) &&
-	    env->limits.message_timeout_ms != 0)
-		conn_arm_read(c);
 	return conn_flush(c);
 }
 
@@ -427,16 +464,7 @@ conn_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
 
-	if (what & EV_TIMEOUT) {
-		if (c->timing_message)
-			log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
-			    "%s: closing connection: message not finished within "
-			    "message_timeout (%zu bytes of it arrived)", c->peer, c->in.len);
-		else
-			log_info("%s: idle for too long, closing", c->peer);
-		conn_close(c);
-		return;
-	}
+	(void)what;
 	(void)conn_read(c, fd);
 }
 
@@ -448,6 +476,8 @@ conn_read(struct conn *c, int fd)
 	ssize_t		 n;
 
 	n = recv(fd, env->scratch, env->scratch_len, 0);
+	if (n > 0)
+		c->last_active_ms = conn_now_ms();
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return 0;
@@ -498,11 +528,7 @@ conn_on_write(evutil_socket_t fd, short what, void *arg)
 	size_t		 written;
 
 	(void)fd;
-	if (what & EV_TIMEOUT) {
-		log_info("%s: not reading its replies, closing", c->peer);
-		conn_close(c);
-		return;
-	}
+	(void)what;
 	if (conn_write_some(c, c->out.data, c->out.len, &written) != 0) {
 		conn_close(c);
 		return;

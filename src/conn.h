@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "dispatch.h"
 
+struct event;
 struct event_base;
 struct conn;
 
@@ -32,8 +33,7 @@ struct conn_env {
 	size_t			 scratch_len;
 	struct buf		 reply;			/* replies to one read, sent with one write */
 	struct conn_limits	 limits;
-	struct timeval		 idle_tv;
-	const struct timeval	*idle_timeout;		/* NULL: never; else common or &idle_tv */
+	struct event		*sweep_ev;		/* checks every connection's timeouts */
 	bool			 draining;		/* shutting down: close connections once idle */
 	struct conn		*head;			/* live connections */
 	unsigned		 count;
