@@ -2,7 +2,9 @@
  * fuzz_conf: libFuzzer harness for the calcd.conf parser.  Each input is
  * a whole file; every error line must name the file.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>

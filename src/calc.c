@@ -106,7 +106,7 @@ calc_log_put(int32_t key, int32_t value)
 {
 	struct calc_shared entry = { .key = key };
 
-	snprintf(entry.value, sizeof entry.value, "%ld", (long)value);
+	(void)snprintf(entry.value, sizeof entry.value, "%ld", (long)value);
 	pthread_mutex_lock(&calc_log.lock);
 	if (calc_log.capacity != 0) {
 		calc_log.entries[calc_log.next] = entry;

@@ -319,7 +319,7 @@ compact_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
 	r->last_field_id[r->depth] = *id;
 	*type = compact_to_type[ctype];
 	if (ctype == COMPACT_BOOLEAN_TRUE || ctype == COMPACT_BOOLEAN_FALSE)
-		r->pending_bool = ctype == COMPACT_BOOLEAN_TRUE;
+		r->pending_bool = (int8_t)(ctype == COMPACT_BOOLEAN_TRUE);
 	return 0;
 }
 

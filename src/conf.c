@@ -196,12 +196,12 @@ conf_format_value(const struct conf_key *key, uint64_t v, char *out,
 		u = durations;
 	for (; v != 0 && u != NULL && u->suffix != NULL; u++) {
 		if (v % u->mult == 0) {
-			snprintf(out, len, "%" PRIu64 "%s", v / u->mult,
+			(void)snprintf(out, len, "%" PRIu64 "%s", v / u->mult,
 			    u->suffix);
 			return;
 		}
 	}
-	snprintf(out, len, "%" PRIu64 "%s", v,
+	(void)snprintf(out, len, "%" PRIu64 "%s", v,
 	    key->type == CONF_DURATION && v != 0 ? "ms" : "");
 }
 
@@ -240,19 +240,19 @@ conf_set_number(struct conf *conf, const struct conf_key *key,
 	case CONF_NUM_OK:
 		break;
 	case CONF_NUM_INVALID:
-		snprintf(err, errlen, "invalid %s '%s'", what, value);
+		(void)snprintf(err, errlen, "invalid %s '%s'", what, value);
 		return -1;
 	case CONF_NUM_NEGATIVE:
-		snprintf(err, errlen, "negative value '%s'", value);
+		(void)snprintf(err, errlen, "negative value '%s'", value);
 		return -1;
 	case CONF_NUM_TOO_LARGE:
-		snprintf(err, errlen, "value too large");
+		(void)snprintf(err, errlen, "value too large");
 		return -1;
 	}
 	if (v < key->min || v > key->max) {
 		conf_format_value(key, key->min, lo, sizeof lo);
 		conf_format_value(key, key->max, hi, sizeof hi);
-		snprintf(err, errlen, "value out of range (%s .. %s%s)", lo, hi,
+		(void)snprintf(err, errlen, "value out of range (%s .. %s%s)", lo, hi,
 		    key->type == CONF_COUNT_AUTO ? ", or auto" : "");
 		return -1;
 	}
@@ -266,7 +266,7 @@ conf_set_level(struct conf *conf, const char *value, char *err, size_t errlen)
 	int	level;
 
 	if ((level = log_level_parse(value)) == -1) {
-		snprintf(err, errlen, "unknown level '%s' (%s|%s|%s|%s|%s)",
+		(void)snprintf(err, errlen, "unknown level '%s' (%s|%s|%s|%s|%s)",
 		    value, log_level_name(LOG_LEVEL_ERROR),
 		    log_level_name(LOG_LEVEL_WARNING),
 		    log_level_name(LOG_LEVEL_NOTICE),
@@ -287,7 +287,7 @@ conf_set_target(struct conf *conf, const char *value, char *err, size_t errlen)
 	else if (strcasecmp(value, "syslog") == 0)
 		conf->log_target = CONF_LOG_SYSLOG;
 	else {
-		snprintf(err, errlen, "unknown target '%s' (stderr|syslog)",
+		(void)snprintf(err, errlen, "unknown target '%s' (stderr|syslog)",
 		    value);
 		return -1;
 	}
@@ -302,11 +302,11 @@ conf_set_path(struct conf *conf, const struct conf_key *key,
 	size_t	len = strlen(value);
 
 	if (*value != '/') {
-		snprintf(err, errlen, "must be an absolute path");
+		(void)snprintf(err, errlen, "must be an absolute path");
 		return -1;
 	}
 	if (len >= key->width) {
-		snprintf(err, errlen, "path too long");
+		(void)snprintf(err, errlen, "path too long");
 		return -1;
 	}
 	memcpy((char *)conf + key->offset, value, len + 1);
@@ -320,13 +320,13 @@ conf_set_listen(struct conf *conf, const char *value, char *err,
 	const char	*why;
 
 	if (conf->listen_count == CONF_MAX_LISTEN) {
-		snprintf(err, errlen, "too many addresses (at most %d)",
+		(void)snprintf(err, errlen, "too many addresses (at most %d)",
 		    CONF_MAX_LISTEN);
 		return -1;
 	}
 	why = conf_parse_listen(value, &conf->listen[conf->listen_count]);
 	if (why != NULL) {
-		snprintf(err, errlen, "invalid address '%s': %s", value, why);
+		(void)snprintf(err, errlen, "invalid address '%s': %s", value, why);
 		return -1;
 	}
 	conf->listen_count++;
@@ -339,7 +339,7 @@ conf_set(struct conf *conf, const struct conf_key *key, const char *value,
     char *err, size_t errlen)
 {
 	if (*value == '\0') {
-		snprintf(err, errlen, "empty value");
+		(void)snprintf(err, errlen, "empty value");
 		return -1;
 	}
 	switch (key->type) {
@@ -521,7 +521,7 @@ conf_load(struct conf *conf, const char *path, FILE *errors)
 			    strerror(errno));
 		cf.nerrors++;
 	}
-	fclose(f);
+	(void)fclose(f);
 	return cf.nerrors;
 }
 
@@ -541,7 +541,7 @@ conf_parse_port(const char *s, char *out, size_t len)
 	}
 	if (v > 65535)
 		return "port out of range (0 .. 65535)";
-	snprintf(out, len, "%lu", v);
+	(void)snprintf(out, len, "%lu", v);
 	return NULL;
 }
 
@@ -629,9 +629,9 @@ conf_format_listen(const struct conf_listen *l, char *out, size_t len)
 	if (len == 0)
 		return;
 	if (l->host[0] == '\0')
-		snprintf(out, len, "*:%s", l->port);
+		(void)snprintf(out, len, "*:%s", l->port);
 	else if (strchr(l->host, ':') != NULL)
-		snprintf(out, len, "[%s]:%s", l->host, l->port);
+		(void)snprintf(out, len, "[%s]:%s", l->host, l->port);
 	else
-		snprintf(out, len, "%s:%s", l->host, l->port);
+		(void)snprintf(out, len, "%s:%s", l->host, l->port);
 }

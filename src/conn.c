@@ -63,18 +63,18 @@ conn_format_address(const struct sockaddr *sa, char *out, size_t len)
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
 
 		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-		snprintf(out, len, "%s:%u", host, ntohs(sin->sin_port));
+		(void)snprintf(out, len, "%s:%u", host, ntohs(sin->sin_port));
 		break;
 	}
 	case AF_INET6: {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
 
 		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-		snprintf(out, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+		(void)snprintf(out, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
 		break;
 	}
 	default:
-		snprintf(out, len, "unix");
+		(void)snprintf(out, len, "unix");
 		break;
 	}
 }

@@ -226,7 +226,7 @@ handle_get_struct(struct dispatch_reply *rep, const struct dispatch_args *args)
 	reply_shared_struct(rep, &shared);
 }
 
-#define METHOD(n) .name = n, .name_len = sizeof(n) - 1
+#define METHOD(n) .name = (n), .name_len = sizeof(n) - 1
 
 static const struct dispatch_method dispatch_methods[] = {
 	{ METHOD("add"), .nargs = 2, .handle = handle_add,

@@ -34,10 +34,18 @@ static int
 log_stderr_is_journal(void)
 {
 	const char		*env = getenv("JOURNAL_STREAM");
+	char			*end;
 	unsigned long long	 dev, ino;
 	struct stat		 st;
 
-	if (env == NULL || sscanf(env, "%llu:%llu", &dev, &ino) != 2)
+	if (env == NULL || *env < '0' || *env > '9')
+		return 0;
+	errno = 0;
+	dev = strtoull(env, &end, 10);
+	if (errno != 0 || *end != ':' || end[1] < '0' || end[1] > '9')
+		return 0;
+	ino = strtoull(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0')
 		return 0;
 	if (fstat(STDERR_FILENO, &st) != 0)
 		return 0;
@@ -174,7 +182,7 @@ log_limited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...
 	pthread_mutex_unlock(&log_ratelimit_lock);
 	suffix[0] = '\0';
 	if (suppressed > 0)
-		snprintf(suffix, sizeof suffix, " (%u similar lines suppressed)", suppressed);
+		(void)snprintf(suffix, sizeof suffix, " (%u similar lines suppressed)", suppressed);
 	va_start(ap, fmt);
 	log_vwrite(level, suppressed ? suffix : NULL, fmt, ap);
 	va_end(ap);

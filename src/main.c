@@ -55,6 +55,17 @@ main_usage(FILE *out)
 	    main_default_config);
 }
 
+/* -V and -h: a full disk or closed pipe on stdout is an error, not a success. */
+static int
+main_flush_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "calcd: cannot write to standard output\n");
+		return MAIN_EXIT_CONFIG;
+	}
+	return MAIN_EXIT_OK;
+}
+
 /* Let max_connections sockets, and some for listeners, fit in the fd limit. */
 static void
 main_raise_fd_limit(unsigned max_connections)
@@ -105,7 +116,11 @@ main_reload(void *arg, struct conf *out)
 	}
 	conf_defaults(&next);
 	count = conf_load(&next, main_args.path, errors);
-	fclose(errors);
+	if (fclose(errors) != 0 || text == NULL) {
+		free(text);
+		log_error("reload: out of memory");
+		return -1;
+	}
 	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
 		log_error("%s", line);
 	free(text);
@@ -250,10 +265,10 @@ main(int argc, char **argv)
 			break;
 		case 'V':
 			printf("calcd %s\n", PACKAGE_VERSION);
-			return MAIN_EXIT_OK;
+			return main_flush_stdout();
 		case 'h':
 			main_usage(stdout);
-			return MAIN_EXIT_OK;
+			return main_flush_stdout();
 		case ':':
 			fprintf(stderr, "calcd: option %s needs an argument (try calcd -h)\n",
 			    argv[optind - 1]);

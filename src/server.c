@@ -145,7 +145,7 @@ server_add_listener(struct server *s, int fd, const struct conf_listen *origin)
 	if (getsockname(fd, (struct sockaddr *)&bound, &boundlen) == 0)
 		conn_format_address((struct sockaddr *)&bound, l->name, sizeof l->name);
 	else
-		snprintf(l->name, sizeof l->name, "fd %d", fd);
+		(void)snprintf(l->name, sizeof l->name, "fd %d", fd);
 	return l;
 }
 
@@ -262,8 +262,12 @@ server_update_listeners(struct server *s, const struct conf *next)
 				break;
 		if (j < next->listen_count)
 			continue;
-		log_notice("no longer listening on %s", s->listeners[i].name);
+		char name[SERVER_NAME_LEN];
+
+		/* Closed before it is logged: whoever reads the log finds the port shut. */
+		memcpy(name, s->listeners[i].name, sizeof name);
 		server_close_listener(s, i);
+		log_notice("no longer listening on %s", name);
 	}
 }
 
@@ -458,7 +462,7 @@ server_resume_accepting(evutil_socket_t fd, short what, void *arg)
 static void
 server_pause_accepting(struct server *s)
 {
-	struct timeval pause = { 0, 100 * 1000 };
+	struct timeval pause = { 0, 100000 };
 
 	for (unsigned i = 0; i < s->listener_count; i++)
 		event_del(s->listeners[i].ev);
@@ -670,7 +674,8 @@ server_run(struct server *s)
 	struct timeval		 tick = { 1, 0 }, status = { SERVER_STATUS_SECONDS, 0 };
 	uint64_t		 watchdog_usec = service_watchdog_interval_usec();
 
-	signal(SIGPIPE, SIG_IGN);
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		log_warning("cannot ignore SIGPIPE: %s", strerror(errno));
 	if ((s->base = event_base_new()) == NULL) {
 		log_error("cannot create the event loop");
 		return 1;

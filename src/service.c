@@ -71,7 +71,7 @@ service_notify_status(const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vsnprintf(status, sizeof status, fmt, ap);
+	(void)vsnprintf(status, sizeof status, fmt, ap);
 	va_end(ap);
 	sd_notifyf(0, "STATUS=%s", status);
 #else
