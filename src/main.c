@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,23 @@ main_raise_fd_limit(unsigned max_connections)
 		    max_connections, (unsigned long long)rl.rlim_cur);
 }
 
+/*
+ * workers = auto: the CPUs calcd may run on (taskset, cpusets), not all
+ * the machine has; more threads than that only take turns on one CPU.
+ */
+static unsigned
+main_cpus(void)
+{
+	cpu_set_t	set;
+	long		cpus = -1;
+
+	if (sched_getaffinity(0, sizeof set, &set) == 0)
+		cpus = CPU_COUNT(&set);
+	if (cpus <= 0)
+		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return cpus > 0 ? (cpus > 256 ? 256 : (unsigned)cpus) : 1;
+}
+
 /* The command line's say over the file: -l replaces listen, -v raises log_level. */
 static void
 main_apply_args(struct conf *conf)
@@ -92,11 +110,8 @@ main_apply_args(struct conf *conf)
 	}
 	if (main_args.verbose > 0 && conf->log_level < LOG_LEVEL_INFO)
 		conf->log_level = main_args.verbose > 1 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
-	if (conf->workers == 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		conf->workers = cpus > 0 ? (cpus > 256 ? 256 : (unsigned)cpus) : 1;
-	}
+	if (conf->workers == 0)
+		conf->workers = main_cpus();
 }
 
 /* SIGHUP: read the file again; every error goes to the log as FILE:LINE. */
