@@ -59,6 +59,20 @@ binary_fixed_size(uint8_t type)
 	}
 }
 
+/* The fewest bytes a value of a valid type can take. */
+static size_t
+binary_min_size(uint8_t type)
+{
+	switch (type) {
+	case PROTO_T_STRING:	return 4;	/* length */
+	case PROTO_T_STRUCT:	return 1;	/* stop */
+	case PROTO_T_LIST:
+	case PROTO_T_SET:	return 5;	/* element type, count */
+	case PROTO_T_MAP:	return 6;	/* key and value types, count */
+	default:		return binary_fixed_size(type);
+	}
+}
+
 static bool
 binary_valid_type(uint8_t type)
 {
@@ -240,17 +254,16 @@ binary_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
 static int
 binary_read_container(struct proto_reader *r, uint8_t ktype, uint8_t vtype, uint32_t *count)
 {
-	size_t min_size = 1;
+	size_t min_size;
 
 	if (!binary_valid_type(vtype) || (ktype != PROTO_T_STOP && !binary_valid_type(ktype)))
 		return proto_fail(r, PROTO_BAD, "invalid container element type");
 	if (r->depth >= r->max_depth)
 		return proto_fail(r, PROTO_BAD, "nesting too deep");
-	/* Every element takes at least one byte, fixed-width ones exactly their size. */
-	if (binary_fixed_size(vtype) != 0)
-		min_size = binary_fixed_size(vtype);
+	/* No element is smaller than its type's minimum: a count that can't fit is refused. */
+	min_size = binary_min_size(vtype);
 	if (ktype != PROTO_T_STOP)
-		min_size += binary_fixed_size(ktype) ? binary_fixed_size(ktype) : 1;
+		min_size += binary_min_size(ktype);
 	if (binary_read_size(r, min_size, count) != 0)
 		return -1;
 	r->depth++;
@@ -306,7 +319,7 @@ binary_skip(struct proto_reader *r, uint8_t type)
 			if (ftype == PROTO_T_STOP)
 				break;
 			if (binary_skip(r, ftype) != 0)
-				return -1;
+				return proto_need_also(r, 1);	/* the stop */
 		}
 		return binary_read_struct_end(r);
 	case PROTO_T_LIST:
@@ -320,7 +333,8 @@ binary_skip(struct proto_reader *r, uint8_t type)
 		} else {
 			for (uint32_t i = 0; i < count; i++)
 				if (binary_skip(r, vtype) != 0)
-					return -1;
+					return proto_need_also(r,
+					    (size_t)(count - i - 1) * binary_min_size(vtype));
 		}
 		r->depth--;
 		return 0;
@@ -333,9 +347,15 @@ binary_skip(struct proto_reader *r, uint8_t type)
 			if (binary_take(r, (size_t)count * (kfixed + vfixed)) == NULL)
 				return -1;
 		} else {
-			for (uint32_t i = 0; i < count; i++)
-				if (binary_skip(r, ktype) != 0 || binary_skip(r, vtype) != 0)
-					return -1;
+			size_t entry = binary_min_size(ktype) + binary_min_size(vtype);
+
+			for (uint32_t i = 0; i < count; i++) {
+				if (binary_skip(r, ktype) != 0)
+					return proto_need_also(r, binary_min_size(vtype) +
+					    (size_t)(count - i - 1) * entry);
+				if (binary_skip(r, vtype) != 0)
+					return proto_need_also(r, (size_t)(count - i - 1) * entry);
+			}
 		}
 		r->depth--;
 		return 0;

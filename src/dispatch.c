@@ -314,7 +314,7 @@ dispatch_read_work(const struct proto_ops *ops, struct proto_reader *r,
 
 			if (type == PROTO_T_I32) {
 				if (ops->read_i32(r, field) != 0)
-					return -1;
+					return proto_need_also(r, 2);	/* Work's stop, the args' */
 				args->work_have |= 1u << id;
 				continue;
 			}
@@ -323,7 +323,7 @@ dispatch_read_work(const struct proto_ops *ops, struct proto_reader *r,
 			args->work_wrong_type[id] = type;
 		}
 		if (ops->skip(r, type) != 0)
-			return -1;
+			return proto_need_also(r, 2);
 	}
 	return ops->read_struct_end(r);
 }
@@ -353,20 +353,20 @@ dispatch_read_args(const struct proto_ops *ops, struct proto_reader *r,
 				args->wrong_type[i] = type;
 			} else if (type == PROTO_T_I32) {
 				if (ops->read_i32(r, &args->i32[i]) != 0)
-					return -1;
+					return proto_need_also(r, 1);
 				args->have[i] = true;
 				args->wrong_type[i] = 0;
 				continue;
 			} else if (type == PROTO_T_STRUCT) {
 				if (dispatch_read_work(ops, r, args) != 0)
-					return -1;
+					return -1;	/* the need counts the args' stop */
 				args->have[i] = true;
 				args->wrong_type[i] = 0;
 				continue;
 			}
 		}
 		if (ops->skip(r, type) != 0)
-			return -1;
+			return proto_need_also(r, 1);	/* the args' stop */
 	}
 	return ops->read_struct_end(r);
 }

@@ -154,6 +154,13 @@ void	proto_writer_init(struct proto_writer *, struct buf *out);
 /* Helpers for codecs: record a failure and return -1. */
 int	proto_need(struct proto_reader *, size_t more);
 int	proto_fail(struct proto_reader *, enum proto_status, const char *why);
+/*
+ * After a NEED_MORE deep inside a value, the enclosing values still need
+ * at least `more` bytes after it (the rest of a list, a struct's stop):
+ * raising the need keeps an unframed message from being parsed again for
+ * every read while it arrives.  Returns -1 to pass the failure on.
+ */
+int	proto_need_also(struct proto_reader *, size_t more);
 int	proto_put_slow(struct proto_writer *, const void *, size_t);
 
 /* Append n bytes; inline so the codecs' fixed-size writes become plain stores. */

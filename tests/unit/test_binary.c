@@ -391,6 +391,30 @@ START_TEST(read_field_and_container_headers)
 }
 END_TEST
 
+/* A value cut short still needs the rest of its enclosing lists and structs. */
+START_TEST(need_counts_enclosing_values)
+{
+	struct proto_reader	r;
+	struct hexin		in;
+	static const struct {
+		const char	*hex;
+		uint8_t		 type;
+		size_t		 need;
+	} cases[] = {
+		{ "0c 000003e8 00 00", PROTO_T_LIST, 1005 },
+		{ "0f 0001 0b 00000003 00000001 61", PROTO_T_STRUCT, 22 },
+		{ "08 0f 00000002 00000001 08 00000003 00000007", PROTO_T_MAP, 36 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		reader_hex(&r, &in, cases[i].hex, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
+		ck_assert_fails(&r, B->skip(&r, cases[i].type), PROTO_NEED_MORE);
+		ck_assert_msg(r.need == cases[i].need, "%s: need %zu, want %zu", cases[i].hex,
+		    r.need, cases[i].need);
+	}
+}
+END_TEST
+
 START_TEST(read_need_more)
 {
 	struct proto_reader	r;
@@ -786,6 +810,7 @@ binary_suite(void)
 	tcase_add_test(tc, read_message_bad_version);
 	tcase_add_test(tc, read_field_and_container_headers);
 	tcase_add_test(tc, read_need_more);
+	tcase_add_test(tc, need_counts_enclosing_values);
 	tcase_add_test(tc, read_status_sticky);
 	tcase_add_test(tc, read_negative_sizes);
 	tcase_add_test(tc, read_too_big);

@@ -758,6 +758,28 @@ START_TEST(read_list_of_bool_type_1_interop)
 }
 END_TEST
 
+/* A value cut short still needs the rest of its enclosing lists and structs. */
+START_TEST(need_counts_enclosing_values)
+{
+	struct proto_reader	r;
+	struct hexin		in;
+	static const struct {
+		const char	*hex;
+		uint8_t		 type;
+		size_t		 need;
+	} cases[] = {
+		{ "fc e807 00 00", PROTO_T_LIST, 1003 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		reader_hex(&r, &in, cases[i].hex, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
+		ck_assert_fails(&r, C->skip(&r, cases[i].type), PROTO_NEED_MORE);
+		ck_assert_msg(r.need == cases[i].need, "%s: need %zu, want %zu", cases[i].hex,
+		    r.need, cases[i].need);
+	}
+}
+END_TEST
+
 START_TEST(read_need_more)
 {
 	struct proto_reader	r;
@@ -1160,6 +1182,7 @@ compact_suite(void)
 	tcase_add_test(tc, read_list_of_bool);
 	tcase_add_test(tc, read_list_of_bool_type_1_interop);
 	tcase_add_test(tc, read_need_more);
+	tcase_add_test(tc, need_counts_enclosing_values);
 	tcase_add_test(tc, read_too_big);
 	tcase_add_test(tc, read_negative_sizes);
 	tcase_add_test(tc, read_status_sticky);
