@@ -516,6 +516,66 @@ class DaemonTestCase(unittest.TestCase):
         return c
 
 
+# -- the daemon seen from /proc, limit configs, log lines (test_hostile, test_soak) --
+
+def proc_rss_kib(pid):
+    """VmRSS of pid in KiB (None if /proc does not say)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def proc_fd_count(pid):
+    """Open descriptors of pid (None if /proc/PID/fd is not readable)."""
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return None
+
+
+def proc_cpu_seconds(pid):
+    """User + system CPU time pid has used, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def limits_conf(name, **keys):
+    """A config file holding exactly keys (key = value lines); listen comes from -l."""
+    return write_file(name, "".join("%s = %s\n" % kv for kv in keys.items()))
+
+
+def peer_name(sock):
+    """How calcd names the peer of sock in its log: "127.0.0.1:PORT"."""
+    host, port = sock.getsockname()[:2]
+    return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+
+
+def wait_log(daemon, pattern, timeout=2.0, start=0):
+    """The first match of regex pattern in the daemon's log lines from index
+    start on, waiting up to timeout seconds; None if none came."""
+    rx = re.compile(pattern)
+
+    def find(lines):
+        for line in lines[start:]:
+            m = rx.search(line)
+            if m:
+                return m
+        return None
+    return daemon.err.wait_for(find, timeout)
+
+
+def log_mark(daemon):
+    """Index of the next log line, for wait_log(start=...)."""
+    with daemon.err.cond:
+        return len(daemon.err.lines)
+
+
 _logid = itertools.count(1000 + (os.getpid() % 1000) * 1000)
 _logid_lock = threading.Lock()
 
@@ -534,4 +594,6 @@ __all__ = [
     "SharedService", "SharedStruct", "TRANSPORTS", "Work", "combo_name", "connect",
     "encode_call", "encode_messages", "fresh_logid", "raw_socket", "read_reply",
     "reply_reader", "run_calcd", "wait_closed", "work", "write_file",
+    "limits_conf", "log_mark", "peer_name", "proc_cpu_seconds", "proc_fd_count",
+    "proc_rss_kib", "raise_nofile", "wait_log",
 ]

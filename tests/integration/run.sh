@@ -7,6 +7,7 @@
 #   CALCD_CONF  the shipped calcd.conf    CALCD_TEST_DIR  the tests/ source dir
 #   CALCD_WORK  scratch dir (created)     PYTHON3, THRIFT  the tools to use
 # Extra arguments are passed to unittest (e.g. a single test name).
+# CALCD_SOAK_SECONDS sets the length of test_soak's load (default 60).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -92,7 +93,9 @@ if [ $# -gt 0 ]; then
 	timeout -k 10 600 "$PYTHON3" -m unittest -v "$@" || status=$?
 else
 	timeout -k 10 600 "$PYTHON3" -m unittest -v \
-		test_cli test_config test_seed test_protocols test_errors test_robustness || status=$?
+		test_cli test_config test_seed test_protocols test_header test_errors test_calcctl \
+		test_robustness \
+		test_hostile test_soak || status=$?
 fi
 echo "calcd integration tests: $(( $(date +%s) - start ))s, exit status $status"
 [ "$status" -eq 124 ] && echo "run.sh: the suite passed its 600 s limit" >&2
