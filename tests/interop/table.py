@@ -1,0 +1,168 @@
+"""The interop matrix's compatibility table (docs/COMPATIBILITY.md).
+
+  table.py render RESULTS.tsv NOTES.tsv COMPILER_VERSION > COMPATIBILITY.md
+  table.py compare [--ignore-not-installed] GENERATED.md COMMITTED.md
+
+render writes the Markdown table from the cells run.sh recorded; compare
+exits 0 when the two files say the same (with --ignore-not-installed, rows
+whose library was not installed in this run, and the totals, are left out of
+the comparison), else prints a unified diff and exits 1.  Only what a run
+measures goes into the file (statuses and library versions; no times, ports
+or error texts), so the same setup always writes the same bytes.
+"""
+
+import csv
+import difflib
+import sys
+
+TRANSPORTS = ("buffered", "framed", "header")
+PROTOCOLS = ("binary", "compact")
+SHOW = {"pass": "pass", "FAIL": "**FAIL**", "library bug": "library bug", "n/a": "n/a",
+        "not installed": "not installed"}
+TOTALS = "Totals: "
+
+HEAD = """\
+# Compatibility: calcd and the Thrift client libraries
+
+<!-- Written by `tests/interop/run.sh --update` from a run of the interop matrix.
+     `make check` runs the matrix again and fails when this file differs. -->
+
+Every cell is one connection to a running calcd from a real client library of Debian 12
+(bookworm) or npm, with client code generated at test time by thrift-compiler {compiler}
+from calcd's [`calculator.thrift`](../calculator.thrift) (ThriftPy parses the IDL itself).
+Each client calls `ping`; `add` and `subtract` (negative numbers, 2147483646 + 1,
+-2147483647 - 1, and 2147483647 + 1, which must raise `TApplicationException` type 0
+`add: 2147483647 + 1 overflows i32`); `calculate` with ADD, SUBTRACT, MULTIPLY (with the
+optional comment), DIVIDE (100 / 7 and -100 / 7) and a division by zero, which must raise
+`InvalidOperation(whatOp=4, why='Cannot divide by 0')`; `getStruct` for two of those
+calculations; the oneway `zip`; then `ping` and `add` again on the same connection. Every
+answer is checked.
+
+Transports: **buffered** is unframed (`TSocket`/`TBufferedTransport`), **framed** is
+`TFramedTransport`, **header** is `THeaderTransport`/`THeaderProtocol` with binary or
+compact inside. **pass**: every answer right. **FAIL**: a wrong answer or an error.
+**n/a**: the library has no such transport or protocol. **library bug**: the library
+fails on its own, the same way whatever the server (see the notes); the cell still runs
+every time and must fail exactly that way. **not installed**: the library was missing
+from the machine that ran the matrix.
+
+"""
+
+OTHERS = """\
+## Languages without a row
+
+Debian 12 packages Apache Thrift's libraries for exactly the languages above (C++, C GLib,
+Java, Go, Python, Ruby, Perl, PHP) plus ThriftPy, and npm has the Node.js library. The
+other languages Apache Thrift supports (C#/netstd, which `calculator.thrift` names, Rust,
+Haskell, Erlang, Lua, Swift, Dart, D, Delphi, OCaml, Smalltalk, Haxe, Common Lisp) have no
+Debian 12 package of their Thrift library, and their languages' own package registries are
+not reachable from the machines that build and test calcd.
+"""
+
+
+def read_tsv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def library_label(row):
+    return row["library"] + (" (%s)" % row["variant"] if row["variant"] else "")
+
+
+def render(results_path, notes_path, compiler):
+    cells = read_tsv(results_path)
+    notes = {}
+    with open(notes_path) as f:
+        for line in f:
+            rid, _, text = line.rstrip("\n").partition("\t")
+            notes[rid] = text
+    rows = {}
+    for c in cells:
+        r = rows.setdefault(c["id"], {"meta": c, "cells": {}, "version": ""})
+        r["cells"][(c["transport"], c["protocol"])] = c["status"]
+        if c["status"] != "not installed" and c["version"]:
+            r["version"] = c["version"]
+    out = [HEAD.format(compiler=compiler)]
+    cols = ["%s %s" % (t, p) for t in TRANSPORTS for p in PROTOCOLS]
+    out.append("| language | library | version | " + " | ".join(cols) + " |\n")
+    out.append("|---|---|---|" + "---|" * len(cols) + "\n")
+    count = {}
+    for rid, r in rows.items():
+        m = r["meta"]
+        statuses = [r["cells"].get((t, p), "n/a") for t in TRANSPORTS for p in PROTOCOLS]
+        for s in statuses:
+            count[s] = count.get(s, 0) + 1
+        installed = "not installed" not in statuses
+        version = r["version"] if installed and r["version"] else "not installed"
+        out.append("| %s | %s | %s | %s |\n" % (m["language"], library_label(m), version,
+                                                 " | ".join(SHOW.get(s, s) for s in statuses)))
+    out.append("\n%s%d cells pass, %d FAIL, %d library bug, %d not installed, %d n/a.\n\n"
+               % (TOTALS, count.get("pass", 0), count.get("FAIL", 0),
+                  count.get("library bug", 0), count.get("not installed", 0),
+                  count.get("n/a", 0)))
+    out.append("## Notes\n\n")
+    for rid, r in rows.items():
+        if notes.get(rid):
+            out.append("- **%s, %s**: %s\n" % (r["meta"]["language"], library_label(r["meta"]),
+                                              notes[rid]))
+    out.append("\n" + OTHERS)
+    sys.stdout.write("".join(out))
+
+
+def table_key(line):
+    """(language, library) of a table row, else None."""
+    if not line.startswith("| ") or line.startswith("| language |"):
+        return None
+    parts = [p.strip() for p in line.strip().strip("|").split("|")]
+    return tuple(parts[:2]) if len(parts) > 3 else None
+
+
+def compare(generated_path, committed_path, ignore_not_installed):
+    with open(generated_path) as f:
+        generated = f.readlines()
+    try:
+        with open(committed_path) as f:
+            committed = f.readlines()
+    except FileNotFoundError:
+        print("%s does not exist: run tests/interop/run.sh --update" % committed_path)
+        return 1
+    if ignore_not_installed:
+        skip = set()
+        for line in generated:
+            key = table_key(line)
+            if key and "| not installed |" in line:
+                skip.add(key)
+        if skip:
+            print("not compared with the docs (not installed here): %s"
+                  % ", ".join(" ".join(k) for k in sorted(skip)))
+
+            def keep(line):
+                return table_key(line) not in skip and not line.startswith(TOTALS)
+            generated = [l for l in generated if keep(l)]
+            committed = [l for l in committed if keep(l)]
+    if generated == committed:
+        return 0
+    sys.stdout.writelines(difflib.unified_diff(committed, generated, committed_path,
+                                               generated_path))
+    return 1
+
+
+def main(argv):
+    if len(argv) == 5 and argv[1] == "render":
+        render(argv[2], argv[3], argv[4])
+        return 0
+    if len(argv) in (4, 5) and argv[1] == "compare":
+        ignore = argv[2] == "--ignore-not-installed"
+        if len(argv) == 5 and not ignore:
+            return usage()
+        return compare(argv[-2], argv[-1], ignore)
+    return usage()
+
+
+def usage():
+    sys.stderr.write(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
