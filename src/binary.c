@@ -10,22 +10,6 @@
 #define BINARY_VERSION_1	0x80010000u
 #define BINARY_VERSION_MASK	0xffff0000u
 
-static const uint8_t *
-binary_take(struct proto_reader *r, size_t n)
-{
-	const uint8_t *p;
-
-	if (r->status != PROTO_OK)
-		return NULL;
-	if (r->len - r->pos < n) {
-		proto_need(r, n);
-		return NULL;
-	}
-	p = r->data + r->pos;
-	r->pos += n;
-	return p;
-}
-
 static uint32_t
 binary_be32(const uint8_t *p)
 {
@@ -35,7 +19,7 @@ binary_be32(const uint8_t *p)
 static int
 binary_read_u32(struct proto_reader *r, uint32_t *v)
 {
-	const uint8_t *p = binary_take(r, 4);
+	const uint8_t *p = proto_take(r, 4);
 
 	if (p == NULL)
 		return -1;
@@ -104,7 +88,7 @@ binary_read_string(struct proto_reader *r, struct proto_string *s)
 
 	if (binary_read_size(r, 1, &len) != 0)
 		return -1;
-	if ((s->ptr = binary_take(r, len)) == NULL)
+	if ((s->ptr = proto_take(r, len)) == NULL)
 		return -1;
 	s->len = len;
 	return 0;
@@ -113,7 +97,7 @@ binary_read_string(struct proto_reader *r, struct proto_string *s)
 static int
 binary_read_byte(struct proto_reader *r, int8_t *v)
 {
-	const uint8_t *p = binary_take(r, 1);
+	const uint8_t *p = proto_take(r, 1);
 
 	if (p == NULL)
 		return -1;
@@ -124,7 +108,7 @@ binary_read_byte(struct proto_reader *r, int8_t *v)
 static int
 binary_read_bool(struct proto_reader *r, bool *v)
 {
-	const uint8_t *p = binary_take(r, 1);
+	const uint8_t *p = proto_take(r, 1);
 
 	if (p == NULL)
 		return -1;
@@ -135,7 +119,7 @@ binary_read_bool(struct proto_reader *r, bool *v)
 static int
 binary_read_i16(struct proto_reader *r, int16_t *v)
 {
-	const uint8_t *p = binary_take(r, 2);
+	const uint8_t *p = proto_take(r, 2);
 
 	if (p == NULL)
 		return -1;
@@ -157,7 +141,7 @@ binary_read_i32(struct proto_reader *r, int32_t *v)
 static int
 binary_read_u64(struct proto_reader *r, uint64_t *v)
 {
-	const uint8_t *p = binary_take(r, 8);
+	const uint8_t *p = proto_take(r, 8);
 
 	if (p == NULL)
 		return -1;
@@ -206,7 +190,7 @@ binary_read_message_begin(struct proto_reader *r, struct proto_string *name,
 		/* Old non-strict header: the i32 was the name's length. */
 		if (first > r->max_size)
 			return proto_fail(r, PROTO_TOO_BIG, "length exceeds max_message_size");
-		if ((name->ptr = binary_take(r, first)) == NULL)
+		if ((name->ptr = proto_take(r, first)) == NULL)
 			return -1;
 		name->len = first;
 		if (binary_read_byte(r, &t) != 0)
@@ -239,7 +223,7 @@ binary_read_struct_end(struct proto_reader *r)
 static int
 binary_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
 {
-	const uint8_t *p = binary_take(r, 1);
+	const uint8_t *p = proto_take(r, 1);
 
 	if (p == NULL)
 		return -1;
@@ -273,7 +257,7 @@ binary_read_container(struct proto_reader *r, uint8_t ktype, uint8_t vtype, uint
 static int
 binary_read_list_begin(struct proto_reader *r, uint8_t *elem_type, uint32_t *count)
 {
-	const uint8_t *p = binary_take(r, 1);
+	const uint8_t *p = proto_take(r, 1);
 
 	if (p == NULL)
 		return -1;
@@ -285,7 +269,7 @@ static int
 binary_read_map_begin(struct proto_reader *r, uint8_t *key_type, uint8_t *value_type,
     uint32_t *count)
 {
-	const uint8_t *p = binary_take(r, 2);
+	const uint8_t *p = proto_take(r, 2);
 
 	if (p == NULL)
 		return -1;
@@ -306,7 +290,7 @@ binary_skip(struct proto_reader *r, uint8_t type)
 	if (r->status != PROTO_OK)
 		return -1;
 	if ((fixed = binary_fixed_size(type)) != 0)
-		return binary_take(r, fixed) ? 0 : -1;
+		return proto_take(r, fixed) ? 0 : -1;
 	switch (type) {
 	case PROTO_T_STRING:
 		return binary_read_string(r, &s);
@@ -328,7 +312,7 @@ binary_skip(struct proto_reader *r, uint8_t type)
 			return -1;
 		if ((vfixed = binary_fixed_size(vtype)) != 0) {
 			/* count * vfixed <= max_size was checked with the count. */
-			if (binary_take(r, (size_t)count * vfixed) == NULL)
+			if (proto_take(r, (size_t)count * vfixed) == NULL)
 				return -1;
 		} else {
 			for (uint32_t i = 0; i < count; i++)
@@ -344,7 +328,7 @@ binary_skip(struct proto_reader *r, uint8_t type)
 		kfixed = binary_fixed_size(ktype);
 		vfixed = binary_fixed_size(vtype);
 		if (kfixed != 0 && vfixed != 0) {
-			if (binary_take(r, (size_t)count * (kfixed + vfixed)) == NULL)
+			if (proto_take(r, (size_t)count * (kfixed + vfixed)) == NULL)
 				return -1;
 		} else {
 			size_t entry = binary_min_size(ktype) + binary_min_size(vtype);

@@ -68,22 +68,6 @@ compact_from_type(uint8_t type)
 	}
 }
 
-static const uint8_t *
-compact_take(struct proto_reader *r, size_t n)
-{
-	const uint8_t *p;
-
-	if (r->status != PROTO_OK)
-		return NULL;
-	if (r->len - r->pos < n) {
-		proto_need(r, n);
-		return NULL;
-	}
-	p = r->data + r->pos;
-	r->pos += n;
-	return p;
-}
-
 /* An unsigned LEB128 varint of at most max_bytes bytes. */
 static int
 compact_read_varint(struct proto_reader *r, unsigned max_bytes, uint64_t *v)
@@ -174,7 +158,7 @@ compact_read_i64(struct proto_reader *r, int64_t *v)
 static int
 compact_read_byte(struct proto_reader *r, int8_t *v)
 {
-	const uint8_t *p = compact_take(r, 1);
+	const uint8_t *p = proto_take(r, 1);
 
 	if (p == NULL)
 		return -1;
@@ -194,7 +178,7 @@ compact_read_bool(struct proto_reader *r, bool *v)
 		r->pending_bool = -1;
 		return 0;
 	}
-	if ((p = compact_take(r, 1)) == NULL)
+	if ((p = proto_take(r, 1)) == NULL)
 		return -1;
 	/* In containers: 1 is true; 2 (and 0, written by some libraries) false. */
 	if (p[0] > COMPACT_BOOLEAN_FALSE)
@@ -206,7 +190,7 @@ compact_read_bool(struct proto_reader *r, bool *v)
 static int
 compact_read_double(struct proto_reader *r, double *v)
 {
-	const uint8_t	*p = compact_take(r, 8);
+	const uint8_t	*p = proto_take(r, 8);
 	uint64_t	 u = 0;
 
 	if (p == NULL)
@@ -240,7 +224,7 @@ compact_read_string(struct proto_reader *r, struct proto_string *s)
 
 	if (compact_read_size(r, 1, &len) != 0)
 		return -1;
-	if ((s->ptr = compact_take(r, len)) == NULL)
+	if ((s->ptr = proto_take(r, len)) == NULL)
 		return -1;
 	s->len = len;
 	return 0;
@@ -250,7 +234,7 @@ static int
 compact_read_message_begin(struct proto_reader *r, struct proto_string *name,
     uint8_t *type, int32_t *seqid)
 {
-	const uint8_t	*p = compact_take(r, 2);
+	const uint8_t	*p = proto_take(r, 2);
 	uint32_t	 u = 0;
 
 	if (p == NULL)
@@ -290,7 +274,7 @@ compact_read_struct_end(struct proto_reader *r)
 static int
 compact_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
 {
-	const uint8_t	*p = compact_take(r, 1);
+	const uint8_t	*p = proto_take(r, 1);
 	uint8_t		 ctype, delta;
 	int32_t		 fid;
 	int16_t		 v = 0;
@@ -346,7 +330,7 @@ compact_container_enter(struct proto_reader *r)
 static int
 compact_read_list_begin(struct proto_reader *r, uint8_t *elem_type, uint32_t *count)
 {
-	const uint8_t	*p = compact_take(r, 1);
+	const uint8_t	*p = proto_take(r, 1);
 	uint8_t		 ctype;
 
 	if (p == NULL)
@@ -374,7 +358,7 @@ compact_read_map_begin(struct proto_reader *r, uint8_t *key_type, uint8_t *value
 		return -1;
 	*key_type = *value_type = PROTO_T_STOP;
 	if (*count != 0) {
-		if ((p = compact_take(r, 1)) == NULL)
+		if ((p = proto_take(r, 1)) == NULL)
 			return -1;
 		if (compact_to_type[p[0] >> 4] == 0xff || (p[0] >> 4) == COMPACT_STOP ||
 		    compact_to_type[p[0] & 0x0f] == 0xff || (p[0] & 0x0f) == COMPACT_STOP)
@@ -413,16 +397,16 @@ compact_skip(struct proto_reader *r, uint8_t type)
 	case PROTO_T_BOOL:
 		return compact_read_bool(r, &b);
 	case PROTO_T_BYTE:
-		return compact_take(r, 1) ? 0 : -1;
+		return proto_take(r, 1) ? 0 : -1;
 	case PROTO_T_I16:
 	case PROTO_T_I32:
 		return compact_read_varint(r, 5, &u);
 	case PROTO_T_I64:
 		return compact_read_varint(r, 10, &u);
 	case PROTO_T_DOUBLE:
-		return compact_take(r, 8) ? 0 : -1;
+		return proto_take(r, 8) ? 0 : -1;
 	case PROTO_T_UUID:
-		return compact_take(r, 16) ? 0 : -1;
+		return proto_take(r, 16) ? 0 : -1;
 	case PROTO_T_STRING:
 		return compact_read_string(r, &s);
 	case PROTO_T_STRUCT:

@@ -161,6 +161,23 @@ int	proto_fail(struct proto_reader *, enum proto_status, const char *why);
  * every read while it arrives.  Returns -1 to pass the failure on.
  */
 int	proto_need_also(struct proto_reader *, size_t more);
+/* The next n input bytes, or NULL (NEED_MORE, or an earlier failure). */
+static inline const uint8_t *
+proto_take(struct proto_reader *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->status != PROTO_OK)
+		return NULL;
+	if (r->len - r->pos < n) {
+		proto_need(r, n);
+		return NULL;
+	}
+	p = r->data + r->pos;
+	r->pos += n;
+	return p;
+}
+
 int	proto_put_slow(struct proto_writer *, const void *, size_t);
 
 /* Append n bytes; inline so the codecs' fixed-size writes become plain stores. */

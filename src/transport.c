@@ -101,6 +101,33 @@ transport_frame_end(struct buf *out, size_t start)
 	out->data[start + 3] = (uint8_t)len;
 }
 
+/*
+ * Dispatch the message in a frame's payload, whose reply frame was begun
+ * at out_start.  The whole frame is consumed, whatever it carries past its
+ * message; a message longer than its frame is malformed.
+ */
+static void
+transport_dispatch_frame(const struct proto_ops *ops, const uint8_t *payload, size_t len,
+    size_t frame_size, const struct dispatch_limits *limits, struct buf *out,
+    size_t out_start, struct dispatch_result *res)
+{
+	dispatch_message(ops, payload, len, limits, out, res);
+	if (res->status != PROTO_OK) {
+		out->len = out_start;
+		if (res->status == PROTO_NEED_MORE) {
+			res->status = PROTO_BAD;
+			res->error = "frame shorter than its message";
+		}
+		return;
+	}
+	res->consumed = frame_size;
+	if (!res->replied) {
+		out->len = out_start;
+		return;
+	}
+	transport_frame_end(out, out_start);
+}
+
 static void
 transport_process_framed(const struct transport *t, const uint8_t *data, size_t len,
     const struct dispatch_limits *limits, struct buf *out, struct dispatch_result *res)
@@ -137,22 +164,8 @@ transport_process_framed(const struct transport *t, const uint8_t *data, size_t 
 		res->error = "reply exceeds the output buffer limit";
 		return;
 	}
-	dispatch_message(t->proto, data + TRANSPORT_FRAME_HEADER, frame_len, limits, out, res);
-	if (res->status != PROTO_OK) {
-		out->len = out_start;
-		if (res->status == PROTO_NEED_MORE) {
-			res->status = PROTO_BAD;
-			res->error = "frame shorter than its message";
-		}
-		return;
-	}
-	/* Bytes a frame carries past its message are consumed with it. */
-	res->consumed = TRANSPORT_FRAME_HEADER + (size_t)frame_len;
-	if (!res->replied) {
-		out->len = out_start;
-		return;
-	}
-	transport_frame_end(out, out_start);
+	transport_dispatch_frame(t->proto, data + TRANSPORT_FRAME_HEADER, frame_len,
+	    TRANSPORT_FRAME_HEADER + (size_t)frame_len, limits, out, out_start, res);
 }
 
 /* An unsigned varint inside a THeader's header block; -1 if it runs past end. */
@@ -300,21 +313,8 @@ transport_process_header(const uint8_t *data, size_t len,
 		res->error = "reply exceeds the output buffer limit";
 		return;
 	}
-	dispatch_message(ops, header_end, (size_t)(frame_end - header_end), limits, out, res);
-	if (res->status != PROTO_OK) {
-		out->len = out_start;
-		if (res->status == PROTO_NEED_MORE) {
-			res->status = PROTO_BAD;
-			res->error = "frame shorter than its message";
-		}
-		return;
-	}
-	res->consumed = TRANSPORT_FRAME_HEADER + (size_t)frame_len;
-	if (!res->replied) {
-		out->len = out_start;
-		return;
-	}
-	transport_frame_end(out, out_start);
+	transport_dispatch_frame(ops, header_end, (size_t)(frame_end - header_end),
+	    TRANSPORT_FRAME_HEADER + (size_t)frame_len, limits, out, out_start, res);
 }
 
 void
