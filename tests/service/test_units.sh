@@ -40,6 +40,26 @@ for page in "$CALCD_MAN_DIR"/calcd.8 "$CALCD_MAN_DIR"/calcd.conf.5; do
 	echo "ok $page"
 done
 
+echo "# make install: binaries, config, units, man pages; an edited config survives"
+if [ -n "${CALCD_BUILDDIR:-}" ]; then
+	root="$work/root"
+	make -s -C "$CALCD_BUILDDIR" install DESTDIR="$root" >/dev/null
+	for f in calcd calcctl calcd.conf calcd.service calcd.socket calcd.8 calcd.conf.5 calcctl.1; do
+		[ -n "$(find "$root" -name "$f" -type f)" ] || die "make install did not install $f"
+	done
+	conf=$(find "$root" -name calcd.conf -type f)
+	unit=$(find "$root" -name calcd.service -type f)
+	grep -q "^ExecStart=/.*/calcd --foreground --config /.*/calcd.conf$" "$unit" ||
+		die "installed calcd.service has no filled-in ExecStart"
+	echo "workers = 1  # edited" >> "$conf"
+	make -s -C "$CALCD_BUILDDIR" install DESTDIR="$root" >/dev/null
+	grep -q "# edited" "$conf" || die "make install overwrote an edited calcd.conf"
+	make -s -C "$CALCD_BUILDDIR" uninstall DESTDIR="$root" >/dev/null
+	[ -f "$conf" ] || die "make uninstall removed an edited calcd.conf"
+	[ -z "$(find "$root" -name calcd -type f)" ] || die "make uninstall left calcd behind"
+	echo "ok install"
+fi
+
 echo "# service behaviour"
 mkdir -p "$work/gen-py"
 "$THRIFT" --gen py -out "$work/gen-py" "$CALCD_IDL"
