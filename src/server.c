@@ -91,7 +91,9 @@ struct server {
 	unsigned		 next_worker;
 	atomic_uint		 connections;
 	struct event		*signal_evs[3];
-	struct event		*resume_ev;	/* re-enables accepting after EMFILE */
+	struct event		*resume_ev;	/* re-enables accepting after a pause */
+	struct server_order	 pending;	/* accepted, no worker could take it yet */
+	bool			 has_pending;
 	struct event		*watchdog_ev;
 	struct event		*status_ev;
 	int			 exit_status;
@@ -316,6 +318,9 @@ server_worker_stop(struct server_worker *w, uint64_t grace_ms)
 		server_worker_on_grace_over(-1, 0, w);
 }
 
+static void	server_worker_take_orders(struct server_worker *,
+		    const struct server_order *, size_t);
+
 /* Worker side: take orders (sockets, limits, stop) off the pipe. */
 static void
 server_worker_on_order(evutil_socket_t fd, short what, void *arg)
@@ -325,10 +330,20 @@ server_worker_on_order(evutil_socket_t fd, short what, void *arg)
 	ssize_t			 n;
 
 	(void)what;
-	n = read(fd, batch, sizeof batch);
-	if (n <= 0)
-		return;
-	for (size_t i = 0; i < (size_t)n / sizeof batch[0]; i++) {
+	/* Drain the pipe (within reason), so a burst of connections never fills it. */
+	for (int round = 0; round < 64; round++) {
+		n = read(fd, batch, sizeof batch);
+		if (n <= 0)
+			return;
+		server_worker_take_orders(w, batch, (size_t)n / sizeof batch[0]);
+	}
+}
+
+static void
+server_worker_take_orders(struct server_worker *w, const struct server_order *batch,
+    size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
 		switch (batch[i].kind) {
 		case SERVER_ORDER_CONN:
 			if (w->stopping) {
@@ -449,24 +464,45 @@ server_worker_free(struct server_worker *w)
 /* --- the main loop -------------------------------------------------------- */
 
 static void
+server_pause_accepting(struct server *s, suseconds_t usec)
+{
+	struct timeval pause = { 0, usec };
+
+	for (unsigned i = 0; i < s->listener_count; i++)
+		event_del(s->listeners[i].ev);
+	evtimer_add(s->resume_ev, &pause);
+}
+
+/* Give an accepted socket to the next worker whose pipe has room. */
+static bool
+server_hand_off(struct server *s, const struct server_order *order)
+{
+	for (unsigned tries = 0; tries < s->worker_count; tries++) {
+		struct server_worker *w = &s->workers[s->next_worker];
+
+		s->next_worker = (s->next_worker + 1) % s->worker_count;
+		if (server_send_order(w, order, false) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
 server_resume_accepting(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
 
 	(void)fd;
 	(void)what;
+	if (s->has_pending) {
+		if (!server_hand_off(s, &s->pending)) {
+			server_pause_accepting(s, 1000);
+			return;
+		}
+		s->has_pending = false;
+	}
 	for (unsigned i = 0; i < s->listener_count; i++)
 		event_add(s->listeners[i].ev, NULL);
-}
-
-static void
-server_pause_accepting(struct server *s)
-{
-	struct timeval pause = { 0, 100000 };
-
-	for (unsigned i = 0; i < s->listener_count; i++)
-		event_del(s->listeners[i].ev);
-	evtimer_add(s->resume_ev, &pause);
 }
 
 static void
@@ -478,8 +514,6 @@ server_on_accept(evutil_socket_t lfd, short what, void *arg)
 
 	(void)what;
 	for (int i = 0; i < SERVER_ACCEPTS_PER_TURN; i++) {
-		struct server_worker *w;
-
 		memset(&order, 0, sizeof order);
 		order.kind = SERVER_ORDER_CONN;
 		order.addrlen = sizeof order.addr;
@@ -493,7 +527,7 @@ server_on_accept(evutil_socket_t lfd, short what, void *arg)
 			    strerror(errno));
 			/* Out of descriptors: back off instead of spinning on the backlog. */
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-				server_pause_accepting(s);
+				server_pause_accepting(s, 100000);
 			return;
 		}
 		if (atomic_load(&s->connections) >= s->conf.max_connections) {
@@ -504,15 +538,17 @@ server_on_accept(evutil_socket_t lfd, short what, void *arg)
 			close(order.fd);
 			continue;
 		}
-		w = &s->workers[s->next_worker];
-		s->next_worker = (s->next_worker + 1) % s->worker_count;
 		atomic_fetch_add(&s->connections, 1);
-		if (server_send_order(w, &order, false) != 0) {
-			conn_format_address((struct sockaddr *)&order.addr, peer, sizeof peer);
-			log_limited(&server_accept_rl, LOG_LEVEL_ERROR,
-			    "%s: refused: worker %u is not taking connections", peer, w->index);
-			atomic_fetch_sub(&s->connections, 1);
-			close(order.fd);
+		if (!server_hand_off(s, &order)) {
+			/*
+			 * Every worker's pipe is full (a burst of connections):
+			 * hold this one and leave the rest in the kernel's
+			 * backlog until a worker catches up.
+			 */
+			s->pending = order;
+			s->has_pending = true;
+			server_pause_accepting(s, 1000);
+			return;
 		}
 	}
 }
@@ -738,6 +774,11 @@ server_run(struct server *s)
 stop:
 	/* Stop taking connections; every worker answers what it has, then stops. */
 	server_report_status(s, "Stopping");
+	if (s->has_pending) {
+		close(s->pending.fd);
+		atomic_fetch_sub(&s->connections, 1);
+		s->has_pending = false;
+	}
 	while (s->listener_count > 0)
 		server_close_listener(s, s->listener_count - 1);
 	for (unsigned i = 0; i < s->worker_count; i++) {
