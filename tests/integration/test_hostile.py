@@ -64,6 +64,9 @@ PROMPT = 2.0
 # times that, with room for malloc's per-thread arenas keeping freed blocks, yet
 # far below what honouring any of the declared lengths (1-2 GiB) would take.
 RSS_SLACK = 32 * MiB
+# Under AddressSanitizer RSS measures its shadow memory and quarantine, not
+# calcd: .ci/sanitize sets CALCD_RSS_CHECKS=0 (the plain builds check RSS).
+RSS_CHECKS = os.environ.get("CALCD_RSS_CHECKS", "1") != "0"
 # A flooding client that never reads: its replies wait in calcd up to
 # max_output_buffer (plus the reply buffer of one read and one message), so
 # calcd must stay within 4 x max_output_buffer + 16 MiB of its baseline.
@@ -275,6 +278,8 @@ class HostileCase(unittest.TestCase):
             self.assertEqual(got, (a + b, a - b, a * 3),
                              "%s: wrong answers afterwards" % label)
         rss = self.rss()
+        if not RSS_CHECKS:
+            return
         self.assertLessEqual(
             rss, self.rss_base + rss_slack,
             "%s: calcd's VmRSS is %.1f MiB, over its baseline %.1f MiB + %.0f MiB"
@@ -997,7 +1002,7 @@ class Flood(HostileCase):
         self.assertLessEqual(slowest, 2.0, "another client waited %.2f s for an answer"
                              % slowest)
         self.assertLessEqual(
-            rss_max, self.rss_base + FLOOD_RSS_SLACK,
+            rss_max if RSS_CHECKS else 0, self.rss_base + FLOOD_RSS_SLACK,
             "VmRSS reached %.1f MiB during the flood (%.1f MB sent), baseline %.1f MiB, "
             "bound baseline + 4 x max_output_buffer + 16 MiB" % (
                 rss_max / MiB, state["sent"] / 1e6, self.rss_base / MiB))
@@ -1080,7 +1085,14 @@ class ManyIdleConnections(HostileCase):
         while time.monotonic() < deadline and self.fds() > self.fd_base:
             time.sleep(0.1)
         self.assertEqual(self.fds(), self.fd_base)
-        idle_lines = sum(bool(re.search(r": idle\b.*closing", l)) for l in self.daemon.err.lines)
+        # calcd's log is read by a thread of the harness: give it time to catch up.
+        deadline = time.monotonic() + 5
+        while True:
+            idle_lines = sum(bool(re.search(r": idle\b.*closing", l))
+                             for l in list(self.daemon.err.lines))
+            if idle_lines >= n or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         self.assertGreaterEqual(idle_lines, n)
         self.check_healthy("after %d idle connections" % n, rss_slack=IDLE_RSS_SLACK)
 

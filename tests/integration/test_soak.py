@@ -42,6 +42,8 @@ SOAK_WARMUP_FRACTION = 0.15
 # leak of ~30 bytes per call or ~800 bytes per connection over a 60 s soak
 # (a few hundred thousand calls, ten thousand connections) would pass it.
 SOAK_RSS_SLACK = 8 * MiB
+# Under AddressSanitizer RSS is mostly its own bookkeeping (see test_hostile).
+RSS_CHECKS = os.environ.get("CALCD_RSS_CHECKS", "1") != "0"
 
 SOAK_CONF = dict(
     workers=2,
@@ -308,7 +310,7 @@ class Soak(unittest.TestCase):
         self.assertGreater(checker_stats.verified, 100, "the checker hardly ran: " + summary)
         self.assertEqual(fds_after, fds_before, "calcd's descriptors did not return to their "
                          "count before the soak: " + summary)
-        self.assertLessEqual(rss_end, rss_warm + SOAK_RSS_SLACK,
+        self.assertLessEqual(rss_end if RSS_CHECKS else 0, rss_warm + SOAK_RSS_SLACK,
                              "VmRSS grew past its after-warm-up value + %d MiB: %s"
                              % (SOAK_RSS_SLACK // MiB, summary))
         daemon.assert_alive(self)
