@@ -324,7 +324,8 @@ mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 		echo "; every row is the median (by calls/s) of $repeats runs taken round-robin")"
 	echo "- Client: calcd-bench, one thread, strict binary \`add\` calls with random arguments," \
 		"every reply checked (seqid and sum); $pinning"
-	echo "- Servers: calcd (workers = auto: $cpus), limit (bench/limit-server.c, one epoll thread per" \
+	echo "- Servers: calcd (workers = auto: one per CPU it may run on, so 1 when pinned to one" \
+		"CPU), limit (bench/limit-server.c, one epoll thread per" \
 		"CPU it may use), Apache Thrift $(thrift --version | awk '{print $3}') C++" \
 		"TNonblockingServer (libevent, 2 IO threads, framed) and TThreadedServer (buffered)," \
 		"the tutorial's Python TSimpleServer ($("$python" --version 2>&1))"
