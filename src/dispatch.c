@@ -253,6 +253,25 @@ static const struct {
 };
 
 /*
+ * The name a reply carries: the bare method.  Apache Thrift's
+ * TMultiplexedProcessor strips "Service:" before the handler runs, and
+ * generated clients (C++, Go) check the reply's name against the bare
+ * method, so a reply naming "Service:method" is never matched to its call.
+ */
+static struct proto_string
+dispatch_reply_name(const struct proto_string *name)
+{
+	const uint8_t		*colon = name->len ? memchr(name->ptr, ':', name->len) : NULL;
+	struct proto_string	 bare = *name;
+
+	if (colon != NULL) {
+		bare.ptr = colon + 1;
+		bare.len = name->len - (size_t)(colon + 1 - name->ptr);
+	}
+	return bare;
+}
+
+/*
  * Find the method a message names, "method" or "Service:method".  NULL
  * with *reason set when there is none.
  */
@@ -423,7 +442,7 @@ dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
     const struct dispatch_limits *limits, struct buf *out, struct dispatch_result *res)
 {
 	struct proto_reader		 r;
-	struct proto_string		 name = { NULL, 0 };
+	struct proto_string		 name = { NULL, 0 }, reply_name;
 	struct dispatch_reply		 rep;
 	struct dispatch_args		 args;
 	const struct dispatch_method	*m = NULL;
@@ -454,8 +473,9 @@ dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
 	/* The whole message is here: now, and only now, act on it. */
 	res->status = PROTO_OK;
 	res->consumed = r.pos;
+	reply_name = dispatch_reply_name(&name);
 	rep.ops = ops;
-	rep.name = &name;
+	rep.name = &reply_name;
 	rep.seqid = seqid;
 	rep.method = m ? m->name : NULL;
 	proto_writer_init(&rep.writer, out);
@@ -467,8 +487,17 @@ dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
 	} else if (m == NULL) {
 		if (type == PROTO_ONEWAY)
 			return;
-		reply_exception(&rep, PROTO_APP_UNKNOWN_METHOD, "%s '%.*s'", reason,
-		    (int)(name.len > 200 ? 200 : name.len), (const char *)name.ptr);
+		if (strcmp(reason, "unknown service") == 0) {
+			size_t service_len = name.len - reply_name.len - 1;
+
+			reply_exception(&rep, PROTO_APP_UNKNOWN_METHOD,
+			    "unknown service '%.*s' (calcd serves CalculatorService, Calculator "
+			    "and SharedService)", (int)(service_len > 200 ? 200 : service_len),
+			    (const char *)name.ptr);
+		} else {
+			reply_exception(&rep, PROTO_APP_UNKNOWN_METHOD, "%s '%.*s'", reason,
+			    (int)(name.len > 200 ? 200 : name.len), (const char *)name.ptr);
+		}
 	} else {
 		if (!dispatch_check_args(&rep, m, &args))
 			m->handle(&rep, &args);
@@ -499,13 +528,14 @@ dispatch_error_reply(const struct proto_ops *ops, const struct dispatch_result *
     struct buf *out)
 {
 	struct proto_string	name = { res->method, res->method_len };
+	struct proto_string	reply_name = dispatch_reply_name(&name);
 	struct dispatch_reply	rep;
 	size_t			out_start = out->len;
 
 	if (res->message_type != PROTO_CALL || res->method == NULL)
 		return -1;
 	rep.ops = ops;
-	rep.name = &name;
+	rep.name = &reply_name;
 	rep.seqid = res->seqid;
 	rep.method = NULL;
 	proto_writer_init(&rep.writer, out);
