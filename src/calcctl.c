@@ -133,8 +133,9 @@ static const struct calcctl_command calcctl_commands[] = {
 /* --- usage --------------------------------------------------------------- */
 
 static const char calcctl_synopsis[] =
-    "usage: calcctl [-H HOST] [-p PORT] [-t buffered|framed|header] [-P binary|compact]\n"
-    "               [-s SERVICE] [-T TIMEOUT] [-v] [-h] [-V] [--] COMMAND [ARGS]\n";
+    "usage: calcctl [-H HOST] [-p PORT] [-t buffered|framed|header]\n"
+    "               [-P binary|compact] [-s SERVICE] [-T TIMEOUT] [-v] [-h] [-V]\n"
+    "               [--] COMMAND [ARGS]\n";
 
 static void
 calcctl_usage(FILE *out)
