@@ -32,6 +32,11 @@
 #define PROXY_V2_SIGNATURE_LEN	12
 #define PROXY_V2_VERSION	2
 
+/* Offsets in the 16 fixed bytes of a v2 header, after the signature. */
+#define PROXY_V2_VER_CMD	12	/* version << 4 | command */
+#define PROXY_V2_FAM		13	/* address family << 4 | transport */
+#define PROXY_V2_LEN		14	/* 16-bit length of what follows */
+
 #define PROXY_V1_MAX_IPV4	15	/* 255.255.255.255 */
 #define PROXY_V1_MAX_IPV6	39	/* 8 groups of 4 hex digits, 7 colons */
 #define PROXY_V1_MAX_PORT	5	/* 65535 */
@@ -396,19 +401,19 @@ proxy_v2(const uint8_t *data, size_t len, struct proxy_result *res)
 	unsigned	command, family = PROXY_V2_AF_UNSPEC, transport = PROXY_V2_UNSPEC;
 	size_t		total, address_len = 0;
 
-	if (len <= PROXY_V2_SIGNATURE_LEN)
+	if (len <= PROXY_V2_VER_CMD)
 		return proxy_more(res, PROXY_V2_HEADER_LEN);
-	if (data[12] >> 4 != PROXY_V2_VERSION)
+	if (data[PROXY_V2_VER_CMD] >> 4 != PROXY_V2_VERSION)
 		return proxy_bad(res, "PROXY v2: version not 2");
-	command = data[12] & 0x0f;
+	command = data[PROXY_V2_VER_CMD] & 0x0f;
 	if (command != PROXY_CMD_LOCAL && command != PROXY_CMD_PROXY)
 		return proxy_bad(res, "PROXY v2: command neither LOCAL nor PROXY");
-	res->command = command;
-	if (len <= 13)
+	res->command = (enum proxy_command)command;
+	if (len <= PROXY_V2_FAM)
 		return proxy_more(res, PROXY_V2_HEADER_LEN);
 	if (command == PROXY_CMD_PROXY) {
-		family = data[13] >> 4;
-		transport = data[13] & 0x0f;
+		family = data[PROXY_V2_FAM] >> 4;
+		transport = data[PROXY_V2_FAM] & 0x0f;
 		if (family > PROXY_V2_AF_UNIX)
 			return proxy_bad(res, "PROXY v2: unknown address family");
 		if (transport > PROXY_V2_DGRAM)
@@ -419,7 +424,7 @@ proxy_v2(const uint8_t *data, size_t len, struct proxy_result *res)
 	}
 	if (len < PROXY_V2_HEADER_LEN)
 		return proxy_more(res, PROXY_V2_HEADER_LEN);
-	total = PROXY_V2_HEADER_LEN + (size_t)proxy_be16(data + 14);
+	total = PROXY_V2_HEADER_LEN + (size_t)proxy_be16(data + PROXY_V2_LEN);
 	if (total > PROXY_V2_MAX_LEN)
 		return proxy_bad(res, "PROXY v2: header longer than 1040 bytes");
 	if (total - PROXY_V2_HEADER_LEN < address_len)

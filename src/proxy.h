@@ -44,7 +44,7 @@ struct proxy_result {
 	size_t			 len;		/* DONE: header bytes, to drop before the payload */
 	size_t			 need;		/* NEED_MORE: total bytes wanted, a lower bound */
 	unsigned		 version;	/* 1 or 2, once the signature has been seen; else 0 */
-	enum proxy_command	 command;
+	enum proxy_command	 command;	/* DONE: LOCAL only for v2 LOCAL */
 	/*
 	 * DONE: true when src and dst hold the client's endpoints (TCP over
 	 * IPv4 or IPv6, v1 or v2).  False for v2 LOCAL, v1 UNKNOWN and a v2
