@@ -34,7 +34,7 @@ enum conf_type {
 	CONF_SIZE,		/* bytes; K, M, G (or KB, MB, GB) suffix */
 	CONF_DURATION,		/* stored as ms; ms, s, m, h suffix, bare = s */
 	CONF_LEVEL,		/* log level name, stored as enum log_level */
-	CONF_TARGET,		/* stderr or syslog, as enum conf_log_target */
+	CONF_TARGET,		/* stderr or syslog, as enum log_target */
 	CONF_LISTEN,		/* HOST:PORT, appended to conf->listen */
 	CONF_PATH,		/* absolute path into a char[CONF_PATH_LEN] */
 };
@@ -283,9 +283,9 @@ static int
 conf_set_target(struct conf *conf, const char *value, char *err, size_t errlen)
 {
 	if (strcasecmp(value, "stderr") == 0)
-		conf->log_target = CONF_LOG_STDERR;
+		conf->log_target = LOG_TARGET_STDERR;
 	else if (strcasecmp(value, "syslog") == 0)
-		conf->log_target = CONF_LOG_SYSLOG;
+		conf->log_target = LOG_TARGET_SYSLOG;
 	else {
 		(void)snprintf(err, errlen, "unknown target '%s' (stderr|syslog)",
 		    value);

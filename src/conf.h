@@ -14,11 +14,6 @@
 #define CONF_LISTEN_LEN		128
 #define CONF_PATH_LEN		256	/* longest path value, with its NUL */
 
-enum conf_log_target {
-	CONF_LOG_STDERR = 0,	/* the journal, under systemd */
-	CONF_LOG_SYSLOG = 1,
-};
-
 struct conf_listen {
 	char	host[CONF_LISTEN_LEN];	/* "" for "*" (all addresses); v6 without brackets */
 	char	port[8];		/* decimal, "0".."65535" */
@@ -35,7 +30,7 @@ struct conf {
 	unsigned	max_nesting_depth;	/* for skipped fields */
 	unsigned	calculation_log_size;	/* entries kept for getStruct */
 	int		log_level;		/* enum log_level */
-	int		log_target;		/* enum conf_log_target */
+	int		log_target;		/* enum log_target */
 	uint64_t	shutdown_timeout_ms;	/* then close what is left, exit */
 	uint64_t	message_timeout_ms;	/* to finish a message; 0 = never */
 	char		pid_file[CONF_PATH_LEN]; /* absolute; "" = none; for -d */

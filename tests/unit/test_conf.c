@@ -122,7 +122,7 @@ assert_defaults(const struct conf *c)
 	ck_assert_uint_eq(c->max_nesting_depth, 32);
 	ck_assert_uint_eq(c->calculation_log_size, 1024);
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_NOTICE);
-	ck_assert_int_eq(c->log_target, CONF_LOG_STDERR);
+	ck_assert_int_eq(c->log_target, LOG_TARGET_STDERR);
 	ck_assert_uint_eq(c->shutdown_timeout_ms, 10000);
 	ck_assert_uint_eq(c->message_timeout_ms, 30000);
 	ck_assert_str_eq(c->pid_file, "");
@@ -197,7 +197,7 @@ START_TEST(test_full_file)
 	ck_assert_uint_eq(l.conf.max_nesting_depth, 8);
 	ck_assert_uint_eq(l.conf.calculation_log_size, 5);
 	ck_assert_int_eq(l.conf.log_level, LOG_LEVEL_DEBUG);
-	ck_assert_int_eq(l.conf.log_target, CONF_LOG_SYSLOG);
+	ck_assert_int_eq(l.conf.log_target, LOG_TARGET_SYSLOG);
 	ck_assert_uint_eq(l.conf.shutdown_timeout_ms, 120000);
 	ck_assert_uint_eq(l.conf.message_timeout_ms, 0);
 	ck_assert_str_eq(l.conf.pid_file, "/run/calcd/calcd.pid");
@@ -496,10 +496,10 @@ START_TEST(test_log_target)
 		const char	*name;
 		int		 target;
 	} cases[] = {
-		{ "stderr", CONF_LOG_STDERR },
-		{ "syslog", CONF_LOG_SYSLOG },
-		{ "SYSLOG", CONF_LOG_SYSLOG },
-		{ "Stderr", CONF_LOG_STDERR },
+		{ "stderr", LOG_TARGET_STDERR },
+		{ "syslog", LOG_TARGET_SYSLOG },
+		{ "SYSLOG", LOG_TARGET_SYSLOG },
+		{ "Stderr", LOG_TARGET_STDERR },
 	};
 	static const char *const bad[] = {
 		"journal", "file", "/var/log/calcd.log", "stdout", "0", "1",
@@ -517,7 +517,7 @@ START_TEST(test_log_target)
 		snprintf(want, sizeof want,
 		    "unknown target '%s' (stderr|syslog)", bad[i]);
 		load_one(&l, "log_target", bad[i], want);
-		ck_assert_int_eq(l.conf.log_target, CONF_LOG_STDERR);
+		ck_assert_int_eq(l.conf.log_target, LOG_TARGET_STDERR);
 		free(l.errs);
 	}
 	load_one(&l, "log_target", "", "empty value");
@@ -636,7 +636,7 @@ START_TEST(test_new_keys_errors)
 	/* A bad first line still counts as the one; defaults stay. */
 	ck_assert_uint_eq(l.conf.shutdown_timeout_ms, 10000);
 	ck_assert_uint_eq(l.conf.message_timeout_ms, 30000);
-	ck_assert_int_eq(l.conf.log_target, CONF_LOG_STDERR);
+	ck_assert_int_eq(l.conf.log_target, LOG_TARGET_STDERR);
 	ck_assert_str_eq(l.conf.pid_file, "");
 	free(l.errs);
 
