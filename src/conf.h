@@ -1,7 +1,8 @@
 /*
- * conf: calcd's configuration — the table of keys, their defaults, and
- * the parser for calcd.conf ("key = value" lines, # comments).  Knows
- * nothing of sockets; listen addresses are kept as validated strings.
+ * conf: calcd's configuration — the table of keys, their defaults, the
+ * parser for calcd.conf ("key = value" lines, # comments), and which keys
+ * a reload may change.  Knows nothing of sockets; listen addresses are
+ * kept as validated strings.
  */
 #ifndef CALCD_CONF_H
 #define CALCD_CONF_H
@@ -55,5 +56,14 @@ const char *conf_parse_listen(const char *text, struct conf_listen *out);
 
 /* Format a listen entry back as text ("*:9090", "[::1]:9090"). */
 void	conf_format_listen(const struct conf_listen *, char *out, size_t len);
+
+/*
+ * A reload: for every key that takes effect only after a restart and
+ * differs between the configuration in force and next, put the value in
+ * force back into next and call report(key name, arg) (if not NULL).
+ * Returns how many keys were kept.
+ */
+unsigned conf_keep_restart_keys(const struct conf *in_force, struct conf *next,
+	    void (*report)(const char *key, void *arg), void *arg);
 
 #endif

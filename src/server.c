@@ -605,22 +605,18 @@ server_on_watchdog(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+server_log_restart_key(const char *key, void *arg)
+{
+	(void)arg;
+	log_warning("%s: the change takes effect after a restart", key);
+}
+
+static void
 server_apply(struct server *s, struct conf *next)
 {
 	struct server_order order;
 
-	if (next->workers != s->conf.workers) {
-		log_warning("workers: the change takes effect after a restart");
-		next->workers = s->conf.workers;
-	}
-	if (next->calculation_log_size != s->conf.calculation_log_size) {
-		log_warning("calculation_log_size: the change takes effect after a restart");
-		next->calculation_log_size = s->conf.calculation_log_size;
-	}
-	if (strcmp(next->pid_file, s->conf.pid_file) != 0) {
-		log_warning("pid_file: the change takes effect after a restart");
-		memcpy(next->pid_file, s->conf.pid_file, sizeof next->pid_file);
-	}
+	conf_keep_restart_keys(&s->conf, next, server_log_restart_key, NULL);
 	log_set_level((enum log_level)next->log_level);
 	log_set_target((enum log_target)next->log_target);
 	if (!s->socket_activated)
