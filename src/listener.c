@@ -155,8 +155,12 @@ listener_open_one(struct listener_set *set, const struct addrinfo *ai,
 		log_error("cannot listen on %s: socket: %s", text, strerror(errno));
 		return -1;
 	}
+	/* Name the resolved address only where it says more than the line. */
 	conn_format_address(ai->ai_addr, addr, sizeof addr);
-	log_error("cannot listen on %s (%s): %s", text, addr, strerror(errno));
+	if (strcmp(addr, text) == 0)
+		log_error("cannot listen on %s: %s", text, strerror(errno));
+	else
+		log_error("cannot listen on %s (%s): %s", text, addr, strerror(errno));
 	return -1;
 }
 
