@@ -29,9 +29,10 @@ void		 listener_set_resume(struct listener_set *);
 
 /*
  * A reload: open the listen lines of next that are new, close the sockets
- * whose line is gone.  A line that cannot be opened is logged.  Returns
- * how many lines could not be opened.  Sockets from systemd are never
- * changed.
+ * whose line is gone.  A new socket may take the port of one going away.
+ * A line that cannot be opened is logged and any socket it would have
+ * replaced stays open.  Returns how many lines could not be opened.
+ * Sockets from systemd are never changed.
  */
 unsigned	 listener_set_update(struct listener_set *, const struct conf *next);
 

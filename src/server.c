@@ -206,13 +206,16 @@ static void
 server_reload(struct server *s)
 {
 	struct conf	next = s->conf;
+	unsigned	failed;
 
 	service_notify_reloading();
 	log_notice("received SIGHUP, reloading the configuration");
 	if (s->reload == NULL || s->reload(s->reload_arg, &next) != 0) {
 		log_error("reload failed: the configuration in force stays");
+	} else if ((failed = server_apply(s, &next)) > 0) {
+		log_error("configuration reloaded, but %u listen line%s could not be opened "
+		    "(see above)", failed, failed == 1 ? "" : "s");
 	} else {
-		(void)server_apply(s, &next);
 		log_notice("configuration reloaded");
 	}
 	service_notify_ready();
