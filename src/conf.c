@@ -1,7 +1,8 @@
 /*
- * conf: the table of calcd.conf keys (one row each: type, field, default,
- * bounds), the parsers for their values, and conf_load, which reads a
- * file and reports every problem as "FILE:LINE: message".
+ * conf: the table of calcd.conf keys (one row each: type, field, flags,
+ * default, bounds), the parsers for their values, conf_load, which reads
+ * a file and reports every problem as "FILE:LINE: message", and on a
+ * reload the keys that keep their value until a restart.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -34,12 +35,13 @@ enum conf_type {
 	CONF_SIZE,		/* bytes; K, M, G (or KB, MB, GB) suffix */
 	CONF_DURATION,		/* stored as ms; ms, s, m, h suffix, bare = s */
 	CONF_LEVEL,		/* log level name, stored as enum log_level */
-	CONF_TARGET,		/* stderr or syslog, as enum conf_log_target */
+	CONF_TARGET,		/* stderr or syslog, as enum log_target */
 	CONF_LISTEN,		/* HOST:PORT, appended to conf->listen */
 	CONF_PATH,		/* absolute path into a char[CONF_PATH_LEN] */
 };
 
-#define CONF_REPEAT	0x1	/* may appear on more than one line */
+#define CONF_REPEAT		0x1	/* may appear on more than one line */
+#define CONF_NEEDS_RESTART	0x2	/* a reload keeps the value in force */
 
 struct conf_key {
 	const char	*name;
@@ -62,7 +64,7 @@ struct conf_key {
 static const struct conf_key conf_keys[] = {
 	{ "listen", CONF_LISTEN, CONF_FIELD(listen), CONF_REPEAT,
 	  "*:9090", 0, 0 },
-	{ "workers", CONF_COUNT_AUTO, CONF_FIELD(workers), 0,
+	{ "workers", CONF_COUNT_AUTO, CONF_FIELD(workers), CONF_NEEDS_RESTART,
 	  "auto", 1, 256 },
 	{ "max_connections", CONF_COUNT, CONF_FIELD(max_connections), 0,
 	  "1024", 1, 1000000 },
@@ -75,7 +77,7 @@ static const struct conf_key conf_keys[] = {
 	{ "max_nesting_depth", CONF_COUNT, CONF_FIELD(max_nesting_depth), 0,
 	  "32", 1, 64 },
 	{ "calculation_log_size", CONF_COUNT,
-	  CONF_FIELD(calculation_log_size), 0, "1024", 1, 1000000 },
+	  CONF_FIELD(calculation_log_size), CONF_NEEDS_RESTART, "1024", 1, 1000000 },
 	{ "log_level", CONF_LEVEL, CONF_FIELD(log_level), 0,
 	  "notice", 0, 0 },
 	{ "log_target", CONF_TARGET, CONF_FIELD(log_target), 0,
@@ -85,7 +87,7 @@ static const struct conf_key conf_keys[] = {
 	{ "message_timeout", CONF_DURATION, CONF_FIELD(message_timeout_ms), 0,
 	  "30s", 0, 24 * CONF_HOUR },
 	/* No default: without a pid_file line there is no pid file. */
-	{ "pid_file", CONF_PATH, CONF_FIELD(pid_file), 0,
+	{ "pid_file", CONF_PATH, CONF_FIELD(pid_file), CONF_NEEDS_RESTART,
 	  NULL, 0, 0 },
 };
 #define CONF_NKEYS	(sizeof conf_keys / sizeof conf_keys[0])
@@ -283,9 +285,9 @@ static int
 conf_set_target(struct conf *conf, const char *value, char *err, size_t errlen)
 {
 	if (strcasecmp(value, "stderr") == 0)
-		conf->log_target = CONF_LOG_STDERR;
+		conf->log_target = LOG_TARGET_STDERR;
 	else if (strcasecmp(value, "syslog") == 0)
-		conf->log_target = CONF_LOG_SYSLOG;
+		conf->log_target = LOG_TARGET_SYSLOG;
 	else {
 		(void)snprintf(err, errlen, "unknown target '%s' (stderr|syslog)",
 		    value);
@@ -634,4 +636,54 @@ conf_format_listen(const struct conf_listen *l, char *out, size_t len)
 		(void)snprintf(out, len, "[%s]:%s", l->host, l->port);
 	else
 		(void)snprintf(out, len, "%s:%s", l->host, l->port);
+}
+
+static bool
+conf_same_value(const struct conf_key *key, const struct conf *a, const struct conf *b)
+{
+	const char	*x = (const char *)a + key->offset;
+	const char	*y = (const char *)b + key->offset;
+
+	switch (key->type) {
+	case CONF_PATH:
+		return strcmp(x, y) == 0;
+	case CONF_LISTEN:
+		if (a->listen_count != b->listen_count)
+			return false;
+		for (unsigned i = 0; i < a->listen_count; i++)
+			if (strcmp(a->listen[i].host, b->listen[i].host) != 0 ||
+			    strcmp(a->listen[i].port, b->listen[i].port) != 0)
+				return false;
+		return true;
+	case CONF_COUNT:
+	case CONF_COUNT_AUTO:
+	case CONF_SIZE:
+	case CONF_DURATION:
+	case CONF_LEVEL:
+	case CONF_TARGET:
+		break;
+	}
+	return memcmp(x, y, key->width) == 0;
+}
+
+unsigned
+conf_keep_restart_keys(const struct conf *in_force, struct conf *next,
+    void (*report)(const char *key, void *arg), void *arg)
+{
+	const struct conf_key	*key;
+	unsigned		 kept = 0;
+
+	for (key = conf_keys; key < conf_keys + CONF_NKEYS; key++) {
+		if ((key->flags & CONF_NEEDS_RESTART) == 0 ||
+		    conf_same_value(key, in_force, next))
+			continue;
+		memcpy((char *)next + key->offset, (const char *)in_force + key->offset,
+		    key->width);
+		if (key->type == CONF_LISTEN)
+			next->listen_count = in_force->listen_count;
+		kept++;
+		if (report != NULL)
+			report(key->name, arg);
+	}
+	return kept;
 }

@@ -1,7 +1,8 @@
 /*
- * conf: calcd's configuration — the table of keys, their defaults, and
- * the parser for calcd.conf ("key = value" lines, # comments).  Knows
- * nothing of sockets; listen addresses are kept as validated strings.
+ * conf: calcd's configuration — the table of keys, their defaults, the
+ * parser for calcd.conf ("key = value" lines, # comments), and which keys
+ * a reload may change.  Knows nothing of sockets; listen addresses are
+ * kept as validated strings.
  */
 #ifndef CALCD_CONF_H
 #define CALCD_CONF_H
@@ -13,11 +14,6 @@
 #define CONF_MAX_LISTEN		16
 #define CONF_LISTEN_LEN		128
 #define CONF_PATH_LEN		256	/* longest path value, with its NUL */
-
-enum conf_log_target {
-	CONF_LOG_STDERR = 0,	/* the journal, under systemd */
-	CONF_LOG_SYSLOG = 1,
-};
 
 struct conf_listen {
 	char	host[CONF_LISTEN_LEN];	/* "" for "*" (all addresses); v6 without brackets */
@@ -35,7 +31,7 @@ struct conf {
 	unsigned	max_nesting_depth;	/* for skipped fields */
 	unsigned	calculation_log_size;	/* entries kept for getStruct */
 	int		log_level;		/* enum log_level */
-	int		log_target;		/* enum conf_log_target */
+	int		log_target;		/* enum log_target */
 	uint64_t	shutdown_timeout_ms;	/* then close what is left, exit */
 	uint64_t	message_timeout_ms;	/* to finish a message; 0 = never */
 	char		pid_file[CONF_PATH_LEN]; /* absolute; "" = none; for -d */
@@ -60,5 +56,14 @@ const char *conf_parse_listen(const char *text, struct conf_listen *out);
 
 /* Format a listen entry back as text ("*:9090", "[::1]:9090"). */
 void	conf_format_listen(const struct conf_listen *, char *out, size_t len);
+
+/*
+ * A reload: for every key that takes effect only after a restart and
+ * differs between the configuration in force and next, put the value in
+ * force back into next and call report(key name, arg) (if not NULL).
+ * Returns how many keys were kept.
+ */
+unsigned conf_keep_restart_keys(const struct conf *in_force, struct conf *next,
+	    void (*report)(const char *key, void *arg), void *arg);
 
 #endif
