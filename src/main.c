@@ -120,8 +120,8 @@ main_apply_args(struct conf *conf)
 	}
 	if (main_args.verbose > 0 && conf->log_level < LOG_LEVEL_INFO)
 		conf->log_level = main_args.verbose > 1 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
-	if (main_args.daemonize && conf->log_target == CONF_LOG_STDERR)
-		conf->log_target = CONF_LOG_SYSLOG;
+	if (main_args.daemonize && conf->log_target == LOG_TARGET_STDERR)
+		conf->log_target = LOG_TARGET_SYSLOG;
 	if (conf->workers == 0)
 		conf->workers = main_cpus();
 }
@@ -386,7 +386,7 @@ main(int argc, char **argv)
 	 * stderr becomes syslog (main_apply_args); start-up messages still go
 	 * to stderr, where whoever started calcd sees why it failed.
 	 */
-	stderr_until_ready = main_args.daemonize && conf.log_target == CONF_LOG_STDERR;
+	stderr_until_ready = main_args.daemonize && conf.log_target == LOG_TARGET_STDERR;
 	if (stderr_until_ready)
 		fprintf(stderr, "calcd: -d closes standard error once calcd is running: logging "
 		    "to syslog instead (log_target = syslog says so and silences this)\n");
