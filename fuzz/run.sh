@@ -28,7 +28,7 @@ wire_src=(transport dispatch calc binary compact proto buf)
 wire_files=()
 for f in "${wire_src[@]}"; do wire_files+=("$top/src/$f.c"); done
 "$CLANG" "${flags[@]}" "$here/fuzz_wire.c" "${wire_files[@]}" -o "$work/bin/fuzz_wire"
-"$CLANG" "${flags[@]}" "$here/fuzz_conf.c" "$top/src/conf.c" "$top/src/log.c" \
+"$CLANG" "${flags[@]}" "$here/fuzz_conf.c" "$top/src/conf.c" "$top/src/conf_listen.c" "$top/src/log.c" \
 	-o "$work/bin/fuzz_conf"
 "$CLANG" "${flags[@]}" "$here/fuzz_proxy.c" "$top/src/proxy.c" -o "$work/bin/fuzz_proxy"
 

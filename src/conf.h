@@ -11,14 +11,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CONF_MAX_LISTEN		16
-#define CONF_LISTEN_LEN		128
-#define CONF_PATH_LEN		256	/* longest path value, with its NUL */
+#include "conf_listen.h"
 
-struct conf_listen {
-	char	host[CONF_LISTEN_LEN];	/* "" for "*" (all addresses); v6 without brackets */
-	char	port[8];		/* decimal, "0".."65535" */
-};
+#define CONF_MAX_LISTEN		16
+#define CONF_PATH_LEN		256	/* longest path value, with its NUL */
 
 struct conf {
 	struct conf_listen listen[CONF_MAX_LISTEN];
@@ -47,15 +43,6 @@ void	conf_defaults(struct conf *);
  * file that can't be opened is one error "FILE: reason".
  */
 int	conf_load(struct conf *, const char *path, FILE *errors);
-
-/*
- * Parse one "HOST:PORT", "[v6]:PORT" or "*:PORT" into out; NULL on
- * success, else a static description of what is wrong.
- */
-const char *conf_parse_listen(const char *text, struct conf_listen *out);
-
-/* Format a listen entry back as text ("*:9090", "[::1]:9090"). */
-void	conf_format_listen(const struct conf_listen *, char *out, size_t len);
 
 /*
  * A reload: for every key that takes effect only after a restart and
