@@ -540,7 +540,8 @@ conf_same_value(const struct conf_key *key, const struct conf *a, const struct c
 			return false;
 		for (unsigned i = 0; i < a->listen_count; i++)
 			if (strcmp(a->listen[i].host, b->listen[i].host) != 0 ||
-			    strcmp(a->listen[i].port, b->listen[i].port) != 0)
+			    strcmp(a->listen[i].port, b->listen[i].port) != 0 ||
+			    a->listen[i].proxy != b->listen[i].proxy)
 				return false;
 		return true;
 	case CONF_COUNT:

@@ -1,8 +1,9 @@
 /*
- * conf_listen: parsing and formatting listen addresses.  Only syntax is
+ * conf_listen: parsing and formatting listen lines.  Only syntax is
  * checked here (an IPv6 literal must be one, a host name has only the
- * characters host names have, a port is 0..65535); whether the address
- * exists on this host is found out when the listener binds it.
+ * characters host names have, a port is 0..65535, an option is a known
+ * word); whether the address exists on this host is found out when the
+ * listener binds it.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -59,14 +60,14 @@ conf_valid_v6(const char *s)
 	return true;
 }
 
-const char *
-conf_parse_listen(const char *text, struct conf_listen *out)
+/* Parse the address part alone into out (left alone on error). */
+static const char *
+conf_parse_address(const char *text, struct conf_listen *out)
 {
 	struct conf_listen	 l;
 	const char		*colon, *end, *why;
 	size_t			 len;
 
-	/* Built aside so out is left alone on error. */
 	memset(&l, 0, sizeof l);
 	if (*text == '\0')
 		return "empty address";
@@ -106,6 +107,81 @@ conf_parse_listen(const char *text, struct conf_listen *out)
 	}
 	if ((why = conf_parse_port(colon + 1, l.port, sizeof l.port)) != NULL)
 		return why;
+	*out = l;
+	return NULL;
+}
+
+#define CONF_ADDRESS_MAX	512	/* longest address part taken, NUL included */
+
+/* Is s[0..len) a word of letters only (what an option looks like)? */
+static bool
+conf_is_word(const char *s, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalpha((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* Take option word[0..len) into l; NULL or what is wrong. */
+static const char *
+conf_parse_option(const char *word, size_t len, struct conf_listen *l)
+{
+	if (len != 5 || strncmp(word, "proxy", 5) != 0)
+		return "unknown word after the address (the only option is 'proxy')";
+	if (l->proxy)
+		return "'proxy' given twice";
+	l->proxy = true;
+	return NULL;
+}
+
+/*
+ * The options are the words of letters that end the text, after blank
+ * space; everything before them is the address.  So "host: 80" stays an
+ * address with a bad port rather than becoming "host:" and a word.
+ */
+const char *
+conf_parse_listen(const char *text, struct conf_listen *out)
+{
+	struct conf_listen	 l;
+	char			 address[CONF_ADDRESS_MAX];
+	const char		*p = text, *address_end = text, *options = NULL, *why;
+	size_t			 len;
+
+	/* One pass over the words: the options start after the last non-word. */
+	for (bool first = true;; first = false) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0')
+			break;
+		for (len = 0; p[len] != '\0' && !isspace((unsigned char)p[len]); len++)
+			continue;
+		if (first || !conf_is_word(p, len)) {
+			address_end = p + len;
+			options = NULL;
+		} else if (options == NULL) {
+			options = p;
+		}
+		p += len;
+	}
+	len = address_end > text ? (size_t)(address_end - text) : 0;
+	if (len >= sizeof address)
+		return "address too long";
+	memcpy(address, text, len);
+	address[len] = '\0';
+	/* Built aside so out is left alone on error. */
+	if ((why = conf_parse_address(address, &l)) != NULL)
+		return why;
+	for (p = options; p != NULL && *p != '\0'; p += len) {
+		while (isspace((unsigned char)*p))
+			p++;
+		for (len = 0; p[len] != '\0' && !isspace((unsigned char)p[len]); len++)
+			continue;
+		if (len > 0 && (why = conf_parse_option(p, len, &l)) != NULL)
+			return why;
+	}
 	*out = l;
 	return NULL;
 }

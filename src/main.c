@@ -55,7 +55,8 @@ main_usage(FILE *out)
 	    "  -f, --foreground      stay in the foreground (the default)\n"
 	    "  -t, --test-config     check the configuration and exit (0 good, 1 bad)\n"
 	    "  -l, --listen ADDRESS  listen on HOST:PORT, [V6ADDR]:PORT or *:PORT instead\n"
-	    "                        of the configured addresses; may be repeated\n"
+	    "                        of the configured addresses; may be repeated; as in\n"
+	    "                        the file, 'HOST:PORT proxy' takes PROXY headers\n"
 	    "  -v, --verbose         log more (info, then debug)\n"
 	    "  -V, --version         print the version and exit\n"
 	    "  -h, --help            print this help and exit\n",

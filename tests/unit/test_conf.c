@@ -5,6 +5,7 @@
  * the shipped etc/calcd.conf.
  */
 #include <check.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -956,6 +957,92 @@ START_TEST(test_parse_listen_bad)
 }
 END_TEST
 
+START_TEST(test_parse_listen_proxy)
+{
+	static const struct {
+		const char	*text, *host, *port;
+		bool		 proxy;
+	} good[] = {
+		{ "10.0.0.5:9091 proxy", "10.0.0.5", "9091", true },
+		{ "10.0.0.5:9091", "10.0.0.5", "9091", false },
+		{ "*:9090\tproxy", "", "9090", true },
+		{ "[::1]:9090   proxy", "::1", "9090", true },
+		{ "calc-1.example.com:80 proxy", "calc-1.example.com", "80", true },
+		/* Blank space after the word is not an option. */
+		{ "127.0.0.1:0 proxy ", "127.0.0.1", "0", true },
+	};
+	static const struct {
+		const char	*text, *why;
+	} bad[] = {
+		{ "10.0.0.5:9091 proxy proxy", "'proxy' given twice" },
+		{ "10.0.0.5:9091 PROXY",
+		  "unknown word after the address (the only option is 'proxy')" },
+		{ "10.0.0.5:9091 proxi",
+		  "unknown word after the address (the only option is 'proxy')" },
+		{ "10.0.0.5:9091 send proxy",
+		  "unknown word after the address (the only option is 'proxy')" },
+		/* The address is still checked as ever: no word hides a bad one. */
+		{ "proxy", "missing ':PORT'" },
+		{ "10.0.0.5 proxy", "missing ':PORT'" },
+		{ "10.0.0.5: proxy", "missing port" },
+		{ "host: 80 proxy", "port is not a decimal number" },
+		{ "10.0.0.5:9091 proxy 1", "port is not a decimal number" },
+		{ " 10.0.0.5:9091 proxy", "invalid character in host name" },
+		{ "", "empty address" },
+	};
+	struct conf_listen	l, before;
+	char			buf[CONF_LISTEN_LEN + 16];
+	char			huge[CONF_LISTEN_LEN * 8];
+	struct loaded		f;
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		const char *why;
+
+		memset(&l, 'z', sizeof l);
+		why = conf_parse_listen(good[i].text, &l);
+		ck_assert_msg(why == NULL, "'%s': %s", good[i].text, why);
+		ck_assert_str_eq(l.host, good[i].host);
+		ck_assert_str_eq(l.port, good[i].port);
+		ck_assert_msg(l.proxy == good[i].proxy, "'%s': proxy %d", good[i].text, l.proxy);
+		/* The formatted address leaves options out (logs add them). */
+		conf_format_listen(&l, buf, sizeof buf);
+		ck_assert_ptr_null(strstr(buf, "proxy"));
+	}
+	memset(&before, 'z', sizeof before);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const char *why;
+
+		l = before;
+		why = conf_parse_listen(bad[i].text, &l);
+		ck_assert_msg(why != NULL, "'%s' accepted", bad[i].text);
+		ck_assert_str_eq(why, bad[i].why);
+		ck_assert(memcmp(&l, &before, sizeof l) == 0);
+	}
+	/* An address past any host name's length is refused, not cut. */
+	memset(huge, 'a', sizeof huge - 10);
+	strcpy(huge + sizeof huge - 10, ":1 proxy");
+	ck_assert_str_eq(conf_parse_listen(huge, &l), "address too long");
+
+	/* In the file, per line; the flag is part of the line for a reload too. */
+	load(&f, "listen = 127.0.0.1:7000 proxy   # for HAProxy\n"
+	    "listen = 127.0.0.1:7001\n");
+	ck_assert_int_eq(f.n, 0);
+	ck_assert_uint_eq(f.conf.listen_count, 2);
+	ck_assert(f.conf.listen[0].proxy);
+	ck_assert_str_eq(f.conf.listen[0].port, "7000");
+	ck_assert(!f.conf.listen[1].proxy);
+	free(f.errs);
+	load(&f, "listen = 127.0.0.1:7000 proxi\n");
+	ck_assert_int_eq(f.n, 1);
+	ck_assert_str_eq(f.errs, "calcd.conf:1: listen: invalid address '127.0.0.1:7000 proxi': "
+	    "unknown word after the address (the only option is 'proxy')\n");
+	free(f.errs);
+	/* The default listens without it. */
+	conf_defaults(&f.conf);
+	ck_assert(!f.conf.listen[0].proxy);
+}
+END_TEST
+
 START_TEST(test_format_listen_truncates)
 {
 	struct conf_listen	l;
@@ -1228,6 +1315,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_listen_limit);
 	tcase_add_test(tc, test_parse_listen_good);
 	tcase_add_test(tc, test_parse_listen_bad);
+	tcase_add_test(tc, test_parse_listen_proxy);
 	tcase_add_test(tc, test_format_listen_truncates);
 	tcase_add_test(tc, test_long_lines);
 	tcase_add_test(tc, test_nul_byte);
