@@ -5,15 +5,24 @@
  * replies to everything decoded from one read go out with one write.
  * While a peer's unsent replies pass max_output_buffer, calcd stops
  * decoding and reading it, so memory stays bounded whatever it sends.
+ *
+ * On a "proxy" listener the connection first collects its PROXY header
+ * (at most PROXY_V2_MAX_LEN bytes, within message_timeout of the accept)
+ * and takes the client's address from it.  At shutdown a connection ends
+ * by lingering: input it will not answer is read and dropped after its
+ * sending side is shut, because closing a socket with unread input makes
+ * the kernel send RST, and a RST destroys replies the peer has not read.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +31,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "proxy.h"
 #include "transport.h"
 
 #define CONN_PEER_LEN	(INET6_ADDRSTRLEN + 8)
@@ -36,22 +46,30 @@ struct conn {
 	bool		 writing;	/* write_ev is added */
 	bool		 paused;	/* complete input waits for the output to drain */
 	bool		 eof;		/* the peer shut its sending side */
+	bool		 proxy_header;	/* a PROXY header must come before anything else */
+	bool		 finishing;	/* past shutdown_timeout: takes in input_left more bytes */
+	bool		 lingering;	/* sending side shut; input is dropped until EOF */
+	size_t		 input_left;	/* finishing: bytes still to read and answer */
 	uint64_t	 last_active_ms; /* last byte read or written (monotonic) */
 	uint64_t	 message_started_ms; /* when the unfinished message in `in` began */
 	struct transport transport;
 	struct buf	 in;		/* input not yet decoded */
 	size_t		 need;		/* don't decode again until in.len reaches this */
 	struct buf	 out;		/* replies the socket hasn't taken yet */
+	struct sockaddr_storage peer_addr; /* the peer: the socket's, or the PROXY header's source */
+	socklen_t	 peer_addrlen;
 	char		 peer[CONN_PEER_LEN];
 };
 
 static struct log_ratelimit conn_bad_input_rl;
 static struct log_ratelimit conn_error_rl;
+static struct log_ratelimit conn_proxy_rl;
 
 static void	conn_on_read(evutil_socket_t, short, void *);
 static void	conn_schedule_sweep(struct conn_env *);
 static int	conn_read(struct conn *, int);
 static void	conn_on_write(evutil_socket_t, short, void *);
+static bool	conn_proxy_overdue(struct conn *, uint64_t now);
 
 void
 conn_format_address(const struct sockaddr *sa, char *out, size_t len)
@@ -107,6 +125,8 @@ conn_on_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (c = env->head; c != NULL; c = next) {
 		next = c->next;
+		if (conn_proxy_overdue(c, now))
+			continue;
 		if (c->in.len > 0 && !c->paused && limits->message_timeout_ms != 0 &&
 		    now - c->message_started_ms >= limits->message_timeout_ms) {
 			log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
@@ -146,13 +166,29 @@ conn_schedule_sweep(struct conn_env *env)
 	event_add(env->sweep_ev, &tv);
 }
 
+/*
+ * The one place a connection's peer address is set: at accept, and again
+ * from a PROXY header.  Logs name c->peer; whatever counts per peer should
+ * take its address from here.
+ */
+static void
+conn_set_peer(struct conn *c, const struct sockaddr *sa, socklen_t salen)
+{
+	if (salen > sizeof c->peer_addr)
+		salen = sizeof c->peer_addr;
+	memset(&c->peer_addr, 0, sizeof c->peer_addr);
+	memcpy(&c->peer_addr, sa, salen);
+	c->peer_addrlen = salen;
+	conn_format_address(sa, c->peer, sizeof c->peer);
+}
+
 struct conn *
-conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t salen)
+conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t salen,
+    unsigned flags)
 {
 	struct conn	*c;
 	int		 one = 1;
 
-	(void)salen;
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		log_limited(&conn_error_rl, LOG_LEVEL_ERROR, "out of memory for a connection");
 		close(fd);
@@ -160,7 +196,8 @@ conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t sale
 	}
 	c->env = env;
 	c->fd = fd;
-	conn_format_address(sa, c->peer, sizeof c->peer);
+	c->proxy_header = (flags & CONN_PROXY) != 0;
+	conn_set_peer(c, sa, salen);
 	/* Replies are whole messages: send them now, not after a delayed ACK. */
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -169,6 +206,8 @@ conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t sale
 	event_assign(&c->read_ev, env->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
 	event_assign(&c->write_ev, env->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
 	c->last_active_ms = conn_now_ms();
+	/* The PROXY header is due within message_timeout of the accept. */
+	c->message_started_ms = c->last_active_ms;
 	if (event_add(&c->read_ev, NULL) != 0) {
 		log_limited(&conn_error_rl, LOG_LEVEL_ERROR, "%s: cannot watch the connection",
 		    c->peer);
@@ -334,22 +373,25 @@ conn_send_replies(struct conn *c)
 	return 0;
 }
 
-/* Send the replies, then decide whether to read on, wait, or close.  -1 if c is gone. */
+/* Will no more input be answered?  The peer shut its side, or a stop is finishing c. */
+static bool
+conn_input_done(const struct conn *c)
+{
+	return c->eof || (c->finishing && c->input_left == 0);
+}
+
+static int	conn_end(struct conn *);
+
+/* Send the replies, then decide whether to read on, wait, or end.  -1 if c is gone. */
 static int
 conn_flush(struct conn *c)
 {
 	if (conn_send_replies(c) != 0)
 		return -1;
-	if (c->out.len == 0 && !c->paused &&
-	    (c->eof || (c->env->draining && c->in.len == 0))) {
-		if (c->in.len > 0)
-			log_info("%s: closed with %zu bytes of an unfinished message",
-			    c->peer, c->in.len);
-		conn_close(c);
-		return -1;
-	}
+	if (c->out.len == 0 && !c->paused && conn_input_done(c))
+		return conn_end(c);
 	conn_set_writing(c, c->out.len > 0);
-	conn_set_reading(c, !c->eof && !c->paused &&
+	conn_set_reading(c, !conn_input_done(c) && !c->paused &&
 	    c->out.len < c->env->limits.max_output_buffer);
 	return 0;
 }
@@ -468,16 +510,30 @@ conn_on_read(evutil_socket_t fd, short what, void *arg)
 	(void)conn_read(c, fd);
 }
 
+static int	conn_discard(struct conn *);
+static int	conn_proxy_input(struct conn *, const uint8_t *, size_t);
+
 /* One read and what follows from it; -1 if c is gone, 0 if nothing came, 1 if data did. */
 static int
 conn_read(struct conn *c, int fd)
 {
 	struct conn_env	*env = c->env;
+	size_t		 want = env->scratch_len;
 	ssize_t		 n;
 
-	n = recv(fd, env->scratch, env->scratch_len, 0);
-	if (n > 0)
+	if (c->lingering)
+		return conn_discard(c) < 0 ? -1 : 0;
+	if (c->finishing && c->input_left < want) {
+		if (c->input_left == 0)
+			return 0;
+		want = c->input_left;
+	}
+	n = recv(fd, env->scratch, want, 0);
+	if (n > 0) {
 		c->last_active_ms = conn_now_ms();
+		if (c->finishing)
+			c->input_left -= (size_t)n;
+	}
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return 0;
@@ -492,6 +548,8 @@ conn_read(struct conn *c, int fd)
 		conn_set_reading(c, false);
 		return conn_flush(c);
 	}
+	if (c->proxy_header)
+		return conn_proxy_input(c, env->scratch, (size_t)n);
 	if (c->in.len == 0)
 		return conn_process(c, env->scratch, (size_t)n) == 0 ? 1 : -1;
 	if (conn_keep_input(c, env->scratch, (size_t)n) != 0) {
@@ -499,25 +557,169 @@ conn_read(struct conn *c, int fd)
 		return -1;
 	}
 	if (c->in.len < c->need)
-		return 1;
+		return !conn_input_done(c) || conn_flush(c) == 0 ? 1 : -1;
 	return conn_process(c, c->in.data, c->in.len) == 0 ? 1 : -1;
+}
+
+/* --- the PROXY protocol header --------------------------------------------- */
+
+/*
+ * Collect the PROXY header in c->in; once it is whole, take the client's
+ * address from it, drop it and serve what came after it.  One log line
+ * for a header that is not one.  -1 if c is gone.
+ */
+static int
+conn_proxy_input(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct proxy_result	res;
+	char			via[CONN_PEER_LEN];
+
+	/* The parser turns BAD past PROXY_V2_MAX_LEN; this holds one read more. */
+	c->in.limit = PROXY_V2_MAX_LEN + c->env->scratch_len;
+	if (buf_append(&c->in, data, len) != 0) {
+		log_limited(&conn_error_rl, LOG_LEVEL_ERROR,
+		    "%s: out of memory for a PROXY header, closing", c->peer);
+		conn_close(c);
+		return -1;
+	}
+	switch (proxy_parse(c->in.data, c->in.len, &res)) {
+	case PROXY_NEED_MORE:
+		return !conn_input_done(c) || conn_flush(c) == 0 ? 1 : -1;
+	case PROXY_BAD:
+		log_limited(&conn_proxy_rl, LOG_LEVEL_WARNING,
+		    "%s: closing connection: bad PROXY protocol header: %s", c->peer, res.error);
+		conn_close(c);
+		return -1;
+	case PROXY_DONE:
+		break;
+	}
+	c->proxy_header = false;
+	buf_consume(&c->in, res.len);
+	if (res.addresses) {
+		(void)snprintf(via, sizeof via, "%s", c->peer);
+		conn_set_peer(c, (const struct sockaddr *)&res.src, res.addr_len);
+		log_debug("%s: connected through %s (PROXY v%u)", c->peer, via, res.version);
+	} else {
+		log_debug("%s: PROXY v%u %s header, no client address", c->peer, res.version,
+		    res.command == PROXY_CMD_LOCAL ? "LOCAL" : "PROXY");
+	}
+	if (c->in.len == 0) {
+		buf_shrink(&c->in, 0);
+		return conn_flush(c) == 0 ? 1 : -1;
+	}
+	/* What followed the header starts the first message now. */
+	c->message_started_ms = c->last_active_ms;
+	return conn_process(c, c->in.data, c->in.len) == 0 ? 1 : -1;
+}
+
+/* For the sweep: close c if its PROXY header is overdue (message_timeout from the accept). */
+static bool
+conn_proxy_overdue(struct conn *c, uint64_t now)
+{
+	uint64_t limit = c->env->limits.message_timeout_ms;
+
+	if (!c->proxy_header || limit == 0 || now - c->message_started_ms < limit)
+		return false;
+	log_limited(&conn_proxy_rl, LOG_LEVEL_WARNING,
+	    "%s: closing connection: no whole PROXY protocol header within message_timeout "
+	    "(%zu bytes of it arrived)", c->peer, c->in.len);
+	conn_close(c);
+	return true;
+}
+
+/* --- the end of a connection: close, or linger ------------------------------ */
+
+/*
+ * Read and drop what the peer sends, now that calcd answers no more:
+ * closing with it unread would reset the connection.  Closes c at EOF
+ * (or a reset: nothing left to protect).  -1 if c is gone.
+ */
+static int
+conn_discard(struct conn *c)
+{
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(c->fd, c->env->scratch, c->env->scratch_len, 0);
+
+		if (n > 0)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		log_debug("%s: closed after lingering", c->peer);
+		conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Every reply is sent: shut the sending side (the peer reads EOF after
+ * the last reply) and drop input until the peer closes.  -1 if c is gone.
+ */
+static int
+conn_linger(struct conn *c)
+{
+	c->lingering = true;
+	c->paused = false;
+	buf_free(&c->in);
+	conn_set_writing(c, false);
+	if (shutdown(c->fd, SHUT_WR) != 0) {
+		log_debug("%s: shutdown: %s", c->peer, strerror(errno));
+		conn_close(c);
+		return -1;
+	}
+	conn_set_reading(c, true);
+	return conn_discard(c);
+}
+
+/*
+ * Nothing more will be answered and every reply is out: after the peer's
+ * EOF nothing is left unread, so close; else linger.  -1 if c is gone.
+ */
+static int
+conn_end(struct conn *c)
+{
+	if (c->in.len > 0)
+		log_info("%s: closed with %zu bytes of an unfinished %s", c->peer, c->in.len,
+		    c->proxy_header ? "PROXY header" : "message");
+	if (c->eof) {
+		conn_close(c);
+		return -1;
+	}
+	return conn_linger(c);
 }
 
 void
 conn_drain_all(struct conn_env *env)
 {
+	env->draining = true;
+}
+
+/* Answer what c has received, by now, then end it (conn_end). */
+static void
+conn_finish(struct conn *c)
+{
+	int queued = 0;
+
+	if (c->finishing || c->lingering)
+		return;
+	c->finishing = true;
+	/* Bytes in the socket now were sent before the end: they get answered. */
+	if (c->eof || ioctl(c->fd, FIONREAD, &queued) != 0 || queued < 0)
+		queued = 0;
+	c->input_left = (size_t)queued;
+	(void)conn_flush(c);
+}
+
+void
+conn_finish_all(struct conn_env *env)
+{
 	struct conn *c, *next;
 
-	env->draining = true;
 	for (c = env->head; c != NULL; c = next) {
-		int rc = 1;
-
 		next = c->next;
-		/* Take in what the peer sent before the stop: it gets answered. */
-		for (int i = 0; i < 64 && rc > 0 && c->reading; i++)
-			rc = conn_read(c, c->fd);
-		if (rc >= 0)
-			(void)conn_flush(c);
+		conn_finish(c);
 	}
 }
 

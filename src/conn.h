@@ -1,7 +1,9 @@
 /*
  * conn: one client connection inside a worker's event loop — its socket,
- * its bounded input and output backlogs, its idle timer, and the loop of
- * read, detect, decode, dispatch and write that serves it.
+ * its PROXY protocol header (on listeners marked "proxy"), its bounded
+ * input and output backlogs, its idle timer, the loop of read, detect,
+ * decode, dispatch and write that serves it, and its end: a plain close,
+ * or at shutdown a lingering one that never resets replies already sent.
  */
 #ifndef CALCD_CONN_H
 #define CALCD_CONN_H
@@ -34,7 +36,7 @@ struct conn_env {
 	struct buf		 reply;			/* replies to one read, sent with one write */
 	struct conn_limits	 limits;
 	struct event		*sweep_ev;		/* checks every connection's timeouts */
-	bool			 draining;		/* shutting down: close connections once idle */
+	bool			 draining;		/* shutting down: serving what is open */
 	struct conn		*head;			/* live connections */
 	unsigned		 count;
 	unsigned long long	 requests;		/* messages served */
@@ -48,15 +50,38 @@ void		 conn_env_free(struct conn_env *);
 /* New limits, for connections from now on and timers armed from now on. */
 void		 conn_env_set_limits(struct conn_env *, const struct conn_limits *);
 
-/* Take over fd (non-blocking, connected); NULL after closing it on failure. */
-struct conn	*conn_new(struct conn_env *, int fd, const struct sockaddr *, socklen_t);
+/* How a connection came in: flags for conn_new, from its listener. */
+#define CONN_PROXY	0x1	/* a PROXY protocol header (v1 or v2) must come first */
+
+/*
+ * How long a connection may take, once shutdown_timeout is over, to send
+ * the replies to what it had received and then linger (its sending side
+ * shut, input read and dropped) until the peer closes.  The last step of
+ * a stop: calcd exits at most this long after shutdown_timeout.
+ */
+#define CONN_LINGER_MS	2000
+
+/*
+ * Take over fd (non-blocking, connected), from the peer at sa, with
+ * CONN_ flags; NULL after closing it on failure.
+ */
+struct conn	*conn_new(struct conn_env *, int fd, const struct sockaddr *, socklen_t,
+		    unsigned flags);
 void		 conn_close(struct conn *);
 void		 conn_close_all(struct conn_env *);
 /*
- * Shutting down: answer what every connection has sent, then close each
- * one once it has nothing left to send or finish.  env->draining is set.
+ * Shutting down (env->draining is set): every connection is served as
+ * usual until its peer closes it; nothing is closed for being idle.
  */
 void		 conn_drain_all(struct conn_env *);
+/*
+ * shutdown_timeout is over: every connection answers the calls it has
+ * received — read already, or waiting in its socket now — sends the
+ * replies, shuts its sending side, and reads and drops what comes until
+ * the peer closes (so the kernel never resets replies not yet read).
+ * Connections close themselves as that ends; conn_close_all ends the rest.
+ */
+void		 conn_finish_all(struct conn_env *);
 
 /* "1.2.3.4:5678" / "[::1]:5678" for logs. */
 void		 conn_format_address(const struct sockaddr *, char *out, size_t len);

@@ -4,7 +4,8 @@
  * or is one of the sockets systemd passed.  On a reload the sockets of
  * lines still in the file stay as they are; new lines are opened before
  * the sockets of lines gone are closed, so calcd never serves less than
- * both files have in common.
+ * both files have in common.  A socket takes its line's options (proxy);
+ * a socket from systemd those of the listen line with its very address.
  */
 #include "config.h"
 
@@ -41,6 +42,7 @@ struct listener {
 	struct event		*ev;
 	enum listener_state	 state;
 	bool			 from_systemd;
+	bool			 proxy;		/* connections start with a PROXY header */
 	struct conf_listen	 origin;	/* the line it serves */
 	struct sockaddr_storage	 addr;		/* as bound, to open it again */
 	socklen_t		 addrlen;
@@ -152,8 +154,10 @@ listener_add(struct listener_set *set, int fd, const struct conf_listen *origin)
 	memset(l, 0, sizeof *l);
 	l->fd = fd;
 	l->state = LISTENER_LIVE;
-	if (origin != NULL)
+	if (origin != NULL) {
 		l->origin = *origin;
+		l->proxy = origin->proxy;
+	}
 	l->addrlen = sizeof l->addr;
 	if (getsockname(fd, (struct sockaddr *)&l->addr, &l->addrlen) == 0) {
 		conn_format_address((struct sockaddr *)&l->addr, l->name, sizeof l->name);
@@ -181,7 +185,9 @@ listener_start(struct listener_set *set, struct listener *l)
 {
 	if (listener_watch_one(set, l) != 0)
 		return -1;
-	log_notice("listening on %s%s", l->name, l->from_systemd ? " (from systemd)" : "");
+	log_notice("listening on %s%s", l->name, l->from_systemd ?
+	    (l->proxy ? " (from systemd, PROXY protocol)" : " (from systemd)") :
+	    (l->proxy ? " (PROXY protocol)" : ""));
 	return 0;
 }
 
@@ -304,6 +310,70 @@ listener_open_line(struct listener_set *set, const struct conf_listen *cl)
 	return 0;
 }
 
+/* Is a the address b was bound to (same family, address and port)? */
+static bool
+listener_same_address(const struct sockaddr *a, const struct sockaddr_storage *b)
+{
+	if (a->sa_family != b->ss_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		    IN6_ARE_ADDR_EQUAL(&x->sin6_addr, &y->sin6_addr);
+	}
+	return false;
+}
+
+/* Does listen line cl resolve to the address l is bound to? */
+static bool
+listener_line_matches(const struct conf_listen *cl, const struct listener *l)
+{
+	struct addrinfo	 hints, *res, *ai;
+	bool		 found = false;
+
+	if (l->addrlen == 0)
+		return false;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (getaddrinfo(cl->host[0] ? cl->host : NULL, cl->port, &hints, &res) != 0)
+		return false;
+	for (ai = res; ai != NULL && !found; ai = ai->ai_next)
+		found = listener_same_address(ai->ai_addr, &l->addr);
+	freeaddrinfo(res);
+	return found;
+}
+
+/*
+ * Sockets from systemd replace the listen lines, but each takes the
+ * options of the line with its very address (ListenStream=9090 is
+ * [::]:9090, so the line "*:9090" or "[::]:9090"); without one, none.
+ * A change is logged when announce is set (a reload).
+ */
+static void
+listener_match_passed(struct listener_set *set, const struct conf *conf, bool announce)
+{
+	for (unsigned i = 0; i < set->count; i++) {
+		struct listener	*l = &set->slots[i];
+		bool		 proxy = false;
+
+		for (unsigned j = 0; j < conf->listen_count && !proxy; j++)
+			proxy = conf->listen[j].proxy && listener_line_matches(&conf->listen[j], l);
+		if (announce && proxy != l->proxy)
+			log_notice("%s (from systemd): %s", l->name, proxy ?
+			    "PROXY protocol headers required from now on" :
+			    "no PROXY protocol header expected from now on");
+		l->proxy = proxy;
+	}
+}
+
 struct listener_set *
 listener_set_open(const struct conf *conf)
 {
@@ -325,6 +395,7 @@ listener_set_open(const struct conf *conf)
 			}
 			listener_add(set, fd, NULL)->from_systemd = true;
 		}
+		listener_match_passed(set, conf, false);
 		return set;
 	}
 	for (unsigned i = 0; i < conf->listen_count; i++) {
@@ -372,15 +443,26 @@ listener_set_update(struct listener_set *set, const struct conf *next)
 {
 	unsigned failed = 0, kept = 0;
 
-	if (set->from_systemd)
+	if (set->from_systemd) {
+		listener_match_passed(set, next, true);
 		return 0;
+	}
 	for (unsigned i = 0; i < set->count; i++) {
 		struct listener *l = &set->slots[i];
 
 		l->state = LISTENER_GOING;
-		for (unsigned j = 0; j < next->listen_count; j++)
-			if (listener_same_line(&l->origin, &next->listen[j]))
-				l->state = LISTENER_LIVE;
+		for (unsigned j = 0; j < next->listen_count; j++) {
+			if (!listener_same_line(&l->origin, &next->listen[j]))
+				continue;
+			l->state = LISTENER_LIVE;
+			/* The line stays; its options apply to new connections. */
+			if (l->proxy != next->listen[j].proxy)
+				log_notice("%s: %s", l->name, next->listen[j].proxy ?
+				    "PROXY protocol headers required from now on" :
+				    "no PROXY protocol header expected from now on");
+			l->origin = next->listen[j];
+			l->proxy = next->listen[j].proxy;
+		}
 	}
 	for (unsigned i = 0; i < next->listen_count; i++) {
 		unsigned j;
@@ -404,6 +486,15 @@ listener_set_update(struct listener_set *set, const struct conf *next)
 	}
 	set->count = kept;
 	return failed;
+}
+
+unsigned
+listener_set_conn_flags(const struct listener_set *set, int fd)
+{
+	for (unsigned i = 0; i < set->count; i++)
+		if (set->slots[i].fd == fd)
+			return set->slots[i].proxy ? CONN_PROXY : 0;
+	return 0;
 }
 
 void

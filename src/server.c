@@ -46,6 +46,7 @@ struct server {
 	/* Accepted, but no worker could take it yet. */
 	bool			 has_pending;
 	int			 pending_fd;
+	unsigned		 pending_flags;
 	socklen_t		 pending_addrlen;
 	struct sockaddr_storage	 pending_addr;
 	int			 exit_status;
@@ -85,7 +86,7 @@ server_resume_accepting(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (s->has_pending) {
 		if (!worker_pool_hand_off(s->workers, s->pending_fd,
-		    (struct sockaddr *)&s->pending_addr, s->pending_addrlen)) {
+		    (struct sockaddr *)&s->pending_addr, s->pending_addrlen, s->pending_flags)) {
 			server_pause_accepting(s, 1000);
 			return;
 		}
@@ -101,6 +102,7 @@ server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
 	char			 peer[SERVER_NAME_LEN];
+	unsigned		 flags = listener_set_conn_flags(s->listeners, lfd);
 	int			 fd;
 
 	(void)what;
@@ -127,13 +129,14 @@ server_on_accept(evutil_socket_t lfd, short what, void *arg)
 			continue;
 		}
 		atomic_fetch_add(&s->connections, 1);
-		if (!worker_pool_hand_off(s->workers, fd, (struct sockaddr *)&addr, addrlen)) {
+		if (!worker_pool_hand_off(s->workers, fd, (struct sockaddr *)&addr, addrlen, flags)) {
 			/*
 			 * Every worker's pipe is full (a burst of connections):
 			 * hold this one and leave the rest in the kernel's
 			 * backlog until a worker catches up.
 			 */
 			s->pending_fd = fd;
+			s->pending_flags = flags;
 			s->pending_addr = addr;
 			s->pending_addrlen = addrlen;
 			s->has_pending = true;
@@ -321,10 +324,17 @@ server_notify_ready(struct server *s)
 	server_report_status(s, "Serving");
 }
 
-/* Stop taking connections; every worker answers what it has, then stops. */
+/*
+ * Close the listeners at once (new connections are refused, so a
+ * balancer's health check fails and sends them elsewhere), then let the
+ * workers serve the connections open until their clients close them, or
+ * until shutdown_timeout (worker_pool_stop).
+ */
 static void
 server_stop(struct server *s)
 {
+	unsigned open;
+
 	server_report_status(s, "Stopping");
 	if (s->has_pending) {
 		close(s->pending_fd);
@@ -332,6 +342,11 @@ server_stop(struct server *s)
 		s->has_pending = false;
 	}
 	listener_set_close(s->listeners);
+	if ((open = atomic_load(&s->connections)) > 0)
+		log_notice("not listening any more; serving %u open connection%s until %s "
+		    "closed, for at most shutdown_timeout (%llu ms)", open, open == 1 ? "" : "s",
+		    open == 1 ? "its client has" : "their clients have",
+		    (unsigned long long)s->conf.shutdown_timeout_ms);
 	if (s->workers != NULL)
 		worker_pool_stop(s->workers, s->conf.shutdown_timeout_ms);
 	log_notice("stopped");

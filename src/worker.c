@@ -2,8 +2,10 @@
  * worker: the worker threads.  Each owns an event loop and the
  * connections in it; orders (a socket to serve, new limits, stop) come
  * down a pipe from the main thread, so no lock is taken on the request
- * path.  On stop a worker drains its connections and closes what is
- * left when the grace time runs out.  A tick timer is its heartbeat.
+ * path.  On stop a worker goes on serving its connections until their
+ * clients close them; when the grace time runs out it has each answer
+ * what it received and linger, and closes what is left CONN_LINGER_MS
+ * later.  A tick timer is its heartbeat.
  */
 #include "config.h"
 
@@ -33,6 +35,7 @@ struct worker_order {
 	int			fd;
 	socklen_t		addrlen;
 	struct sockaddr_storage	addr;
+	unsigned		flags;		/* CONN_ flags for fd */
 	struct conn_limits	limits;
 	uint64_t		grace_ms;
 };
@@ -46,6 +49,7 @@ struct worker {
 	struct event	*order_ev;
 	struct event	*tick_ev;
 	struct event	*grace_ev;
+	struct event	*linger_ev;
 	int		 pipe_read;
 	int		 pipe_write;
 	bool		 stopping;
@@ -72,17 +76,44 @@ worker_conn_closed(void *arg)
 		event_base_loopbreak(w->base);
 }
 
+/* The last step: what has not finished lingering is closed as it is. */
 static void
-worker_on_grace_over(evutil_socket_t fd, short what, void *arg)
+worker_on_linger_over(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 
 	(void)fd;
 	(void)what;
-	log_warning("worker %u: %u connection%s still busy after shutdown_timeout, closing",
-	    w->index, w->env.count, w->env.count == 1 ? "" : "s");
+	log_warning("worker %u: %u connection%s not done %u ms after shutdown_timeout "
+	    "(replies unread, or the client did not close), closing", w->index, w->env.count,
+	    w->env.count == 1 ? "" : "s", (unsigned)CONN_LINGER_MS);
 	conn_close_all(&w->env);
 	event_base_loopbreak(w->base);
+}
+
+/* shutdown_timeout is over: every connection answers what it has received and ends. */
+static void
+worker_on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	struct timeval	 linger = {
+		.tv_sec = CONN_LINGER_MS / 1000,
+		.tv_usec = CONN_LINGER_MS % 1000 * 1000,
+	};
+
+	(void)fd;
+	(void)what;
+	log_notice("worker %u: shutdown_timeout is over with %u connection%s open: answering "
+	    "what %s received, then closing", w->index, w->env.count,
+	    w->env.count == 1 ? "" : "s", w->env.count == 1 ? "it has" : "they have");
+	conn_finish_all(&w->env);
+	if (w->env.count == 0) {
+		event_base_loopbreak(w->base);
+		return;
+	}
+	w->linger_ev = evtimer_new(w->base, worker_on_linger_over, w);
+	if (w->linger_ev == NULL || evtimer_add(w->linger_ev, &linger) != 0)
+		worker_on_linger_over(-1, 0, w);
 }
 
 static void
@@ -95,6 +126,7 @@ worker_stop(struct worker *w, uint64_t grace_ms)
 
 	w->stopping = true;
 	event_del(w->order_ev);
+	/* Connections stay open until their clients close them, or grace_ms. */
 	conn_drain_all(&w->env);
 	if (w->env.count == 0) {
 		event_base_loopbreak(w->base);
@@ -117,7 +149,7 @@ worker_take_orders(struct worker *w, const struct worker_order *batch, size_t co
 				break;
 			}
 			conn_new(&w->env, batch[i].fd, (struct sockaddr *)&batch[i].addr,
-			    batch[i].addrlen);
+			    batch[i].addrlen, batch[i].flags);
 			break;
 		case WORKER_ORDER_LIMITS:
 			conn_env_set_limits(&w->env, &batch[i].limits);
@@ -232,6 +264,8 @@ worker_free(struct worker *w)
 		event_free(w->tick_ev);
 	if (w->grace_ev != NULL)
 		event_free(w->grace_ev);
+	if (w->linger_ev != NULL)
+		event_free(w->linger_ev);
 	if (w->pipe_read >= 0)
 		close(w->pipe_read);
 	if (w->pipe_write >= 0)
@@ -282,13 +316,14 @@ worker_pool_size(const struct worker_pool *pool)
 
 bool
 worker_pool_hand_off(struct worker_pool *pool, int fd, const struct sockaddr *addr,
-    socklen_t addrlen)
+    socklen_t addrlen, unsigned flags)
 {
 	struct worker_order order;
 
 	memset(&order, 0, sizeof order);
 	order.kind = WORKER_ORDER_CONN;
 	order.fd = fd;
+	order.flags = flags;
 	order.addrlen = addrlen < sizeof order.addr ? addrlen : sizeof order.addr;
 	memcpy(&order.addr, addr, order.addrlen);
 	for (unsigned tries = 0; tries < pool->count; tries++) {

@@ -27,16 +27,19 @@ struct worker_pool	*worker_pool_start(unsigned count, const struct conn_limits *
 unsigned		 worker_pool_size(const struct worker_pool *);
 
 /*
- * Give an accepted socket to the next worker whose pipe has room; false
- * if every pipe is full (fd is still the caller's).
+ * Give an accepted socket, with its CONN_ flags (conn.h), to the next
+ * worker whose pipe has room; false if every pipe is full (fd is still
+ * the caller's).
  */
 bool		 worker_pool_hand_off(struct worker_pool *, int fd, const struct sockaddr *,
-		    socklen_t);
+		    socklen_t, unsigned flags);
 /* New limits for every worker, from its next connection and timer on. */
 void		 worker_pool_set_limits(struct worker_pool *, const struct conn_limits *);
 /*
- * Every worker answers what it has been sent and stops; what is still
- * busy after grace_ms is closed.  Returns once every thread has ended.
+ * Every worker serves its connections until their clients close them;
+ * at grace_ms each remaining one answers what it has received and ends
+ * (conn_finish_all), and CONN_LINGER_MS later what is left is closed.
+ * Returns once every thread has ended.
  */
 void		 worker_pool_stop(struct worker_pool *, uint64_t grace_ms);
 
