@@ -94,7 +94,7 @@ if [ $# -gt 0 ]; then
 else
 	timeout -k 10 600 "$PYTHON3" -m unittest -v \
 		test_cli test_config test_reload test_seed test_protocols test_header test_errors test_calcctl \
-		test_robustness \
+		test_robustness test_proxy test_drain \
 		test_hostile test_soak || status=$?
 fi
 echo "calcd integration tests: $(( $(date +%s) - start ))s, exit status $status"

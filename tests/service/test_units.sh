@@ -34,6 +34,19 @@ out=$(cd "$work" && "$SYSTEMD_ANALYZE" security --offline=true --threshold=12 ca
 	{ echo "$out"; die "calcd.service is exposed more than 1.2"; }
 echo "$out" | grep 'Overall exposure level'
 
+echo "# TimeoutStopSec outlasts a stop: shutdown_timeout, then the lingering close"
+# systemd kills calcd at TimeoutStopSec; calcd exits at most CONN_LINGER_MS
+# (src/conn.h) after the shipped shutdown_timeout.
+stop_sec=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s\{0,1\}$/\1/p' "$CALCD_SERVICE_IN")
+shutdown_sec=$(sed -n 's/^shutdown_timeout = \([0-9]*\)s$/\1/p' "$CALCD_CONF")
+conn_h=$(cd "$(dirname "$CALCD_SERVICE_IN")/.." && pwd)/src/conn.h
+linger_ms=$(sed -n 's/^#define CONN_LINGER_MS[[:space:]]*\([0-9]*\)$/\1/p' "$conn_h")
+[ -n "$stop_sec" ] && [ -n "$shutdown_sec" ] && [ -n "$linger_ms" ] ||
+	die "cannot read TimeoutStopSec ($stop_sec), shutdown_timeout ($shutdown_sec) or CONN_LINGER_MS ($linger_ms)"
+(( stop_sec * 1000 > shutdown_sec * 1000 + linger_ms )) ||
+	die "TimeoutStopSec=${stop_sec}s is not above shutdown_timeout ${shutdown_sec}s + ${linger_ms} ms"
+echo "ok TimeoutStopSec=${stop_sec}s > shutdown_timeout ${shutdown_sec}s + ${linger_ms} ms"
+
 echo "# man pages render cleanly, filled in"
 for page in "$CALCD_MAN_DIR"/calcd.8 "$CALCD_MAN_DIR"/calcd.conf.5 "$CALCD_MAN_DIR"/calcctl.1; do
 	[ -f "$page" ] || die "$page is missing: CALCD_MAN_DIR must be the build's man/, where make generates the pages from man/*.in"
