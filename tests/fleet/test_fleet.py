@@ -2,39 +2,44 @@
 
 The shipped file is used as it is, except for what only fits a real
 machine: its addresses become loopback ones (the frontend's bind, one
-server line per calcd started here, built from the shipped line's options)
-and the global section loses chroot, user, group and daemon, logs to stderr
-instead of syslog, holds fewer connections (an unprivileged process cannot
-raise its file limit for 20000) and puts its stats socket into the work
-directory.  Everything else, the
-health check above all, runs exactly as shipped.
+server line per calcd started here, built from the shipped line's options,
+send-proxy-v2 included) and the global section loses chroot, user, group
+and daemon, logs to stderr instead of syslog, holds fewer connections (an
+unprivileged process cannot raise its file limit for 20000) and puts its
+stats socket into the work directory.  Everything else, the health check
+above all, runs exactly as shipped.  The calcd listeners are marked proxy.
 
-Phase 1 (now): calcd does not take PROXY headers yet, so send-proxy-v2 is
-dropped from the server lines.  CALCD_FLEET_PROXY=1 keeps it and marks the
-calcd listeners "proxy" (phase 2, once calcd parses the header).
+test_2 is issue 13's fleet test: three calcd on loopback addresses of their
+own behind HAProxy, reconnecting clients on other loopback addresses for
+about 10 seconds while one instance is killed (SIGKILL), another stopped
+(SIGTERM) and the first started again.  No answer may be wrong and no call
+lost; a call attempt may fail only on a connection that was open on the
+killed instance (HAProxy's log names each connection's server); and calcd
+logs a bad request that came through HAProxy with the client's own address.
 
 Environment (set by run.sh): CALCD, CALCD_CONF, CALCD_WORK, CALCD_GEN_PY,
-HAPROXY, CALCD_HAPROXY_CFG, CALCD_FLEET_PROXY.
+HAPROXY, CALCD_HAPROXY_CFG.
 """
 
 import csv
 import os
+import random
 import re
+import signal
 import socket
 import subprocess
 import threading
 import time
 import unittest
 
-from calcd_harness import Daemon, connect, raw_socket
+from calcd_harness import CalculatorService, Daemon, limits_conf, raw_socket, wait_log
 from thrift.Thrift import TMessageType
 from thrift.protocol import TBinaryProtocol
-from thrift.transport import TTransport
+from thrift.transport import TSocket, TTransport
 
 HAPROXY = os.environ.get("HAPROXY", "haproxy")
 HAPROXY_CFG = os.environ.get("CALCD_HAPROXY_CFG", "")
 CALCD_WORK = os.environ.get("CALCD_WORK", "")
-FLEET_PROXY = os.environ.get("CALCD_FLEET_PROXY", "0") == "1"
 
 # Waits for a server to change state.  The shipped check runs every 2s
 # (500ms while changing) and needs 2 failures / 3 successes: a few seconds.
@@ -42,8 +47,11 @@ STATE_TIMEOUT = 20.0
 SOCKET_TIMEOUT = 5.0
 HAPROXY_START_TIMEOUT = 10.0
 
-# Listen lines for calcd: with "proxy" once calcd takes PROXY headers.
-LISTEN = "127.0.0.1:0" + (" proxy" if FLEET_PROXY else "")
+# The client run of test_2, and how long calcd's graceful stop may last
+# there (longer than the run: the clients close their connections first).
+RUN_SECONDS = 10.0
+FLEET_SHUTDOWN_TIMEOUT = "20s"
+V2_LOCAL = b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"
 
 
 def shipped_text():
@@ -59,8 +67,9 @@ def config_hex(text, directive):
     return bytes.fromhex(found[0])
 
 
-def fleet_config(text, frontend_port, servers, stats_socket, proxy):
-    """The shipped config for loopback: servers is [(name, port)]."""
+def fleet_config(text, frontend_port, servers, stats_socket, proxy=True):
+    """The shipped config for loopback: servers is [(name, host, port)];
+    proxy=False drops send-proxy-v2 (for a server that takes no header)."""
     out, seen = [], {"bind": 0, "server": 0, "stats socket": 0, "log /dev/log": 0}
     options = None
     section = ""
@@ -103,14 +112,14 @@ def fleet_config(text, frontend_port, servers, stats_socket, proxy):
     # The server lines close the backend section, which ends the file.
     while out and not out[-1].strip():
         out.pop()
-    for name, port in servers:
-        out.append("    server %s 127.0.0.1:%d %s" % (name, port, " ".join(options)))
+    for name, host, port in servers:
+        out.append("    server %s %s:%d %s" % (name, host, port, " ".join(options)))
     return "\n".join(out) + "\n"
 
 
-def free_port():
+def free_port(host="127.0.0.1"):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -272,36 +281,103 @@ class FakeServer(threading.Thread):
         self.sock.close()
 
 
+class FleetClient(threading.Thread):
+    """A client of the fleet, from its own loopback address: add() calls
+    with random numbers, a new connection every few dozen calls, and a call
+    made again (on a new connection) when an attempt fails.  Records every
+    failed attempt with the connection it was made on."""
+
+    ATTEMPTS = 20           # per call, before the call counts as lost
+    RETRY_PAUSE = 0.1
+
+    def __init__(self, index, source, frontend, stopping):
+        super().__init__(name="fleet-client-%d" % index, daemon=True)
+        self.source, self.frontend, self.stopping = source, frontend, stopping
+        self.random = random.Random(index)
+        self.calls = self.answered = 0
+        self.wrong, self.lost, self.failures = [], [], []
+        self.connections = 0
+        self.conn = None
+
+    def open(self):
+        sock = socket.socket()
+        sock.bind((self.source, 0))
+        sock.settimeout(SOCKET_TIMEOUT)
+        sock.connect(("127.0.0.1", self.frontend))
+        handle = TSocket.TSocket()
+        handle.setHandle(sock)
+        trans = TTransport.TBufferedTransport(handle)
+        client = CalculatorService.Client(TBinaryProtocol.TBinaryProtocol(trans))
+        self.conn = {"trans": trans, "client": client, "address": sock.getsockname()[:2],
+                     "opened": time.monotonic(), "left": self.random.randrange(20, 80)}
+        self.connections += 1
+
+    def close(self):
+        if self.conn is not None:
+            self.conn["trans"].close()
+            self.conn = None
+
+    def call(self, a, b):
+        for _ in range(self.ATTEMPTS):
+            try:
+                if self.conn is None:
+                    self.open()
+                got = self.conn["client"].add(a, b)
+                self.conn["left"] -= 1
+                return got
+            except (TTransport.TTransportException, OSError) as e:
+                self.failures.append({
+                    "address": self.conn["address"] if self.conn else (self.source, None),
+                    "opened": self.conn["opened"] if self.conn else None,
+                    "at": time.monotonic(), "error": repr(e)})
+                self.close()
+                time.sleep(self.RETRY_PAUSE)
+        return None
+
+    def run(self):
+        try:
+            while not self.stopping.is_set():
+                if self.conn is not None and self.conn["left"] <= 0:
+                    self.close()
+                a = self.random.randrange(-1000000, 1000000)
+                b = self.random.randrange(-1000000, 1000000)
+                self.calls += 1
+                got = self.call(a, b)
+                if got is None:
+                    self.lost.append((a, b))
+                elif got != a + b:
+                    self.wrong.append((a, b, got))
+                else:
+                    self.answered += 1
+                time.sleep(0.002)
+        finally:
+            self.close()
+
+
+def haproxy_sessions(log_text):
+    """{(client ip, port): server name} from HAProxy's tcplog lines."""
+    sessions = {}
+    for m in re.finditer(r"^(\d+\.\d+\.\d+\.\d+):(\d+) \[[^\]]*\] calcd calcd/(\S+) ",
+                         log_text, re.M):
+        sessions[(m.group(1), int(m.group(2)))] = m.group(3)
+    return sessions
+
+
 class FleetTest(unittest.TestCase):
-    """Two calcd instances behind one HAProxy.  The tests run in name order
-    and build on each other (test_2 starts what test_3 stops)."""
+    """The tests run in name order; each starts and stops what it uses."""
 
     @classmethod
     def setUpClass(cls):
         cls.text = shipped_text()
         cls.send = config_hex(cls.text, "tcp-check send-binary")
         cls.expect = config_hex(cls.text, "tcp-check expect binary")
-        cls.daemons = {}
-        cls.haproxy = None
-        cls.frontend = free_port()
 
-    @classmethod
-    def tearDownClass(cls):
-        if cls.haproxy:
-            cls.haproxy.stop()
-        for d in cls.daemons.values():
-            if d.alive():
-                d.stop()
-
-    def start_calcd(self, name, listen=LISTEN):
-        d = Daemon(listen=(listen,)).start()
-        self.daemons[name] = d
+    def start_calcd(self, listen, **keys):
+        conf = dict(workers=1, log_level="info", shutdown_timeout=FLEET_SHUTDOWN_TIMEOUT)
+        conf.update(keys)
+        d = Daemon(listen=(listen,), conf=limits_conf("fleet", **conf)).start()
+        self.addCleanup(lambda: d.alive() and d.kill())
         return d
-
-    def through_haproxy(self):
-        c = connect(self.frontend)
-        self.addCleanup(c.close)
-        return c
 
     # -- the shipped file --------------------------------------------------
     def test_0_shipped_config_passes_haproxy_check(self):
@@ -312,71 +388,134 @@ class FleetTest(unittest.TestCase):
 
     def test_1_check_bytes_against_calcd(self):
         """The check's request is a framed strict-binary ping() call, and a
-        real calcd answers it with exactly the bytes the check expects."""
+        real calcd answers it with exactly the bytes the check expects; on a
+        proxy listener after the v2 LOCAL header HAProxy's check sends, and
+        not at all without a header."""
         self.assertEqual(decode_framed_binary(self.send), ("ping", TMessageType.CALL, 1))
         self.assertEqual(decode_framed_binary(self.expect), ("ping", TMessageType.REPLY, 1))
-        d = self.start_calcd("probe", "127.0.0.1:0")
-        try:
-            got = exchange(d.port, self.send)
-            self.assertEqual(got, self.expect, "calcd answered %s" % got.hex())
-            # An EXCEPTION reply (an unknown method here) does not contain the
-            # pattern, so the check would fail on it.
-            bad_call = self.send.replace(b"ping", b"pong")
-            got = exchange(d.port, bad_call)
-            self.assertEqual(decode_framed_binary(got)[1], TMessageType.EXCEPTION)
-            self.assertNotIn(self.expect, got)
-        finally:
-            d.stop()
-            del self.daemons["probe"]
+        d = self.start_calcd("127.0.0.1:0")
+        got = exchange(d.port, self.send)
+        self.assertEqual(got, self.expect, "calcd answered %s" % got.hex())
+        # An EXCEPTION reply (an unknown method here) does not contain the
+        # pattern, so the check would fail on it.
+        bad_call = self.send.replace(b"ping", b"pong")
+        got = exchange(d.port, bad_call)
+        self.assertEqual(decode_framed_binary(got)[1], TMessageType.EXCEPTION)
+        self.assertNotIn(self.expect, got)
+        d.stop()
 
-    # -- a running fleet ---------------------------------------------------
-    def test_2_servers_up_and_balanced(self):
-        a = self.start_calcd("calcd1")
-        b = self.start_calcd("calcd2")
+        p = self.start_calcd("127.0.0.1:0 proxy")
+        got = exchange(p.port, V2_LOCAL + self.send)
+        self.assertEqual(got, self.expect, "calcd answered %s" % got.hex())
+        with raw_socket(p.port) as s:
+            s.sendall(self.send)
+            s.settimeout(SOCKET_TIMEOUT)
+            self.assertEqual(s.recv(100), b"")     # closed: no PROXY header
+        p.stop()
+
+    # -- a fleet through SIGKILL, SIGTERM and a restart ----------------------
+    def test_2_fleet_through_kill_stop_and_restart(self):
+        hosts = {"calcd1": "127.0.0.11", "calcd2": "127.0.0.12", "calcd3": "127.0.0.13"}
+        ports = {name: free_port(host) for name, host in hosts.items()}
+
+        def listen(name):
+            return "%s:%d proxy" % (hosts[name], ports[name])
+
+        daemons = {name: self.start_calcd(listen(name)) for name in hosts}
+        frontend = free_port()
+        sock = os.path.join(CALCD_WORK, "admin.sock")
         cfg = os.path.join(CALCD_WORK, "fleet.cfg")
         with open(cfg, "w") as f:
-            f.write(fleet_config(self.text, self.frontend, [("calcd1", a.port),
-                                                            ("calcd2", b.port)],
-                                 os.path.join(CALCD_WORK, "admin.sock"), FLEET_PROXY))
-        type(self).haproxy = HAProxy(cfg, os.path.join(CALCD_WORK, "admin.sock")).start()
-        for name in ("calcd1", "calcd2"):
-            self.haproxy.wait_state(name, "UP", ("L7OK",))
+            f.write(fleet_config(self.text, frontend,
+                                 [(n, hosts[n], ports[n]) for n in sorted(hosts)], sock))
+        haproxy = HAProxy(cfg, sock).start()
+        self.addCleanup(haproxy.stop)
+        for name in hosts:
+            haproxy.wait_state(name, "UP", ("L7OK",))
 
-        # Six connections held open: leastconn puts three on each.
-        conns = [self.through_haproxy() for _ in range(6)]
-        for i, c in enumerate(conns):
-            c.client.ping()
-            self.assertEqual(c.client.add(i, 100), i + 100)
-        cur = {n: int(self.haproxy.server(n)["scur"]) for n in ("calcd1", "calcd2")}
-        self.assertEqual(cur, {"calcd1": 3, "calcd2": 3})
-        for c in conns:
-            c.close()
+        # A bad request through HAProxy, from 127.0.0.9: calcd names that address.
+        with socket.socket() as bad:
+            bad.bind(("127.0.0.9", 0))
+            bad.settimeout(SOCKET_TIMEOUT)
+            bad.connect(("127.0.0.1", frontend))
+            bad_name = "127.0.0.9:%d" % bad.getsockname()[1]
+            bad.sendall(b"\x80\x01\x00\x07\x00\x00\x00\x03add\x00\x00\x00\x01\x00")
+            self.assertEqual(bad.recv(100), b"")
+        logged = None
+        deadline = time.monotonic() + 5
+        while logged is None and time.monotonic() < deadline:
+            for name, d in daemons.items():
+                m = wait_log(d, r"^.*%s: closing connection .*$" % re.escape(bad_name),
+                             timeout=0.1)
+                if m:
+                    logged = (name, m.group(0))
+        self.assertIsNotNone(logged, "no calcd logged the bad request from %s" % bad_name)
+        print("\n  %s logged: %s" % logged, flush=True)
 
-    def test_3_stopped_instance_goes_down_and_comes_back(self):
-        self.assertIsNotNone(self.haproxy, "test_2 did not start the fleet")
-        b = self.daemons["calcd2"]
-        port_b = b.port
-        b.stop()
-        # New connections right after the stop: refused by calcd2 until its
-        # check fails, retried on calcd1 (option redispatch 1).  None fails.
-        for i in range(20):
-            with connect(self.frontend) as c:
-                self.assertEqual(c.client.add(i, 1), i + 1)
-        row = self.haproxy.wait_state("calcd2", "DOWN", ("L4CON",))
-        self.assertEqual(self.haproxy.server("calcd1")["status"], "UP")
-        print("\n  calcd2 DOWN (%s); retries %s, redispatches %s"
-              % (row["check_status"], row["wretr"], row["wredis"]), flush=True)
+        stopping = threading.Event()
+        clients = [FleetClient(i, "127.0.0.%d" % (2 + i), frontend, stopping)
+                   for i in range(4)]
+        started = time.monotonic()
+        for c in clients:
+            c.start()
+        try:
+            time.sleep(1.5)
+            killed_at = time.monotonic()
+            daemons["calcd1"].proc.send_signal(signal.SIGKILL)
+            daemons["calcd1"].kill()               # reaps it
+            haproxy.wait_state("calcd1", "DOWN")
 
-        # Back on the same port: UP again, and new connections reach it.
-        self.start_calcd("calcd2", "127.0.0.1:%d%s" % (port_b, " proxy" if FLEET_PROXY else ""))
-        self.haproxy.wait_state("calcd2", "UP", ("L7OK",))
-        before = int(self.haproxy.server("calcd2")["stot"])
-        conns = [self.through_haproxy() for _ in range(2)]
-        for c in conns:
-            c.client.ping()
-        self.assertGreater(int(self.haproxy.server("calcd2")["stot"]), before)
+            time.sleep(0.5)
+            stopped = daemons["calcd2"]
+            stopped.proc.send_signal(signal.SIGTERM)
+            haproxy.wait_state("calcd2", "DOWN")
 
-    def test_4_exception_reply_fails_the_check(self):
+            restarted = self.start_calcd(listen("calcd1"))
+            haproxy.wait_state("calcd1", "UP", ("L7OK",))
+            up_again = time.monotonic()
+            stot_at_restart = int(haproxy.server("calcd1")["stot"])
+            # Run on: 10 s in all, and a while on the restarted instance.
+            time.sleep(max(RUN_SECONDS - (up_again - started), 1.5))
+        finally:
+            stopping.set()
+            for c in clients:
+                c.join(SOCKET_TIMEOUT * 2)
+        self.assertFalse(any(c.is_alive() for c in clients), "a client did not stop")
+
+        # The stopped calcd exits once the clients' connections are gone,
+        # without waiting for shutdown_timeout.
+        self.assertEqual(stopped.signal_and_wait(signal.SIGTERM, 10), 0, stopped.stderr_text())
+        self.assertNotIn("shutdown_timeout is over", stopped.stderr_text())
+        restarted_sessions = int(haproxy.server("calcd1")["stot"]) - stot_at_restart
+        haproxy.stop()
+        sessions = haproxy_sessions(haproxy.log_text())
+
+        calls = sum(c.calls for c in clients)
+        answered = sum(c.answered for c in clients)
+        failures = [f for c in clients for f in c.failures]
+        print("  %d calls on %d connections, %d answered; %d failed attempts, all retried"
+              % (calls, sum(c.connections for c in clients), answered, len(failures)),
+              flush=True)
+        self.assertEqual([w for c in clients for w in c.wrong], [], "wrong answers")
+        self.assertEqual([l for c in clients for l in c.lost], [], "lost calls")
+        self.assertEqual(answered, calls)
+        # Each failed attempt was on a connection HAProxy had given to calcd1
+        # and that was open when calcd1 was killed.
+        for f in failures:
+            where = sessions.get(tuple(f["address"]))
+            self.assertEqual(where, "calcd1", "an attempt failed on a connection to %s, not "
+                             "the killed instance: %r" % (where, f))
+            self.assertIsNotNone(f["opened"], f)
+            self.assertLess(f["opened"], killed_at, "failed on a connection opened after "
+                            "the kill (so on the restarted calcd1): %r" % (f,))
+        # Every instance served clients, the restarted one too.
+        servers = set(sessions.values())
+        self.assertTrue({"calcd1", "calcd2", "calcd3"} <= servers, servers)
+        self.assertGreater(restarted_sessions, 0, "no connection reached the restarted calcd1")
+        restarted.stop()
+        daemons["calcd3"].stop()
+
+    def test_3_exception_reply_fails_the_check(self):
         """A server answering ping with an EXCEPTION is never taken for healthy."""
         exception = bytes.fromhex(
             "00000034 80010003 00000004 70696e67 00000001"
@@ -388,7 +527,8 @@ class FleetTest(unittest.TestCase):
         sock = os.path.join(CALCD_WORK, "admin-bad.sock")
         cfg = os.path.join(CALCD_WORK, "fleet-bad.cfg")
         with open(cfg, "w") as f:
-            f.write(fleet_config(self.text, free_port(), [("fake", fake.port)], sock, False))
+            f.write(fleet_config(self.text, free_port(), [("fake", "127.0.0.1", fake.port)], sock,
+                                 proxy=False))
         ha = HAProxy(cfg, sock).start()
         self.addCleanup(ha.stop)
         row = ha.wait_state("fake", "DOWN", ("L7TOUT", "L7RSP"))
