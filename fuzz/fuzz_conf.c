@@ -1,6 +1,8 @@
 /*
  * fuzz_conf: libFuzzer harness for the calcd.conf parser.  Each input is
- * a whole file; every error line must name the file.
+ * a whole file; every error line must name the file, and every listen
+ * line taken must read back the same from its formatted address and
+ * options (the word "proxy").
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -16,6 +18,26 @@
 #include "conf.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* Format l as a listen line ("ADDRESS[ proxy]"), parse that, compare. */
+static void
+fuzz_listen_round_trip(const struct conf_listen *l)
+{
+	struct conf_listen	again;
+	char			text[CONF_LISTEN_LEN + 32];
+	size_t			used;
+
+	conf_format_listen(l, text, sizeof text);
+	used = strlen(text);
+	if (l->proxy)
+		snprintf(text + used, sizeof text - used, " proxy");
+	memset(&again, 0, sizeof again);
+	if (conf_parse_listen(text, &again) != NULL)
+		abort();
+	if (strcmp(again.host, l->host) != 0 || strcmp(again.port, l->port) != 0 ||
+	    again.proxy != l->proxy)
+		abort();
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
@@ -51,6 +73,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	}
 	if (count == 0 && (conf.listen_count == 0 || conf.listen_count > CONF_MAX_LISTEN))
 		abort();
+	for (unsigned i = 0; count == 0 && i < conf.listen_count; i++)
+		fuzz_listen_round_trip(&conf.listen[i]);
 	free(text);
 	return 0;
 }

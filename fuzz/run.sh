@@ -35,6 +35,8 @@ for f in "${wire_src[@]}"; do wire_files+=("$top/src/$f.c"); done
 "$THRIFT" --gen py -out "$work/gen-py" "$top/calculator.thrift"
 "$PYTHON3" "$here/make_corpus.py" "$work/gen-py" "$work/seed-wire"
 cp "$top/etc/calcd.conf" "$work/corpus-conf/shipped.conf"
+printf 'listen = 10.0.0.5:9091 proxy\nlisten = [::1]:9090\tproxy  # balancer\nlisten = *:0\n' \
+	>"$work/corpus-conf/proxy.conf"
 # PROXY headers: the spec's examples and limits, what HAProxy 2.6 sends
 # (send-proxy, send-proxy-v2, its LOCAL health check), each with a Thrift ping
 # after it.
