@@ -7,7 +7,7 @@ import socket
 import time
 import unittest
 
-from calcd_harness import CALCD_CONF, Daemon, connect, run_calcd, write_file
+from calcd_harness import CALCD_CONF, Daemon, connect, limits_conf, run_calcd, write_file
 
 LOG_LINE_RE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z calcd\[(\d+)\]: (\w+): (.*)$")
@@ -249,7 +249,9 @@ class ExitStatus(unittest.TestCase):
         self._assert_port_closed(d.port)
 
     def test_sigterm_with_open_connections_exits_0(self):
-        d = Daemon().start()
+        # Open connections are served until shutdown_timeout (test_drain has
+        # the details): a short one, so this does not wait 10 s.
+        d = Daemon(conf=limits_conf("sigterm-open", shutdown_timeout="1s")).start()
         try:
             idle = connect(d)
             busy = connect(d, transport="framed", protocol="compact")

@@ -227,9 +227,11 @@ class DrainTest(unittest.TestCase):
         self.assertEqual(check_replies(self, read_exactly(busy, 10 * REPLY_LEN)), 10)
         mark = log_mark(d)
         d.proc.send_signal(signal.SIGTERM)
+        # Logged once the listeners are closed (before any probe of wait_refused).
+        self.assertTrue(wait_log(d, r"not listening any more; serving 2 open connections until "
+                                    r"their clients have closed", start=mark, timeout=10),
+                        d.stderr_text())
         self.assertTrue(wait_refused(d), "calcd still accepts after SIGTERM")
-        self.assertTrue(wait_log(d, r"serving 2 open connections until their clients have "
-                                    r"closed", start=mark))
         # Both are served on, calls made after SIGTERM included.
         time.sleep(0.3)
         for s in (idle, busy):
