@@ -15,6 +15,7 @@
 #include "dispatch.h"
 
 struct event;
+struct metrics_block;
 struct event_base;
 struct conn;
 
@@ -38,6 +39,7 @@ struct conn_env {
 	struct conn		*head;			/* live connections */
 	unsigned		 count;
 	unsigned long long	 requests;		/* messages served */
+	struct metrics_block	*metrics;		/* the worker's counters (may be NULL) */
 	void			(*on_close)(void *arg);
 	void			*on_close_arg;
 };

@@ -548,3 +548,15 @@ dispatch_error_reply(const struct proto_ops *ops, const struct dispatch_result *
 	}
 	return 0;
 }
+
+unsigned
+dispatch_method_count(void)
+{
+	return sizeof dispatch_methods / sizeof dispatch_methods[0];
+}
+
+const char *
+dispatch_method_name(unsigned index)
+{
+	return index < dispatch_method_count() ? dispatch_methods[index].name : "unknown";
+}

@@ -49,4 +49,8 @@ void	dispatch_message(const struct proto_ops *, const uint8_t *data, size_t len,
 int	dispatch_error_reply(const struct proto_ops *, const struct dispatch_result *,
 	    struct buf *out);
 
+/* The method table's rows, for metrics labels: how many, and each one's name. */
+unsigned	 dispatch_method_count(void);
+const char	*dispatch_method_name(unsigned index);
+
 #endif
