@@ -59,6 +59,9 @@ static const uint8_t scan_compact_type[16] = {
 
 #define SCAN_COMPACT_BOOLEAN_TRUE	1
 #define SCAN_COMPACT_BOOLEAN_FALSE	2
+#define SCAN_COMPACT_I16		4
+#define SCAN_COMPACT_I32		5
+#define SCAN_COMPACT_I64		6
 
 static uint32_t
 scan_be32(const uint8_t *p)
@@ -150,6 +153,10 @@ scan_varint(const uint8_t *p, size_t avail, unsigned max, uint64_t *v)
 {
 	uint64_t result = 0;
 
+	if (avail > 0 && p[0] < 0x80) {
+		*v = p[0];
+		return 1;
+	}
 	for (unsigned i = 0; i < max; i++) {
 		if (i >= avail)
 			return 0;
@@ -384,9 +391,12 @@ scan_binary_field(struct scan *s, const uint8_t *p, size_t avail, size_t *need)
 	}
 	/* Type and id; an invalid type is refused as the value begins, as binary_skip does. */
 	s->examined += 3;
-	s->value_type = p[0];
-	s->value_pending = 1;
 	s->pos += 3;
+	/* A fixed-width value is passed over in the same step. */
+	if ((s->skip = scan_binary_fixed(p[0])) == 0) {
+		s->value_type = p[0];
+		s->value_pending = 1;
+	}
 	return SCAN_STEP_OK;
 }
 
@@ -535,9 +545,21 @@ scan_compact_field(struct scan *s, const uint8_t *p, size_t avail, size_t *need)
 	f->last_field_id = (int16_t)id;
 	s->pos += n;
 	/* A bool field's value is its header's type. */
-	if (ctype != SCAN_COMPACT_BOOLEAN_TRUE && ctype != SCAN_COMPACT_BOOLEAN_FALSE) {
-		s->value_type = scan_compact_type[ctype];
-		s->value_pending = 1;
+	if (ctype == SCAN_COMPACT_BOOLEAN_TRUE || ctype == SCAN_COMPACT_BOOLEAN_FALSE)
+		return SCAN_STEP_OK;
+	s->value_type = scan_compact_type[ctype];
+	s->value_pending = 1;
+	/* The common case, an integer that is all there, is taken in the same step. */
+	if (ctype == SCAN_COMPACT_I32 || ctype == SCAN_COMPACT_I16 || ctype == SCAN_COMPACT_I64) {
+		uint64_t u64;
+		int	 vlen = scan_varint(p + n, avail - n, ctype == SCAN_COMPACT_I64 ? 10 : 5,
+		    &u64);
+
+		if (vlen > 0) {
+			s->examined += (unsigned)vlen;
+			s->pos += (unsigned)vlen;
+			s->value_pending = 0;
+		}
 	}
 	return SCAN_STEP_OK;
 }
