@@ -12,8 +12,9 @@
  * error texts: where the codecs accept a message of n bytes, scan_continue
  * reports SCAN_DONE with length n; where they refuse it, scan_continue
  * refuses it no later.  The codecs may still refuse a message the scan
- * accepts (dispatch reads known arguments more strictly than skip does):
- * their verdict on the complete message is final.
+ * accepts (dispatch reads the arguments it knows more strictly than skip
+ * does: a compact i32 whose varint passes 32 bits): their verdict on the
+ * complete message is final.
  */
 #ifndef CALCD_SCAN_H
 #define CALCD_SCAN_H
@@ -68,7 +69,7 @@ struct scan {
 	uint8_t		 message_type;
 	uint8_t		 value_type;	/* with value_pending: a value of this type is next */
 	uint8_t		 value_pending;
-	size_t		 pos;		/* bytes scanned: always at a token boundary */
+	size_t		 pos;		/* bytes scanned: a token boundary, or inside a skip */
 	size_t		 skip;		/* bytes after pos to pass over unread */
 	unsigned	 nframes;
 	struct scan_frame frames[SCAN_MAX_FRAMES];
