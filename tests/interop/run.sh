@@ -41,7 +41,7 @@
 #                                    step must have ended (the builds run in parallel)
 #   CALCD_INTEROP_TIME_LIMIT=420     seconds from the start after which no cell starts
 #                                    (those left fail), so a run ends within ~8 min
-#                                    (a normal run takes well under a minute)
+#                                    (a run took 4-6 min with the machine busy)
 #   CALCD_INTEROP_NODE_MODULES       where npm put `thrift` (default: `npm root -g`)
 #   CALCD_INTEROP_ONLY="go cpp"      run only these rows (a partial run is never
 #                                    compared with the docs and cannot --update)
