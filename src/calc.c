@@ -9,37 +9,32 @@
 
 #include "calc.h"
 
+/* An exact result as an i32, if it fits. */
+static enum calc_status
+calc_fit_i32(int64_t exact, int32_t *result)
+{
+	if (exact < INT32_MIN || exact > INT32_MAX)
+		return CALC_OVERFLOW;
+	*result = (int32_t)exact;
+	return CALC_OK;
+}
+
 enum calc_status
 calc_add(int32_t a, int32_t b, int32_t *result)
 {
-	int64_t r = (int64_t)a + b;
-
-	if (r < INT32_MIN || r > INT32_MAX)
-		return CALC_OVERFLOW;
-	*result = (int32_t)r;
-	return CALC_OK;
+	return calc_fit_i32((int64_t)a + b, result);
 }
 
 enum calc_status
 calc_subtract(int32_t a, int32_t b, int32_t *result)
 {
-	int64_t r = (int64_t)a - b;
-
-	if (r < INT32_MIN || r > INT32_MAX)
-		return CALC_OVERFLOW;
-	*result = (int32_t)r;
-	return CALC_OK;
+	return calc_fit_i32((int64_t)a - b, result);
 }
 
 static enum calc_status
 calc_multiply(int32_t a, int32_t b, int32_t *result)
 {
-	int64_t r = (int64_t)a * b;
-
-	if (r < INT32_MIN || r > INT32_MAX)
-		return CALC_OVERFLOW;
-	*result = (int32_t)r;
-	return CALC_OK;
+	return calc_fit_i32((int64_t)a * b, result);
 }
 
 static enum calc_status
@@ -47,10 +42,7 @@ calc_divide(int32_t a, int32_t b, int32_t *result)
 {
 	if (b == 0)
 		return CALC_DIVIDE_BY_ZERO;
-	if (a == INT32_MIN && b == -1)
-		return CALC_OVERFLOW;
-	*result = a / b;
-	return CALC_OK;
+	return calc_fit_i32((int64_t)a / b, result);	/* INT32_MIN / -1 does not fit */
 }
 
 const char *
@@ -69,7 +61,7 @@ calc_status_text(enum calc_status status)
 
 static struct {
 	pthread_mutex_t		 lock;
-	struct calc_shared	*entries;	/* a ring, oldest overwritten first */
+	struct calc_shared_struct	*entries;	/* a ring, oldest overwritten first */
 	unsigned		 capacity;
 	unsigned		 count;
 	unsigned		 next;
@@ -78,7 +70,7 @@ static struct {
 int
 calc_log_init(unsigned capacity)
 {
-	struct calc_shared *entries;
+	struct calc_shared_struct *entries;
 
 	if (capacity == 0 || (entries = calloc(capacity, sizeof *entries)) == NULL)
 		return -1;
@@ -104,7 +96,7 @@ calc_log_free(void)
 static void
 calc_log_put(int32_t key, int32_t value)
 {
-	struct calc_shared entry = { .key = key };
+	struct calc_shared_struct entry = { .key = key };
 
 	(void)snprintf(entry.value, sizeof entry.value, "%ld", (long)value);
 	pthread_mutex_lock(&calc_log.lock);
@@ -118,7 +110,7 @@ calc_log_put(int32_t key, int32_t value)
 }
 
 bool
-calc_log_get(int32_t key, struct calc_shared *out)
+calc_log_get(int32_t key, struct calc_shared_struct *out)
 {
 	bool found = false;
 

@@ -33,7 +33,8 @@ struct calc_work {
 /* Decimal text of an i32: "-2147483648" is the longest. */
 #define CALC_VALUE_LEN	12
 
-struct calc_shared {
+/* The IDL's SharedStruct: a logged calculation, its logid and result as text. */
+struct calc_shared_struct {
 	int32_t	key;
 	char	value[CALC_VALUE_LEN];
 };
@@ -48,6 +49,6 @@ const char	*calc_status_text(enum calc_status);
 int	calc_log_init(unsigned capacity);
 void	calc_log_free(void);
 /* The newest entry logged with key; false if there is none. */
-bool	calc_log_get(int32_t key, struct calc_shared *out);
+bool	calc_log_get(int32_t key, struct calc_shared_struct *out);
 
 #endif

@@ -140,7 +140,7 @@ reply_invalid_operation(struct dispatch_reply *rep, int32_t what_op, const char 
 }
 
 static void
-reply_shared_struct(struct dispatch_reply *rep, const struct calc_shared *s)
+reply_shared_struct(struct dispatch_reply *rep, const struct calc_shared_struct *s)
 {
 	const struct proto_ops	*ops = rep->ops;
 	struct proto_writer	*w = &rep->writer;
@@ -216,7 +216,7 @@ handle_calculate(struct dispatch_reply *rep, const struct dispatch_args *args)
 static void
 handle_get_struct(struct dispatch_reply *rep, const struct dispatch_args *args)
 {
-	struct calc_shared shared;
+	struct calc_shared_struct shared;
 
 	if (!calc_log_get(args->i32[0], &shared)) {
 		reply_exception(rep, PROTO_APP_UNKNOWN,
