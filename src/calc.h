@@ -45,7 +45,10 @@ enum calc_status calc_subtract(int32_t a, int32_t b, int32_t *result);
 enum calc_status calc_calculate(int32_t logid, const struct calc_work *w, int32_t *result);
 const char	*calc_status_text(enum calc_status);
 
-/* The calculation log: shared by all workers, at most capacity entries. */
+/*
+ * The calculation log: shared by all workers, the last `capacity`
+ * calculations; older ones are forgotten.  Both calls take constant time.
+ */
 int	calc_log_init(unsigned capacity);
 void	calc_log_free(void);
 /* The newest entry logged with key; false if there is none. */

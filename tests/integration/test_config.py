@@ -143,6 +143,25 @@ class Limits(unittest.TestCase):
                         self.assertEqual(c.client.getStruct(logid),
                                          SharedStruct(key=logid, value=str(n * 10)))
 
+    def test_calculation_log_million(self):
+        # The largest log: getStruct is answered (it no longer scans the log).
+        with daemon_with("listen = 127.0.0.1:0\ncalculation_log_size = 1000000\n") as d:
+            for transport, protocol in (("buffered", "binary"), ("framed", "compact")):
+                with connect(d, transport, protocol) as c:
+                    logids = [fresh_logid() for _ in range(1000)]
+                    for n, logid in enumerate(logids):
+                        self.assertEqual(c.client.calculate(logid, work(n, 3, Operation.ADD)),
+                                         n + 3)
+                    self.assertEqual(c.client.calculate(logids[0], work(7, 6,
+                                                                        Operation.MULTIPLY)), 42)
+                    for n, logid in enumerate(logids):
+                        self.assertEqual(c.client.getStruct(logid),
+                                         SharedStruct(key=logid, value=str(42 if n == 0
+                                                                             else n + 3)))
+                    with self.assertRaises(TApplicationException):
+                        c.client.getStruct(fresh_logid())
+            d.assert_alive(self)
+
     def test_slow_reader_does_not_block_others(self):
         # A client pipelines far more replies than max_output_buffer and
         # reads none; calcd must keep serving everyone else.
