@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "calcctl_rpc.h"
 
 #define CALCCTL_RPC_MAX_DEPTH	16
@@ -58,10 +59,7 @@ calcctl_rpc_encode(const struct calcctl_call *call, struct buf *out)
 		return -1;
 	if (call->framed) {
 		body = out->len - start - CALCCTL_RPC_FRAME_HEADER;
-		out->data[start] = (uint8_t)(body >> 24);
-		out->data[start + 1] = (uint8_t)(body >> 16);
-		out->data[start + 2] = (uint8_t)(body >> 8);
-		out->data[start + 3] = (uint8_t)body;
+		bytes_put_be32(out->data + start, (uint32_t)body);
 	}
 	return 0;
 }
