@@ -1,6 +1,7 @@
 /*
  * proto: what the binary and compact codecs share — reader and writer
- * set-up, failure recording, and type names for error messages.
+ * set-up, failure recording, the TApplicationException writer, and type
+ * names for error messages.
  */
 #include <string.h>
 
@@ -92,4 +93,19 @@ proto_type_name(uint8_t type)
 	case PROTO_T_UUID:	return "uuid";
 	default:		return "unknown type";
 	}
+}
+
+int
+proto_write_app_exception(const struct proto_ops *ops, struct proto_writer *w,
+    const struct proto_string *name, int32_t seqid, enum proto_app_error type,
+    const char *text, size_t len)
+{
+	ops->write_message_begin(w, name, PROTO_EXCEPTION, seqid);
+	ops->write_struct_begin(w);
+	ops->write_field_begin(w, PROTO_T_STRING, 1);
+	ops->write_string(w, text, len);
+	ops->write_field_begin(w, PROTO_T_I32, 2);
+	ops->write_i32(w, type);
+	ops->write_field_stop(w);
+	return ops->write_struct_end(w);
 }

@@ -196,4 +196,13 @@ proto_put(struct proto_writer *w, const void *p, size_t n)
 
 const char *proto_type_name(uint8_t type);
 
+/*
+ * Append a whole TApplicationException message of the given type and
+ * text, replying to the call named name with seqid; 0, or -1 once w has
+ * failed.  The one writer of these, for dispatch and for THeader refusals.
+ */
+int	proto_write_app_exception(const struct proto_ops *, struct proto_writer *,
+	    const struct proto_string *name, int32_t seqid, enum proto_app_error type,
+	    const char *text, size_t len);
+
 #endif
