@@ -13,6 +13,11 @@
 #include "dispatch.h"
 
 #define DISPATCH_MAX_ARGS	2
+/*
+ * Structs dispatch reads its way into: the arguments, and a Work inside
+ * them.  max_nesting_depth counts only what is skipped below these.
+ */
+#define DISPATCH_DEPTH		2
 
 /* Fields of the Work struct that calculate takes. */
 enum {
@@ -304,7 +309,7 @@ dispatch_lookup(const struct proto_string *name, const struct proto_string *bare
 /* --- decoding ------------------------------------------------------------ */
 
 static int
-dispatch_read_work(const struct proto_ops *ops, struct proto_reader *r,
+dispatch_read_work(const struct proto_ops *ops, struct proto_reader *r, unsigned nesting,
     struct dispatch_args *args)
 {
 	uint8_t	type;
@@ -332,15 +337,18 @@ dispatch_read_work(const struct proto_ops *ops, struct proto_reader *r,
 		} else if (id == WORK_COMMENT && type != PROTO_T_STRING) {
 			args->work_wrong_type[id] = type;
 		}
-		if (ops->skip(r, type) != 0)
+		if (proto_skip_nested(ops, r, type, nesting) != 0)
 			return proto_need_also(r, 2);
 	}
 	return ops->read_struct_end(r);
 }
 
-/* Read the argument struct; unknown and mistyped fields are skipped. */
+/*
+ * Read the argument struct; unknown and mistyped fields are skipped, each
+ * nesting at most `nesting` levels deep.
+ */
 static int
-dispatch_read_args(const struct proto_ops *ops, struct proto_reader *r,
+dispatch_read_args(const struct proto_ops *ops, struct proto_reader *r, unsigned nesting,
     const struct dispatch_method *m, struct dispatch_args *args)
 {
 	uint8_t	type;
@@ -368,14 +376,14 @@ dispatch_read_args(const struct proto_ops *ops, struct proto_reader *r,
 				args->wrong_type[i] = 0;
 				continue;
 			} else if (type == PROTO_T_STRUCT) {
-				if (dispatch_read_work(ops, r, args) != 0)
+				if (dispatch_read_work(ops, r, nesting, args) != 0)
 					return -1;	/* the need counts the args' stop */
 				args->have[i] = true;
 				args->wrong_type[i] = 0;
 				continue;
 			}
 		}
-		if (ops->skip(r, type) != 0)
+		if (proto_skip_nested(ops, r, type, nesting) != 0)
 			return proto_need_also(r, 1);	/* the args' stop */
 	}
 	return ops->read_struct_end(r);
@@ -444,7 +452,7 @@ dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
 
 	memset(res, 0, sizeof *res);
 	memset(&args, 0, sizeof args);
-	proto_reader_init(&r, data, len, limits->max_message_size, limits->max_nesting_depth);
+	proto_reader_init(&r, data, len, limits->max_message_size, DISPATCH_DEPTH);
 
 	if (ops->read_message_begin(&r, &name, &type, &seqid) != 0)
 		goto failed;
@@ -459,7 +467,7 @@ dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
 	reply_name = dispatch_reply_name(&name);
 	if (type == PROTO_CALL || type == PROTO_ONEWAY)
 		m = dispatch_lookup(&name, &reply_name, &reason);
-	if (dispatch_read_args(ops, &r, m, &args) != 0)
+	if (dispatch_read_args(ops, &r, limits->max_nesting_depth, m, &args) != 0)
 		goto failed;
 
 	/* The whole message is here: now, and only now, act on it. */

@@ -1,7 +1,7 @@
 /*
  * proto: what the binary and compact codecs share — reader and writer
- * set-up, failure recording, the TApplicationException writer, and type
- * names for error messages.
+ * set-up, failure recording, skipping under a nesting limit, the
+ * TApplicationException writer, and type names for error messages.
  */
 #include <string.h>
 
@@ -33,6 +33,21 @@ proto_writer_init(struct proto_writer *w, struct buf *out)
 	w->last_field_id[0] = 0;
 	w->bool_field_id = 0;
 	w->bool_field_pending = false;
+}
+
+int
+proto_skip_nested(const struct proto_ops *ops, struct proto_reader *r, uint8_t type,
+    unsigned levels)
+{
+	unsigned	outer = r->max_depth;
+	unsigned	limit = r->depth + (levels > PROTO_MAX_DEPTH_LIMIT ?
+			    PROTO_MAX_DEPTH_LIMIT : levels);
+	int		rc;
+
+	r->max_depth = limit > PROTO_READER_DEPTH ? PROTO_READER_DEPTH : limit;
+	rc = ops->skip(r, type);
+	r->max_depth = outer;
+	return rc;
 }
 
 int

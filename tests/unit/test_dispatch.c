@@ -43,17 +43,25 @@ struct req {
 	struct proto_writer	 w;
 };
 
+/* A call named name[0..name_len), which may hold any bytes. */
 static void
-req_begin(struct req *q, const struct proto_ops *ops, const char *name, uint8_t type,
-    int32_t seqid)
+req_begin_raw(struct req *q, const struct proto_ops *ops, const char *name, size_t name_len,
+    uint8_t type, int32_t seqid)
 {
-	struct proto_string s = pstr(name);
+	struct proto_string s = { (const uint8_t *)name, name_len };
 
 	q->ops = ops;
 	buf_init(&q->buf, 1u << 20);
 	proto_writer_init(&q->w, &q->buf);
 	ops->write_message_begin(&q->w, &s, type, seqid);
 	ops->write_struct_begin(&q->w);
+}
+
+static void
+req_begin(struct req *q, const struct proto_ops *ops, const char *name, uint8_t type,
+    int32_t seqid)
+{
+	req_begin_raw(q, ops, name, strlen(name), type, seqid);
 }
 
 static void
@@ -132,7 +140,7 @@ call_ok(struct call *c, size_t len)
 }
 
 struct reply {
-	char		name[128];
+	char		name[512];
 	uint8_t		type;
 	int32_t		seqid;
 	int		fields;		/* result fields seen */
@@ -149,7 +157,7 @@ struct reply {
 	char		why[256];
 	/* EXCEPTION */
 	bool		has_message, has_ex_type;
-	char		message[256];
+	char		message[512];
 	int32_t		ex_type;
 };
 
@@ -1280,6 +1288,161 @@ START_TEST(exact_compact)
 }
 END_TEST
 
+/* --- max_nesting_depth ---------------------------------------------------- */
+
+static const struct dispatch_limits shallow = { 1u << 20, 1 };
+
+/* Run q with max_nesting_depth 1: the status, and the reply if OK. */
+static enum proto_status
+run_shallow(struct req *q, struct reply *rep)
+{
+	struct call		c;
+	enum proto_status	st;
+
+	req_end(q);
+	call_run(&c, q->ops, q->buf.data, q->buf.len, &shallow);
+	st = c.res.status;
+	if (st == PROTO_OK) {
+		ck_assert_uint_eq(c.res.consumed, q->buf.len);
+		reply_decode(q->ops, c.out.data, c.out.len, rep);
+	} else {
+		ck_assert_uint_eq(c.out.len, 0);
+	}
+	buf_free(&c.out);
+	req_free(q);
+	return st;
+}
+
+/*
+ * Write field id as struct { 1: struct { ... 1: i32 } }, `levels` structs
+ * deep; by hand, since the writers nest only so far.
+ */
+static void
+req_nested_struct(struct req *q, int16_t id, int levels)
+{
+	bool	binary = q->ops == &proto_binary;
+	uint8_t	stop = 0;
+
+	q->ops->write_field_begin(&q->w, PROTO_T_STRUCT, id);
+	for (int i = 0; i + 1 < levels; i++)
+		ck_assert_int_eq(buf_append(&q->buf, binary ? "\x0c\x00\x01" : "\x1c",
+		    binary ? 3 : 1), 0);
+	ck_assert_int_eq(buf_append(&q->buf, binary ? "\x08\x00\x01\x00\x00\x00\x05" :
+	    "\x15\x0a", binary ? 7 : 2), 0);
+	for (int i = 0; i < levels; i++)
+		ck_assert_int_eq(buf_append(&q->buf, &stop, 1), 0);
+}
+
+/*
+ * max_nesting_depth counts levels inside what calcd skips: the argument
+ * struct and Work don't count, so depth 1 serves calculate and skips a
+ * flat struct, but refuses two levels.
+ */
+START_TEST(nesting_depth_one)
+{
+	const struct proto_ops	*ops = protos[_i];
+	struct req		 q;
+	struct reply		 rep;
+
+	req_begin(&q, ops, "calculate", PROTO_CALL, 1);
+	req_i32(&q, 1, 1);
+	req_work(&q, 2, 6, 7, OP_MULTIPLY);
+	ck_assert_status(run_shallow(&q, &rep), PROTO_OK);
+	ck_assert(rep.has_i32);
+	ck_assert_int_eq(rep.i32, 42);
+
+	/* an unknown struct in the arguments: one level */
+	req_begin(&q, ops, "add", PROTO_CALL, 2);
+	req_i32(&q, 1, 1);
+	req_nested_struct(&q, 3, 1);
+	req_i32(&q, 2, 2);
+	ck_assert_status(run_shallow(&q, &rep), PROTO_OK);
+	ck_assert_int_eq(rep.i32, 3);
+
+	/* an unknown list of i32 inside Work: one level */
+	req_begin(&q, ops, "calculate", PROTO_CALL, 3);
+	req_i32(&q, 1, 1);
+	ops->write_field_begin(&q.w, PROTO_T_STRUCT, 2);
+	ops->write_struct_begin(&q.w);
+	req_i32(&q, 1, 6);
+	ops->write_field_begin(&q.w, PROTO_T_LIST, 9);
+	ops->write_list_begin(&q.w, PROTO_T_I32, 2);
+	ops->write_i32(&q.w, 1);
+	ops->write_i32(&q.w, 2);
+	req_i32(&q, 2, 2);
+	req_i32(&q, 3, OP_DIVIDE);
+	ops->write_field_stop(&q.w);
+	ops->write_struct_end(&q.w);
+	ck_assert_status(run_shallow(&q, &rep), PROTO_OK);
+	ck_assert_int_eq(rep.i32, 3);
+
+	/* two levels in the arguments: refused */
+	req_begin(&q, ops, "add", PROTO_CALL, 4);
+	req_i32(&q, 1, 1);
+	req_i32(&q, 2, 2);
+	req_nested_struct(&q, 3, 2);
+	ck_assert_status(run_shallow(&q, &rep), PROTO_BAD);
+
+	/* two levels inside Work: refused */
+	req_begin(&q, ops, "calculate", PROTO_CALL, 5);
+	req_i32(&q, 1, 1);
+	ops->write_field_begin(&q.w, PROTO_T_STRUCT, 2);
+	ops->write_struct_begin(&q.w);
+	req_nested_struct(&q, 9, 2);
+	ops->write_field_stop(&q.w);
+	ops->write_struct_end(&q.w);
+	ck_assert_status(run_shallow(&q, &rep), PROTO_BAD);
+
+	/* a map of lists: two levels */
+	req_begin(&q, ops, "ping", PROTO_CALL, 6);
+	ops->write_field_begin(&q.w, PROTO_T_MAP, 1);
+	ops->write_map_begin(&q.w, PROTO_T_I32, PROTO_T_LIST, 1);
+	ops->write_i32(&q.w, 1);
+	ops->write_list_begin(&q.w, PROTO_T_I32, 0);
+	ck_assert_status(run_shallow(&q, &rep), PROTO_BAD);
+}
+END_TEST
+
+/* The limit is exact at any depth: n levels pass with max_nesting_depth n, n + 1 don't. */
+START_TEST(nesting_depth_exact)
+{
+	const struct proto_ops	*ops = protos[_i];
+
+	for (unsigned depth = 1; depth <= 64; depth++) {
+		const struct dispatch_limits	lim = { 1u << 20, depth };
+		struct req			q;
+		struct call			c;
+
+		for (unsigned levels = depth; levels <= depth + 1; levels++) {
+			/* skipped in the arguments and, one struct deeper, in Work */
+			for (int in_work = 0; in_work < 2; in_work++) {
+				req_begin(&q, ops, "calculate", PROTO_CALL, 7);
+				req_i32(&q, 1, 1);
+				ops->write_field_begin(&q.w, PROTO_T_STRUCT, 2);
+				ops->write_struct_begin(&q.w);
+				req_i32(&q, 2, 1);
+				req_i32(&q, 3, OP_ADD);
+				if (in_work)
+					req_nested_struct(&q, 9, (int)levels);
+				ops->write_field_stop(&q.w);
+				ops->write_struct_end(&q.w);
+				if (!in_work)
+					req_nested_struct(&q, 9, (int)levels);
+				req_end(&q);
+				call_run(&c, ops, q.buf.data, q.buf.len, &lim);
+				ck_assert_msg(c.res.status ==
+				    (levels == depth ? PROTO_OK : PROTO_BAD),
+				    "max_nesting_depth %u, %u levels %s: %s", depth, levels,
+				    in_work ? "in Work" : "in the arguments",
+				    status_name(c.res.status));
+				buf_free(&c.out);
+				req_free(&q);
+			}
+		}
+	}
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -1325,6 +1488,8 @@ dispatch_suite(void)
 	tcase_add_loop_test(tc, garbage_bad, 0, NPROTOS);
 	tcase_add_loop_test(tc, too_big_argument, 0, NPROTOS);
 	tcase_add_loop_test(tc, too_deep_unknown_field, 0, NPROTOS);
+	tcase_add_loop_test(tc, nesting_depth_one, 0, NPROTOS);
+	tcase_add_loop_test(tc, nesting_depth_exact, 0, NPROTOS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("exact");

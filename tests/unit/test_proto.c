@@ -1,6 +1,7 @@
 /*
  * test_proto: what the codecs share beyond reading and writing values —
- * for now, the one TApplicationException writer.
+ * the one TApplicationException writer, and skipping under a nesting
+ * limit counted from where the skip starts.
  */
 #include <check.h>
 #include <stdint.h>
@@ -40,6 +41,45 @@ START_TEST(app_exception_bytes)
 }
 END_TEST
 
+/* --- proto_skip_nested ---------------------------------------------------------- */
+
+/* list<list<...<i32>>> `levels` deep, in binary. */
+static uint8_t *
+nested_lists(int levels, size_t *len)
+{
+	return codec_nest("0f 00000001", "08 00000000", "", (size_t)levels - 1, len);
+}
+
+/* The limit counts from where the skip starts, not from the message's top. */
+START_TEST(skip_nested_relative)
+{
+	for (unsigned start = 0; start <= 4; start++) {
+		for (unsigned levels = 1; levels <= PROTO_MAX_DEPTH_LIMIT; levels++) {
+			for (unsigned extra = 0; extra <= 1; extra++) {
+				struct proto_reader	 r;
+				uint8_t			*data;
+				size_t			 len;
+				int			 rc;
+
+				data = nested_lists((int)(levels + extra), &len);
+				proto_reader_init(&r, data, len, CODEC_MAX_SIZE, 8);
+				r.depth = start;	/* as if inside `start` structs */
+				rc = proto_skip_nested(&proto_binary, &r, PROTO_T_LIST, levels);
+				ck_assert_msg((rc == 0) == (extra == 0),
+				    "depth %u, limit %u, %u levels: rc %d (%s)", start, levels,
+				    levels + extra, rc, r.error ? r.error : "");
+				if (rc == 0) {
+					ck_assert_uint_eq(r.pos, len);
+					ck_assert_uint_eq(r.depth, start);
+				}
+				ck_assert_uint_eq(r.max_depth, 8);	/* restored */
+				free(data);
+			}
+		}
+	}
+}
+END_TEST
+
 static Suite *
 proto_suite(void)
 {
@@ -48,6 +88,10 @@ proto_suite(void)
 
 	tc = tcase_create("app_exception");
 	tcase_add_test(tc, app_exception_bytes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("skip");
+	tcase_add_test(tc, skip_nested_relative);
 	suite_add_tcase(s, tc);
 	return s;
 }
