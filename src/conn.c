@@ -25,6 +25,7 @@
 #include "transport.h"
 
 #define CONN_PEER_LEN	(INET6_ADDRSTRLEN + 8)
+#define CONN_METHOD_LEN	64	/* bytes of a peer's method name in a log line */
 
 struct conn {
 	struct conn_env	*env;
@@ -362,13 +363,14 @@ static void
 conn_fail(struct conn *c, const uint8_t *data, size_t len, const struct dispatch_result *res,
     const char *why)
 {
-	size_t written;
+	char	method[CONN_METHOD_LEN + 1];
+	size_t	written;
 
 	if (res != NULL && res->method_len > 0)
 		log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
-		    "%s: closing connection (%s, method '%.*s'): %s", c->peer,
-		    transport_name(&c->transport), (int)(res->method_len > 64 ? 64 : res->method_len),
-		    (const char *)res->method, why);
+		    "%s: closing connection (%s, method '%s'): %s", c->peer,
+		    transport_name(&c->transport), proto_text(res->method, res->method_len,
+		    method, sizeof method), why);
 	else
 		log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
 		    "%s: closing connection (%s): %s", c->peer,

@@ -18,6 +18,8 @@
  * them.  max_nesting_depth counts only what is skipped below these.
  */
 #define DISPATCH_DEPTH		2
+/* Bytes of a peer's method or service name quoted in a reply. */
+#define DISPATCH_QUOTE_LEN	200
 
 /* Fields of the Work struct that calculate takes. */
 enum {
@@ -84,6 +86,7 @@ static void
 reply_exception(struct dispatch_reply *rep, enum proto_app_error type, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The texts are short: a quoted peer's name is at most DISPATCH_QUOTE_LEN bytes. */
 static void
 reply_exception(struct dispatch_reply *rep, enum proto_app_error type, const char *fmt, ...)
 {
@@ -446,6 +449,7 @@ dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
 	struct dispatch_args		 args;
 	const struct dispatch_method	*m = NULL;
 	const char			*reason = NULL;
+	char				 quoted[DISPATCH_QUOTE_LEN + 1];
 	size_t				 out_start = out->len;
 	uint8_t				 type = 0;
 	int32_t				 seqid = 0;
@@ -486,15 +490,13 @@ dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
 		if (type == PROTO_ONEWAY)
 			return;
 		if (strcmp(reason, "unknown service") == 0) {
-			size_t service_len = name.len - reply_name.len - 1;
-
 			reply_exception(&rep, PROTO_APP_UNKNOWN_METHOD,
-			    "unknown service '%.*s' (calcd serves CalculatorService, Calculator "
-			    "and SharedService)", (int)(service_len > 200 ? 200 : service_len),
-			    (const char *)name.ptr);
+			    "unknown service '%s' (calcd serves CalculatorService, Calculator "
+			    "and SharedService)", proto_text(name.ptr, name.len - reply_name.len - 1,
+			    quoted, sizeof quoted));
 		} else {
-			reply_exception(&rep, PROTO_APP_UNKNOWN_METHOD, "%s '%.*s'", reason,
-			    (int)(name.len > 200 ? 200 : name.len), (const char *)name.ptr);
+			reply_exception(&rep, PROTO_APP_UNKNOWN_METHOD, "%s '%s'", reason,
+			    proto_text(name.ptr, name.len, quoted, sizeof quoted));
 		}
 	} else {
 		if (!dispatch_check_args(&rep, m, &args))

@@ -214,4 +214,13 @@ int	proto_write_app_exception(const struct proto_ops *, struct proto_writer *,
 	    const struct proto_string *name, int32_t seqid, enum proto_app_error type,
 	    const char *text, size_t len);
 
+/*
+ * A peer's bytes (a method or service name) as text to quote in a message
+ * or a log line: valid UTF-8 whatever they hold, each byte that is not
+ * part of a UTF-8 character (and NUL) turned into U+FFFD, cut at a
+ * character boundary to fit out[0..size) with its NUL, "..." marking a
+ * cut.  Returns out.
+ */
+const char *proto_text(const uint8_t *data, size_t len, char *out, size_t size);
+
 #endif

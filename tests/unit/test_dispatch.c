@@ -1288,6 +1288,149 @@ START_TEST(exact_compact)
 }
 END_TEST
 
+/* --- peers' names in messages ------------------------------------------- */
+
+/*
+ * Strict UTF-8, checked by decoding code points the way Python's decoder
+ * does: no overlong forms, no surrogates, nothing past U+10FFFF.
+ */
+static bool
+utf8_valid(const char *text)
+{
+	const unsigned char *p = (const unsigned char *)text;
+
+	while (*p != 0) {
+		uint32_t	cp;
+		int		more;
+
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0)
+			more = 1, cp = *p & 0x1f;
+		else if ((*p & 0xf0) == 0xe0)
+			more = 2, cp = *p & 0x0f;
+		else if ((*p & 0xf8) == 0xf0)
+			more = 3, cp = *p & 0x07;
+		else
+			return false;
+		p++;
+		for (int i = 0; i < more; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (*p & 0x3f);
+		}
+		if ((more == 1 && cp < 0x80) || (more == 2 && cp < 0x800) ||
+		    (more == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A long name of multi-byte characters, cut at every possible offset: the
+ * message is valid UTF-8 and quotes whole characters of the name, then "...".
+ */
+START_TEST(unknown_method_long_utf8_name)
+{
+	static const char *const chars[] = { "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80" };
+	const struct proto_ops	*ops = protos[_i];
+	struct req		 q;
+	struct reply		 rep;
+	char			 name[400];
+
+	for (size_t k = 0; k < sizeof chars / sizeof chars[0]; k++) {
+		size_t clen = strlen(chars[k]);
+
+		for (size_t prefix = 0; prefix < clen; prefix++) {
+			const char	*quoted, *end;
+			size_t		 len = prefix;
+
+			memset(name, 'x', prefix);
+			while (len + clen <= 300) {
+				memcpy(name + len, chars[k], clen);
+				len += clen;
+			}
+			name[len] = '\0';
+			req_begin(&q, ops, name, PROTO_CALL, 21);
+			req_end(&q);
+			expect_app_error(&q, name, 21, PROTO_APP_UNKNOWN_METHOD, &rep);
+			ck_assert_msg(utf8_valid(rep.message), "%zu-byte characters after %zu: "
+			    "message not UTF-8", clen, prefix);
+			quoted = strchr(rep.message, '\'');
+			ck_assert_ptr_nonnull(quoted);
+			quoted++;
+			end = strstr(quoted, "...'");
+			ck_assert_msg(end != NULL, "no cut marked in \"%s\"", rep.message);
+			ck_assert_uint_ge((size_t)(end - quoted), 100);
+			ck_assert_uint_lt((size_t)(end - quoted), len);
+			/* a prefix of the name, cut between characters */
+			ck_assert(memcmp(quoted, name, (size_t)(end - quoted)) == 0);
+			ck_assert_uint_eq(((size_t)(end - quoted) - prefix) % clen, 0);
+			req_free(&q);
+		}
+	}
+}
+END_TEST
+
+/* An unknown service's long name is cut the same way; the reply names the method. */
+START_TEST(unknown_service_long_utf8_name)
+{
+	const struct proto_ops	*ops = protos[_i];
+	struct req		 q;
+	struct reply		 rep;
+	char			 name[400];
+	size_t			 len = 0;
+
+	name[len++] = 'S';
+	while (len + 3 <= 300) {
+		memcpy(name + len, "\xe2\x82\xac", 3);
+		len += 3;
+	}
+	memcpy(name + len, ":add", 5);
+	req_begin(&q, ops, name, PROTO_CALL, 22);
+	req_i32(&q, 1, 1);
+	req_i32(&q, 2, 2);
+	req_end(&q);
+	expect_app_error(&q, name, 22, PROTO_APP_UNKNOWN_METHOD, &rep);
+	ck_assert_str_eq(rep.name, "add");
+	ck_assert_msg(utf8_valid(rep.message), "message not UTF-8");
+	ck_assert_msg(strstr(rep.message, "unknown service 'S\xe2\x82\xac") != NULL,
+	    "message \"%s\"", rep.message);
+	ck_assert_ptr_nonnull(strstr(rep.message, "...'"));
+	req_free(&q);
+}
+END_TEST
+
+/* Bytes that aren't UTF-8 (and NUL) are quoted as U+FFFD; the reply echoes the name. */
+START_TEST(unknown_method_invalid_utf8_name)
+{
+	static const char	name[] = "a\xff\xc3(b\xed\xa0\x80" "c\0d\xf4\x90\x80\x80\xc0\xaf";
+	static const char	want[] = "unknown method 'a\xef\xbf\xbd\xef\xbf\xbd(b"
+				    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "c\xef\xbf\xbd" "d"
+				    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+				    "\xef\xbf\xbd\xef\xbf\xbd'";
+	const struct proto_ops	*ops = protos[_i];
+	struct req		 q;
+	struct call		 c;
+	struct reply		 rep;
+
+	req_begin_raw(&q, ops, name, sizeof name - 1, PROTO_CALL, 23);
+	req_end(&q);
+	call_req(&c, &q);
+	call_ok(&c, q.buf.len);
+	reply_decode(ops, c.out.data, c.out.len, &rep);
+	ck_assert_int_eq(rep.type, PROTO_EXCEPTION);
+	ck_assert_int_eq(rep.ex_type, PROTO_APP_UNKNOWN_METHOD);
+	ck_assert_str_eq(rep.message, want);
+	ck_assert(memcmp(rep.name, name, sizeof name) == 0);
+	buf_free(&c.out);
+	req_free(&q);
+}
+END_TEST
+
 /* --- max_nesting_depth ---------------------------------------------------- */
 
 static const struct dispatch_limits shallow = { 1u << 20, 1 };
@@ -1490,6 +1633,13 @@ dispatch_suite(void)
 	tcase_add_loop_test(tc, too_deep_unknown_field, 0, NPROTOS);
 	tcase_add_loop_test(tc, nesting_depth_one, 0, NPROTOS);
 	tcase_add_loop_test(tc, nesting_depth_exact, 0, NPROTOS);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("names");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, unknown_method_long_utf8_name, 0, NPROTOS);
+	tcase_add_loop_test(tc, unknown_service_long_utf8_name, 0, NPROTOS);
+	tcase_add_loop_test(tc, unknown_method_invalid_utf8_name, 0, NPROTOS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("exact");

@@ -1,7 +1,7 @@
 /*
  * test_proto: what the codecs share beyond reading and writing values —
- * the one TApplicationException writer, and skipping under a nesting
- * limit counted from where the skip starts.
+ * quoting a peer's bytes as text, the one TApplicationException writer,
+ * and skipping under a nesting limit counted from where the skip starts.
  */
 #include <check.h>
 #include <stdint.h>
@@ -10,6 +10,78 @@
 
 #include "codec_common.h"
 #include "proto.h"
+
+/* --- proto_text ------------------------------------------------------------ */
+
+static void
+text_is(const char *in, size_t in_len, size_t size, const char *want)
+{
+	char	out[64];
+
+	memset(out, 'z', sizeof out);
+	ck_assert_uint_le(size, sizeof out);
+	ck_assert_ptr_eq(proto_text((const uint8_t *)in, in_len, out, size), out);
+	ck_assert_msg(strcmp(out, want) == 0, "\"%.*s\" in %zu bytes: \"%s\", want \"%s\"",
+	    (int)in_len, in, size, out, want);
+	ck_assert_uint_lt(strlen(out), size);
+}
+
+#define EURO	"\xe2\x82\xac"
+#define FFFD	"\xef\xbf\xbd"
+
+START_TEST(text_fits)
+{
+	text_is("", 0, 1, "");
+	text_is("add", 3, 4, "add");
+	text_is("h\xc3\xa9llo", 6, 7, "h\xc3\xa9llo");
+	text_is(EURO EURO, 6, 7, EURO EURO);
+	text_is("\xf0\x9f\x98\x80", 4, 5, "\xf0\x9f\x98\x80");
+}
+END_TEST
+
+/* Cut at a character boundary, with "..." marking the cut, never past size. */
+START_TEST(text_cut)
+{
+	text_is("abcdef", 6, 6, "ab...");
+	text_is("abcdef", 6, 7, "abcdef");
+	text_is(EURO EURO EURO, 9, 9, EURO "...");	/* not 1 byte of the second */
+	text_is(EURO EURO EURO, 9, 10, EURO EURO EURO);
+	text_is(EURO EURO EURO, 9, 8, EURO "...");
+	text_is(EURO EURO EURO, 9, 6, "...");
+	text_is("abcdef", 6, 3, "");			/* no room even for the mark */
+	text_is("abcdef", 6, 1, "");
+}
+END_TEST
+
+/* Whatever the bytes, the text is UTF-8: each stray byte and NUL is U+FFFD. */
+START_TEST(text_invalid)
+{
+	static const struct {
+		const char	*in;
+		size_t		 len;
+		const char	*want;
+	} cases[] = {
+		{ "\xff", 1, FFFD },
+		{ "a\x80z", 3, "a" FFFD "z" },
+		{ "\xc3", 1, FFFD },				/* cut short */
+		{ "\xe2\x82", 2, FFFD FFFD },
+		{ "\xc0\xaf", 2, FFFD FFFD },			/* overlong '/' */
+		{ "\xe0\x80\xaf", 3, FFFD FFFD FFFD },		/* overlong */
+		{ "\xed\xa0\x80", 3, FFFD FFFD FFFD },		/* a surrogate */
+		{ "\xf4\x90\x80\x80", 4, FFFD FFFD FFFD FFFD },	/* past U+10FFFF */
+		{ "\xf5\x80\x80\x80", 4, FFFD FFFD FFFD FFFD },
+		{ "a\0b", 3, "a" FFFD "b" },
+		{ "\xed\x9f\xbf", 3, "\xed\x9f\xbf" },		/* U+D7FF is fine */
+		{ "\xf4\x8f\xbf\xbf", 4, "\xf4\x8f\xbf\xbf" },	/* U+10FFFF too */
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		text_is(cases[i].in, cases[i].len, 64, cases[i].want);
+	/* a replacement is cut whole too */
+	text_is("\xff\xff\xff\xff", 4, 10, FFFD FFFD "...");
+	text_is("\xff\xff\xff\xff", 4, 9, FFFD "...");
+}
+END_TEST
 
 /* --- proto_write_app_exception ------------------------------------------------ */
 
@@ -85,6 +157,12 @@ proto_suite(void)
 {
 	Suite	*s = suite_create("proto");
 	TCase	*tc;
+
+	tc = tcase_create("text");
+	tcase_add_test(tc, text_fits);
+	tcase_add_test(tc, text_cut);
+	tcase_add_test(tc, text_invalid);
+	suite_add_tcase(s, tc);
 
 	tc = tcase_create("app_exception");
 	tcase_add_test(tc, app_exception_bytes);
