@@ -27,6 +27,12 @@
 #define CONN_PEER_LEN	(INET6_ADDRSTRLEN + 8)
 #define CONN_METHOD_LEN	64	/* bytes of a peer's method name in a log line */
 
+/* Where conn_process's input lies. */
+enum conn_input {
+	CONN_INPUT_SCRATCH,	/* the worker's scratch buffer: the bytes of one read */
+	CONN_INPUT_KEPT,	/* the connection's own buffer, c->in */
+};
+
 struct conn {
 	struct conn_env	*env;
 	struct conn	*prev, *next;
@@ -392,11 +398,11 @@ conn_keep_input(struct conn *c, const uint8_t *data, size_t len)
 }
 
 /*
- * Decode and answer the messages in data[0..len) (the scratch buffer or
- * c->in), keep what is left over, and flush.  -1 if c is gone.
+ * Decode and answer the messages in data[0..len), which lies where `input`
+ * says, keep what is left over, and flush.  -1 if c is gone.
  */
 static int
-conn_process(struct conn *c, const uint8_t *data, size_t len)
+conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t len)
 {
 	struct conn_env		*env = c->env;
 	struct dispatch_result	 res;
@@ -446,7 +452,7 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 	}
 
 	/* Keep the unfinished tail; the scratch buffer is reused by the next read. */
-	if (data == c->in.data) {
+	if (input == CONN_INPUT_KEPT) {
 		buf_consume(&c->in, off);
 	} else if (off < len && conn_keep_input(c, data + off, len - off) != 0) {
 		conn_fail(c, NULL, 0, NULL, "input over its limit");
@@ -454,7 +460,7 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 	}
 	if (c->in.len == 0) {
 		buf_shrink(&c->in, 0);
-	} else if (off > 0 || data != c->in.data) {
+	} else if (off > 0 || input == CONN_INPUT_SCRATCH) {
 		/* A new unfinished message: message_timeout counts from now. */
 		c->message_started_ms = c->last_active_ms;
 	}
@@ -495,14 +501,14 @@ conn_read(struct conn *c, int fd)
 		return conn_flush(c);
 	}
 	if (c->in.len == 0)
-		return conn_process(c, env->scratch, (size_t)n) == 0 ? 1 : -1;
+		return conn_process(c, CONN_INPUT_SCRATCH, env->scratch, (size_t)n) == 0 ? 1 : -1;
 	if (conn_keep_input(c, env->scratch, (size_t)n) != 0) {
 		conn_fail(c, NULL, 0, NULL, "input over its limit");
 		return -1;
 	}
 	if (c->in.len < c->need)
 		return 1;
-	return conn_process(c, c->in.data, c->in.len) == 0 ? 1 : -1;
+	return conn_process(c, CONN_INPUT_KEPT, c->in.data, c->in.len) == 0 ? 1 : -1;
 }
 
 void
@@ -539,7 +545,7 @@ conn_on_write(evutil_socket_t fd, short what, void *arg)
 	if (c->out.len == 0)
 		buf_shrink(&c->out, 0);
 	if (c->paused && c->out.len < c->env->limits.max_output_buffer) {
-		(void)conn_process(c, c->in.data, c->in.len);
+		(void)conn_process(c, CONN_INPUT_KEPT, c->in.data, c->in.len);
 		return;
 	}
 	(void)conn_flush(c);
