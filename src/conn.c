@@ -22,6 +22,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "request.h"
 #include "transport.h"
 
 #define CONN_PEER_LEN	(INET6_ADDRSTRLEN + 8)
@@ -366,23 +367,22 @@ conn_flush(struct conn *c)
  * it and, where the bad one's call can be named, an error for it.
  */
 static void
-conn_fail(struct conn *c, const uint8_t *data, size_t len, const struct dispatch_result *res,
-    const char *why)
+conn_fail(struct conn *c, const struct request_result *res, const char *why)
 {
 	char	method[CONN_METHOD_LEN + 1];
 	size_t	written;
 
-	if (res != NULL && res->method_len > 0)
+	if (res != NULL && res->call.method_len > 0)
 		log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
 		    "%s: closing connection (%s, method '%s'): %s", c->peer,
-		    transport_name(&c->transport), proto_text(res->method, res->method_len,
-		    method, sizeof method), why);
+		    transport_name(&c->transport), proto_text(res->call.method,
+		    res->call.method_len, method, sizeof method), why);
 	else
 		log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
 		    "%s: closing connection (%s): %s", c->peer,
 		    transport_name(&c->transport), why);
 	if (res != NULL)
-		(void)transport_error_reply(&c->transport, data, len, res, &c->env->reply);
+		(void)request_error_reply(res, &c->env->reply);
 	if (c->out.len == 0 && c->env->reply.len > 0)
 		(void)conn_write_some(c, c->env->reply.data, c->env->reply.len, &written);
 	c->env->reply.len = 0;
@@ -405,7 +405,7 @@ static int
 conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t len)
 {
 	struct conn_env		*env = c->env;
-	struct dispatch_result	 res;
+	struct request_result	 res;
 	const char		*error = NULL;
 	size_t			 off = 0;
 
@@ -431,20 +431,19 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 			if (st == PROTO_NEED_MORE)
 				break;
 			if (st != PROTO_OK) {
-				conn_fail(c, NULL, 0, NULL, error);
+				conn_fail(c, NULL, error);
 				return -1;
 			}
 			log_debug("%s: speaks %s", c->peer, transport_name(&c->transport));
 		}
-		transport_process(&c->transport, data + off, len - off, &env->limits.dispatch,
+		request_process(&c->transport, data + off, len - off, &env->limits.dispatch,
 		    &env->reply, &res);
 		if (res.status == PROTO_NEED_MORE) {
 			c->need = res.need;
 			break;
 		}
 		if (res.status != PROTO_OK) {
-			conn_fail(c, data + off, len - off, &res,
-			    res.error ? res.error : "malformed message");
+			conn_fail(c, &res, res.error ? res.error : "malformed message");
 			return -1;
 		}
 		off += res.consumed;
@@ -455,7 +454,7 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 	if (input == CONN_INPUT_KEPT) {
 		buf_consume(&c->in, off);
 	} else if (off < len && conn_keep_input(c, data + off, len - off) != 0) {
-		conn_fail(c, NULL, 0, NULL, "input over its limit");
+		conn_fail(c, NULL, "input over its limit");
 		return -1;
 	}
 	if (c->in.len == 0) {
@@ -503,7 +502,7 @@ conn_read(struct conn *c, int fd)
 	if (c->in.len == 0)
 		return conn_process(c, CONN_INPUT_SCRATCH, env->scratch, (size_t)n) == 0 ? 1 : -1;
 	if (conn_keep_input(c, env->scratch, (size_t)n) != 0) {
-		conn_fail(c, NULL, 0, NULL, "input over its limit");
+		conn_fail(c, NULL, "input over its limit");
 		return -1;
 	}
 	if (c->in.len < c->need)

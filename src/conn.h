@@ -1,8 +1,8 @@
 /*
  * conn: one client connection inside a worker's event loop — its socket,
  * its bounded input and output backlogs, its timeouts (checked by one
- * sweep per worker), and the loop of read, detect, decode, dispatch and
- * write that serves it.
+ * sweep per worker), and the loop of read, detect, request and write
+ * that serves it.
  */
 #ifndef CALCD_CONN_H
 #define CALCD_CONN_H
