@@ -5,12 +5,20 @@
  * between two scrapes.  Quantiles are estimated the way Prometheus's
  * histogram_quantile does: linear within the bucket the rank falls in.
  */
+#include "config.h"
+
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "calcctl_net.h"
 #include "calcctl_stats.h"
+
+#define CALCCTL_STATS_MAX_TEXT	(4u << 20)
 
 #define CALCCTL_STATS_LABELS	4
 
@@ -303,4 +311,125 @@ calcctl_stats_print(FILE *out, const char *where, const struct calcctl_stats *be
 			fprintf(out, ", %.0f closed (%s)", d, now->close_reason[i]);
 	}
 	fputc('\n', out);
+}
+
+/* --- fetching and the command ---------------------------------------------- */
+
+static volatile sig_atomic_t calcctl_stats_interrupted;
+
+static void
+calcctl_stats_on_signal(int sig)
+{
+	(void)sig;
+	calcctl_stats_interrupted = 1;
+}
+
+/* GET /metrics over HTTP/1.0 into body; -1 with why. */
+static int
+calcctl_stats_fetch(const struct calcctl_stats_target *t, struct calcctl_stats *out,
+    char *why, size_t why_len)
+{
+	struct calcctl_net	 net;
+	struct buf		 in;
+	char			 request[512];
+	const uint8_t		*body;
+	int			 n, rc = -1;
+	ssize_t			 got;
+
+	calcctl_net_init(&net, t->host, t->port, t->timeout_ms, t->verbose);
+	buf_init(&in, CALCCTL_STATS_MAX_TEXT);
+	n = snprintf(request, sizeof request, "GET /metrics HTTP/1.0\r\nHost: %s\r\n"
+	    "User-Agent: calcctl\r\nAccept: text/plain\r\n\r\n", t->where);
+	if (n < 0 || (size_t)n >= sizeof request) {
+		(void)snprintf(why, why_len, "host name too long");
+		goto done;
+	}
+	if (calcctl_net_connect(&net) != 0 || calcctl_net_send(&net, request, (size_t)n) != 0) {
+		(void)snprintf(why, why_len, "%s", net.error);
+		goto done;
+	}
+	while ((got = calcctl_net_recv(&net, &in)) > 0)
+		continue;
+	if (got < 0) {
+		(void)snprintf(why, why_len, "%s", net.error);
+		goto done;
+	}
+	if (in.len < 12 || memcmp(in.data, "HTTP/1.", 7) != 0) {
+		(void)snprintf(why, why_len, "not an HTTP server (is this calcd's metrics_listen "
+		    "address?)");
+		goto done;
+	}
+	if (memcmp(in.data + 9, "200", 3) != 0) {
+		(void)snprintf(why, why_len, "HTTP status %.3s for /metrics", in.data + 9);
+		goto done;
+	}
+	body = memmem(in.data, in.len, "\r\n\r\n", 4);
+	if (body == NULL) {
+		(void)snprintf(why, why_len, "HTTP reply without a body");
+		goto done;
+	}
+	body += 4;
+	rc = calcctl_stats_parse((const char *)body, in.len - (size_t)(body - in.data), out, why,
+	    why_len);
+done:
+	calcctl_net_close(&net);
+	buf_free(&in);
+	return rc;
+}
+
+/* Sleep ms unless interrupted. */
+static void
+calcctl_stats_sleep(int64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+
+	while (!calcctl_stats_interrupted && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		continue;
+}
+
+int
+calcctl_stats_run(const struct calcctl_stats_target *t, bool watch)
+{
+	struct calcctl_stats	*prev, *now;
+	struct sigaction	 sa;
+	char			 why[CALCCTL_NET_ERROR_LEN + 64];
+	int64_t			 taken, then;
+	int			 status = 2;
+
+	prev = malloc(sizeof *prev);
+	now = malloc(sizeof *now);
+	if (prev == NULL || now == NULL) {
+		fprintf(stderr, "calcctl: stats: out of memory\n");
+		goto done;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = calcctl_stats_on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	then = calcctl_net_now();
+	if (calcctl_stats_fetch(t, prev, why, sizeof why) != 0) {
+		fprintf(stderr, "calcctl: %s: stats: %s\n", t->where, why);
+		goto done;
+	}
+	do {
+		calcctl_stats_sleep(1000);
+		if (calcctl_stats_interrupted)
+			break;
+		taken = calcctl_net_now();
+		if (calcctl_stats_fetch(t, now, why, sizeof why) != 0) {
+			fprintf(stderr, "calcctl: %s: stats: %s\n", t->where, why);
+			goto done;
+		}
+		if (watch)
+			fputs("\033[H\033[J", stdout);	/* like top: redraw in place */
+		calcctl_stats_print(stdout, t->where, prev, now, (double)(taken - then) / 1000.0);
+		fflush(stdout);
+		memcpy(prev, now, sizeof *prev);
+		then = taken;
+	} while (watch && !calcctl_stats_interrupted);
+	status = 0;
+done:
+	free(prev);
+	free(now);
+	return status;
 }

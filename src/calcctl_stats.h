@@ -38,6 +38,22 @@ struct calcctl_stats {
 	double				cpu_seconds, resident_bytes, start_time;
 };
 
+/* Where to scrape. */
+struct calcctl_stats_target {
+	const char	*host;
+	const char	*port;
+	const char	*where;		/* "host:port" for messages */
+	int64_t		 timeout_ms;
+	bool		 verbose;
+};
+
+/*
+ * `calcctl stats`: scrape twice a second apart and print the change; with
+ * watch, go on every second until SIGINT.  The exit status: 0, or 2 when
+ * the endpoint can't be scraped.
+ */
+int	calcctl_stats_run(const struct calcctl_stats_target *, bool watch);
+
 /* Read the exposition text[0..len) into s; -1 with why if it isn't calcd's. */
 int	calcctl_stats_parse(const char *text, size_t len, struct calcctl_stats *s,
 	    char *why, size_t why_len);

@@ -13,10 +13,10 @@
 #include <sys/time.h>
 
 #include "buf.h"
+#include "metrics.h"
 #include "dispatch.h"
 
 struct event;
-struct metrics_block;
 struct event_base;
 struct conn;
 
@@ -56,7 +56,9 @@ void		 conn_env_set_limits(struct conn_env *, const struct conn_limits *);
 
 /* Take over fd (non-blocking, connected); NULL after closing it on failure. */
 struct conn	*conn_new(struct conn_env *, int fd, const struct sockaddr *, socklen_t);
-void		 conn_close(struct conn *);
+/* Close c, counted under reason (calcd_connections_closed_total). */
+void		 conn_close(struct conn *, enum metrics_close_reason);
+/* Close every connection (shutdown_timeout is over, or the worker ends). */
 void		 conn_close_all(struct conn_env *);
 /*
  * Shutting down: answer what every connection has sent, then close each

@@ -219,16 +219,26 @@ server_open_metrics(struct server *s, const struct conf_listen *address)
 {
 	struct metrics_http	*mh;
 	int			 fds[SERVER_METRICS_SOCKETS], count;
-	char			 text[SERVER_NAME_LEN];
+	char			 text[SERVER_METRICS_SOCKETS][SERVER_NAME_LEN];
 
 	count = listener_open_sockets(address, "metrics", fds, SERVER_METRICS_SOCKETS);
 	if (count < 0)
 		return NULL;
+	/* Each bound address, as the listeners say theirs (port 0 is the kernel's choice). */
+	for (int i = 0; i < count; i++) {
+		struct sockaddr_storage	bound;
+		socklen_t		len = sizeof bound;
+
+		if (getsockname(fds[i], (struct sockaddr *)&bound, &len) == 0)
+			conn_format_address((struct sockaddr *)&bound, text[i], sizeof text[i]);
+		else
+			conf_format_listen(address, text[i], sizeof text[i]);
+	}
 	if ((mh = metrics_http_open(s->base, fds, (unsigned)count, server_render_metrics,
 	    s)) == NULL)
 		return NULL;
-	conf_format_listen(address, text, sizeof text);
-	log_notice("serving metrics on http://%s/metrics", text);
+	for (int i = 0; i < count; i++)
+		log_notice("serving metrics on http://%s/metrics", text[i]);
 	return mh;
 }
 
