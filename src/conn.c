@@ -268,12 +268,14 @@ conn_close_all(struct conn_env *env)
 }
 
 int
-conn_env_init(struct conn_env *env, struct event_base *base, const struct conn_limits *limits)
+conn_env_init(struct conn_env *env, struct event_base *base, struct metrics_block *metrics,
+    const struct conn_limits *limits)
 {
 	enum { CONN_SCRATCH_LEN = 64 * 1024 };
 
 	memset(env, 0, sizeof *env);
 	env->base = base;
+	env->metrics_block = metrics;
 	env->scratch_len = CONN_SCRATCH_LEN;
 	if ((env->scratch = malloc(CONN_SCRATCH_LEN)) == NULL)
 		return -1;
@@ -300,6 +302,8 @@ void
 conn_env_set_limits(struct conn_env *env, const struct conn_limits *limits)
 {
 	env->limits = *limits;
+	/* Counting costs a little per call: only while someone can read the counts. */
+	env->metrics = limits->count_metrics ? env->metrics_block : NULL;
 	/* A read's replies stop being gathered past max_output_buffer, plus one reply. */
 	env->reply.limit = limits->max_output_buffer + limits->dispatch.max_message_size + 65536;
 	conn_schedule_sweep(env);

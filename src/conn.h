@@ -26,6 +26,7 @@ struct conn_limits {
 	size_t			max_output_buffer;	/* stop reading a peer past this */
 	uint64_t		idle_timeout_ms;	/* 0: never */
 	uint64_t		message_timeout_ms;	/* 0: never */
+	bool			count_metrics;		/* metrics_listen is set */
 };
 
 /* What a worker gives every connection it owns; the connections share it. */
@@ -40,13 +41,18 @@ struct conn_env {
 	struct conn		*head;			/* live connections */
 	unsigned		 count;
 	unsigned long long	 requests;		/* messages served */
-	struct metrics_block	*metrics;		/* the worker's counters (may be NULL) */
+	struct metrics_block	*metrics_block;		/* the worker's counters */
+	struct metrics_block	*metrics;		/* the same, or NULL: not counting */
 	void			(*on_close)(void *arg);
 	void			*on_close_arg;
 };
 
-/* Set up env (buffers, the timeout sweep) for the given limits; -1 if out of memory. */
-int		 conn_env_init(struct conn_env *, struct event_base *, const struct conn_limits *);
+/*
+ * Set up env (buffers, the timeout sweep) for the given limits; it counts
+ * into metrics, its worker's block, while limits say so.  -1 if out of memory.
+ */
+int		 conn_env_init(struct conn_env *, struct event_base *, struct metrics_block *metrics,
+		    const struct conn_limits *);
 void		 conn_env_free(struct conn_env *);
 /*
  * New limits, for every connection: from its next message, read and write

@@ -70,6 +70,7 @@ server_conn_limits(const struct conf *conf, struct conn_limits *limits)
 	limits->max_output_buffer = conf->max_output_buffer;
 	limits->idle_timeout_ms = conf->idle_timeout_ms;
 	limits->message_timeout_ms = conf->message_timeout_ms;
+	limits->count_metrics = conf_metrics_enabled(conf);
 }
 
 /* --- accepting ------------------------------------------------------------ */

@@ -218,12 +218,15 @@ worker_init(struct worker *w, unsigned index, const struct conn_limits *limits,
 	}
 	/* A cache line of its own: two workers' counters never share one. */
 	w->metrics = aligned_alloc(64, (sizeof *w->metrics + 63) / 64 * 64);
-	if (w->metrics == NULL || conn_env_init(&w->env, w->base, limits) != 0) {
+	if (w->metrics == NULL) {
 		log_error("worker %u: out of memory", index);
 		return -1;
 	}
 	memset(w->metrics, 0, sizeof *w->metrics);
-	w->env.metrics = w->metrics;
+	if (conn_env_init(&w->env, w->base, w->metrics, limits) != 0) {
+		log_error("worker %u: out of memory", index);
+		return -1;
+	}
 	w->env.on_close = worker_conn_closed;
 	w->env.on_close_arg = w;
 	return 0;
