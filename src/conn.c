@@ -465,6 +465,8 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 
 	c->paused = false;
 	c->need = 0;
+	if (env->metrics != NULL)
+		started_ns = conn_now_ns();
 	while (off < len) {
 		/*
 		 * Replies past max_output_buffer go to the socket now; only
@@ -477,6 +479,8 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 				c->paused = true;
 				break;
 			}
+			if (env->metrics != NULL)
+				started_ns = conn_now_ns();	/* the send is not the next call's time */
 		}
 		if (c->transport.kind == TRANSPORT_UNKNOWN) {
 			enum proto_status st = transport_detect(data + off, len - off,
@@ -490,8 +494,6 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 			}
 			log_debug("%s: speaks %s", c->peer, transport_name(&c->transport));
 		}
-		if (env->metrics != NULL)
-			started_ns = conn_now_ns();
 		request_process(&c->transport, data + off, len - off, &env->limits.dispatch,
 		    &env->reply, &res);
 		if (res.status == PROTO_NEED_MORE) {
@@ -505,8 +507,13 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 		}
 		off += res.consumed;
 		env->requests++;
-		if (env->metrics != NULL)
-			conn_count_call(env->metrics, &res, conn_now_ns() - started_ns);
+		if (env->metrics != NULL) {
+			/* One clock read per call: each call starts where the last one ended. */
+			uint64_t now_ns = conn_now_ns();
+
+			conn_count_call(env->metrics, &res, now_ns - started_ns);
+			started_ns = now_ns;
+		}
 	}
 
 	/* Keep the unfinished tail; the scratch buffer is reused by the next read. */

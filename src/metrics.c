@@ -112,11 +112,24 @@ metrics_format_calls(struct metrics_out *o, const struct metrics_view *v,
 	metrics_header(o, "calcd_calls_total", "counter",
 	    "Calls answered, by method and outcome (ok, exception: a declared IDL exception, "
 	    "error: a TApplicationException).");
-	for (unsigned m = 0; m < v->method_count; m++)
-		for (unsigned k = 0; k < METRICS_OUTCOMES; k++)
+	for (unsigned m = 0; m < v->method_count; m++) {
+		uint64_t all = 0, others = 0;
+
+		for (unsigned b = 0; b <= METRICS_BUCKETS; b++)
+			all += metrics_read(&sum->duration_buckets[m][b]);
+		for (unsigned k = 0; k < METRICS_OUTCOMES; k++) {
+			uint64_t n = metrics_read(&sum->calls[m][k]);
+
+			if (k == METRICS_OK)
+				continue;
+			others += n;
 			metrics_printf(o, "calcd_calls_total{method=\"%s\",outcome=\"%s\"} %" PRIu64
-			    "\n", v->method_names[m], metrics_outcome_names[k],
-			    metrics_read(&sum->calls[m][k]));
+			    "\n", v->method_names[m], metrics_outcome_names[k], n);
+		}
+		/* Every call is in the histogram; ok ones are only there. */
+		metrics_printf(o, "calcd_calls_total{method=\"%s\",outcome=\"ok\"} %" PRIu64 "\n",
+		    v->method_names[m], all >= others ? all - others : 0);
+	}
 
 	metrics_header(o, "calcd_call_duration_seconds", "histogram",
 	    "Time from a call's message being complete to its reply being queued.");

@@ -58,7 +58,7 @@ typedef _Atomic uint64_t metrics_counter;
 
 /* One thread's counters; only that thread writes them. */
 struct metrics_block {
-	metrics_counter	calls[METRICS_MAX_METHODS][METRICS_OUTCOMES];
+	metrics_counter	calls[METRICS_MAX_METHODS][METRICS_OUTCOMES];	/* [..][OK] unused */
 	metrics_counter	duration_buckets[METRICS_MAX_METHODS][METRICS_BUCKETS + 1];
 	metrics_counter	duration_sum_ns[METRICS_MAX_METHODS];
 	metrics_counter	requests[METRICS_TRANSPORTS][METRICS_PROTOCOLS];
@@ -97,7 +97,9 @@ metrics_count_call(struct metrics_block *b, unsigned method, enum metrics_outcom
 		method = METRICS_MAX_METHODS - 1;
 	while (bucket < METRICS_BUCKETS && ns > metrics_bucket_ns[bucket])
 		bucket++;
-	metrics_add(&b->calls[method][outcome], 1);
+	/* Most calls are ok: their count is the histogram's, less the others. */
+	if (outcome != METRICS_OK)
+		metrics_add(&b->calls[method][outcome], 1);
 	metrics_add(&b->duration_buckets[method][bucket], 1);
 	metrics_add(&b->duration_sum_ns[method], ns);
 }
