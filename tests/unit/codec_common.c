@@ -1,6 +1,7 @@
 /*
  * codec_common: the helpers codec_common.h declares — hex, readers and
- * writers over it, the generic checks (nesting, sticky failures) and the
+ * writers over it, the step language's writer and reader, the generic
+ * checks (cut short, write limits, nesting, sticky failures) and the
  * sample message through every Thrift type.
  */
 #include <check.h>
@@ -35,6 +36,20 @@ hex_decode(const char *text, uint8_t *out, size_t cap)
 	for (const char *p = text; *p != '\0'; p++) {
 		if (*p == ' ' || *p == '\n' || *p == '\t')
 			continue;
+		if (*p == '*') {
+			/* "7a*300": the byte just decoded, 300 times in all */
+			char		*end;
+			unsigned long	 count = strtoul(p + 1, &end, 10);
+
+			ck_assert_msg(n > 0 && hi < 0 && end != p + 1 && count > 0,
+			    "bad repeat at \"%s\" in \"%s\"", p, text);
+			ck_assert_msg(count - 1 <= cap - n, "hex text longer than %zu bytes",
+			    cap);
+			memset(out + n, out[n - 1], count - 1);
+			n += count - 1;
+			p = end - 1;
+			continue;
+		}
 		if ((v = hex_digit(*p)) < 0)
 			ck_abort_msg("bad hex character '%c' in \"%s\"", *p, text);
 		if (hi < 0) {
@@ -129,6 +144,342 @@ codec_expect_field(const struct proto_ops *ops, struct proto_reader *r,
 	    "field at pos %zu: type %u id %d, want type %u id %d",
 	    r->pos, t, i, type, id);
 	return 0;
+}
+
+/* --- steps ------------------------------------------------------------------- */
+
+/* A string step's bytes (s, repeated) in out; its length. */
+static size_t
+step_string(const struct codec_step *st, uint8_t *out, size_t cap)
+{
+	size_t	len = strlen(st->s), times = st->repeat ? st->repeat : 1;
+
+	ck_assert_msg(len * times <= cap, "string step of %zu bytes", len * times);
+	for (size_t k = 0; k < times; k++)
+		memcpy(out + k * len, st->s, len);
+	return len * times;
+}
+
+int
+codec_write_step(const struct proto_ops *ops, struct proto_writer *w,
+    const struct codec_step *st)
+{
+	static uint8_t		text[HEX_MAX];
+	struct proto_string	name;
+	int			rc;
+
+	switch (st->op) {
+	case CODEC_STEP_MESSAGE:
+		name = pstr(st->s);
+		return ops->write_message_begin(w, &name, st->type, (int32_t)st->i);
+	case CODEC_STEP_STRUCT:
+		return ops->write_struct_begin(w);
+	case CODEC_STEP_FIELD:
+		return ops->write_field_begin(w, st->type, (int16_t)st->i);
+	case CODEC_STEP_STOP:
+		rc = ops->write_field_stop(w);
+		return ops->write_struct_end(w) != 0 ? -1 : rc;
+	case CODEC_STEP_LIST:
+		return ops->write_list_begin(w, st->type, (uint32_t)st->i);
+	case CODEC_STEP_SET:
+		return ops->write_set_begin(w, st->type, (uint32_t)st->i);
+	case CODEC_STEP_MAP:
+		return ops->write_map_begin(w, st->type, st->value_type, (uint32_t)st->i);
+	case CODEC_STEP_END:
+	case CODEC_STEP_POS:
+		return w->failed ? -1 : 0;	/* nothing to write */
+	case CODEC_STEP_BOOL:
+		return ops->write_bool(w, st->i != 0);
+	case CODEC_STEP_BYTE:
+		return ops->write_byte(w, (int8_t)st->i);
+	case CODEC_STEP_I16:
+		return ops->write_i16(w, (int16_t)st->i);
+	case CODEC_STEP_I32:
+		return ops->write_i32(w, (int32_t)st->i);
+	case CODEC_STEP_I64:
+		return ops->write_i64(w, st->i);
+	case CODEC_STEP_DOUBLE:
+		return ops->write_double(w, st->d);
+	case CODEC_STEP_STRING:
+		return ops->write_string(w, text, step_string(st, text, sizeof text));
+	case CODEC_STEP_SKIP:
+	case CODEC_STEP_DONE:
+		break;
+	}
+	ck_abort_msg("step %d cannot be written", (int)st->op);
+	return -1;
+}
+
+void
+codec_write_steps(const struct proto_ops *ops, struct wfix *f,
+    const struct codec_step *steps, const char *what)
+{
+	wfix_init(f, CODEC_MAX_SIZE);
+	for (size_t k = 0; steps[k].op != CODEC_STEP_DONE; k++)
+		ck_assert_msg(codec_write_step(ops, &f->w, &steps[k]) == 0,
+		    "%s %s: step %zu: the write said -1", ops->name, what, k);
+	ck_assert(!f->w.failed);
+}
+
+/* What one read step gave. */
+struct step_value {
+	struct proto_string	s;
+	uint8_t			type, value_type;
+	int64_t			i;
+	double			d;
+};
+
+/* Do the read a step names; the codec's return value. */
+static int
+step_read(const struct proto_ops *ops, struct proto_reader *r, const struct codec_step *st,
+    struct step_value *got)
+{
+	int32_t	i32 = 0;
+	int16_t	i16 = 0;
+	int8_t	i8 = 0;
+	uint32_t n = 0;
+	bool	b = false;
+	int	rc;
+
+	memset(got, 0, sizeof *got);
+	got->type = got->value_type = 0xee;
+	switch (st->op) {
+	case CODEC_STEP_MESSAGE:
+		rc = ops->read_message_begin(r, &got->s, &got->type, &i32);
+		got->i = i32;
+		return rc;
+	case CODEC_STEP_STRUCT:
+		return ops->read_struct_begin(r);
+	case CODEC_STEP_FIELD:
+	case CODEC_STEP_STOP:
+		rc = ops->read_field_begin(r, &got->type, &i16);
+		got->i = i16;
+		if (rc == 0 && st->op == CODEC_STEP_STOP && got->type == PROTO_T_STOP)
+			rc = ops->read_struct_end(r);
+		return rc;
+	case CODEC_STEP_LIST:
+		rc = ops->read_list_begin(r, &got->type, &n);
+		got->i = n;
+		return rc;
+	case CODEC_STEP_SET:
+		rc = ops->read_set_begin(r, &got->type, &n);
+		got->i = n;
+		return rc;
+	case CODEC_STEP_MAP:
+		rc = ops->read_map_begin(r, &got->type, &got->value_type, &n);
+		got->i = n;
+		return rc;
+	case CODEC_STEP_END:
+		return ops->read_container_end(r);
+	case CODEC_STEP_BOOL:
+		rc = ops->read_bool(r, &b);
+		got->i = b;
+		return rc;
+	case CODEC_STEP_BYTE:
+		rc = ops->read_byte(r, &i8);
+		got->i = i8;
+		return rc;
+	case CODEC_STEP_I16:
+		rc = ops->read_i16(r, &i16);
+		got->i = i16;
+		return rc;
+	case CODEC_STEP_I32:
+		rc = ops->read_i32(r, &i32);
+		got->i = i32;
+		return rc;
+	case CODEC_STEP_I64:
+		return ops->read_i64(r, &got->i);
+	case CODEC_STEP_DOUBLE:
+		return ops->read_double(r, &got->d);
+	case CODEC_STEP_STRING:
+		return ops->read_string(r, &got->s);
+	case CODEC_STEP_SKIP:
+		return ops->skip(r, st->type);
+	case CODEC_STEP_POS:
+		got->i = (int64_t)r->pos;
+		return 0;
+	case CODEC_STEP_DONE:
+		break;
+	}
+	ck_abort_msg("step %d cannot be read", (int)st->op);
+	return -1;
+}
+
+/* The value a step read must be the step's. */
+static void
+step_compare(const struct proto_ops *ops, const struct proto_reader *r,
+    const struct codec_step *st, const struct step_value *got, const char *what)
+{
+	static uint8_t	want[HEX_MAX];
+	char		a[200], b[200];
+	size_t		len;
+
+	switch (st->op) {
+	case CODEC_STEP_MESSAGE:
+		ck_assert_msg(pstr_eq(&got->s, st->s) && got->type == st->type && got->i == st->i,
+		    "%s %s: message \"%.*s\" type %u seqid %lld, want \"%s\" %u %lld",
+		    ops->name, what, (int)got->s.len, (const char *)got->s.ptr, got->type,
+		    (long long)got->i, st->s, st->type, (long long)st->i);
+		break;
+	case CODEC_STEP_FIELD:
+	case CODEC_STEP_STOP: {
+		uint8_t want_type = st->op == CODEC_STEP_STOP ? PROTO_T_STOP : st->type;
+
+		ck_assert_msg(got->type == want_type &&
+		    (want_type == PROTO_T_STOP || got->i == st->i),
+		    "%s %s: field at pos %zu: type %u id %lld, want type %u id %lld",
+		    ops->name, what, r->pos, got->type, (long long)got->i, want_type,
+		    (long long)st->i);
+		break;
+	}
+	case CODEC_STEP_LIST:
+	case CODEC_STEP_SET:
+		ck_assert_msg(got->type == st->type && got->i == st->i,
+		    "%s %s: %s of %lld x type %u, want %lld x type %u", ops->name, what,
+		    st->op == CODEC_STEP_LIST ? "list" : "set", (long long)got->i, got->type,
+		    (long long)st->i, st->type);
+		break;
+	case CODEC_STEP_MAP:
+		ck_assert_msg(got->i == st->i && (st->any_types ||
+		    (got->type == st->type && got->value_type == st->value_type)),
+		    "%s %s: map of %lld x %u:%u, want %lld x %u:%u", ops->name, what,
+		    (long long)got->i, got->type, got->value_type, (long long)st->i, st->type,
+		    st->value_type);
+		break;
+	case CODEC_STEP_BOOL:
+		ck_assert_msg(got->i == (st->i != 0), "%s %s: bool %lld, want %d", ops->name,
+		    what, (long long)got->i, st->i != 0);
+		break;
+	case CODEC_STEP_BYTE:
+	case CODEC_STEP_I16:
+	case CODEC_STEP_I32:
+	case CODEC_STEP_I64:
+		ck_assert_msg(got->i == st->i, "%s %s: integer %lld, want %lld", ops->name,
+		    what, (long long)got->i, (long long)st->i);
+		break;
+	case CODEC_STEP_DOUBLE:
+		ck_assert_msg(double_same(got->d, st->d), "%s %s: double %a, want %a",
+		    ops->name, what, got->d, st->d);
+		break;
+	case CODEC_STEP_STRING:
+		len = step_string(st, want, sizeof want);
+		ck_assert_msg(got->s.len == len &&
+		    (len == 0 || memcmp(got->s.ptr, want, len) == 0),
+		    "%s %s: string %s, want %s", ops->name, what,
+		    hex_format(got->s.ptr, got->s.len, a, sizeof a),
+		    hex_format(want, len, b, sizeof b));
+		/* in place: the bytes just read, not a copy */
+		ck_assert_msg(got->s.ptr + got->s.len == r->data + r->pos,
+		    "%s %s: the string does not point into the input", ops->name, what);
+		break;
+	case CODEC_STEP_POS:
+		ck_assert_msg(got->i == st->i, "%s %s: at byte %lld, want %lld", ops->name,
+		    what, (long long)got->i, (long long)st->i);
+		break;
+	case CODEC_STEP_STRUCT:
+	case CODEC_STEP_END:
+	case CODEC_STEP_SKIP:
+	case CODEC_STEP_DONE:
+		break;	/* nothing read to compare */
+	}
+}
+
+int
+codec_read_step(const struct proto_ops *ops, struct proto_reader *r,
+    const struct codec_step *st, const char *what)
+{
+	struct step_value got;
+
+	if (step_read(ops, r, st, &got) != 0) {
+		ck_assert_msg(r->status != PROTO_OK, "%s %s: a read returned -1 with status OK",
+		    ops->name, what);
+		return -1;
+	}
+	step_compare(ops, r, st, &got, what);
+	return 0;
+}
+
+int
+codec_read_step_unchecked(const struct proto_ops *ops, struct proto_reader *r,
+    const struct codec_step *st)
+{
+	struct step_value got;
+
+	return step_read(ops, r, st, &got);
+}
+
+enum proto_status
+codec_read_steps(const struct proto_ops *ops, struct proto_reader *r,
+    const struct codec_step *steps, const char *what)
+{
+	for (size_t k = 0; steps[k].op != CODEC_STEP_DONE; k++)
+		if (codec_read_step(ops, r, &steps[k], what) != 0)
+			return r->status;
+	return PROTO_OK;
+}
+
+void
+codec_check_steps_cut_short(const struct proto_ops *ops, const struct codec_step *steps,
+    const uint8_t *data, size_t len, size_t max_size, const char *what)
+{
+	struct proto_reader	r;
+	enum proto_status	st;
+
+	for (size_t cut = 0; cut < len; cut++) {
+		proto_reader_init(&r, data, cut, max_size, CODEC_MAX_DEPTH);
+		st = codec_read_steps(ops, &r, steps, what);
+		ck_assert_msg(st == PROTO_NEED_MORE, "%s %s: %zu of %zu bytes: %s (%s)",
+		    ops->name, what, cut, len, status_name(st), r.error ? r.error : "");
+		ck_assert_msg(r.need > cut && r.need <= len,
+		    "%s %s: %zu of %zu bytes: need %zu", ops->name, what, cut, len, r.need);
+	}
+}
+
+void
+codec_check_steps_write_limit(const struct proto_ops *ops, const struct codec_step *steps,
+    const char *what)
+{
+	struct wfix	full, f;
+	size_t		len;
+	char		a[200], b[200];
+
+	codec_write_steps(ops, &full, steps, what);
+	len = full.buf.len;
+	for (size_t limit = 0; limit <= len; limit++) {
+		bool failed = false;
+
+		wfix_init(&f, limit);
+		for (size_t k = 0; steps[k].op != CODEC_STEP_DONE; k++) {
+			size_t	before = f.buf.len;
+			int	rc = codec_write_step(ops, &f.w, &steps[k]);
+
+			if (failed) {
+				/* sticky: even a write that would fit now fails */
+				ck_assert_msg(rc == -1 && f.buf.len == before,
+				    "%s %s: limit %zu: step %zu after the failure: rc %d, %zu -> %zu bytes",
+				    ops->name, what, limit, k, rc, before, f.buf.len);
+			} else if (f.w.failed) {
+				ck_assert_msg(rc == -1, "%s %s: limit %zu: step %zu failed but said %d",
+				    ops->name, what, limit, k, rc);
+				failed = true;
+			} else {
+				ck_assert_msg(rc == 0, "%s %s: limit %zu: step %zu said %d",
+				    ops->name, what, limit, k, rc);
+			}
+		}
+		ck_assert_msg(failed == (limit < len), "%s %s: limit %zu of %zu: %s",
+		    ops->name, what, limit, len, failed ? "failed" : "all written");
+		ck_assert_msg(f.buf.len <= limit, "%s %s: limit %zu, wrote %zu", ops->name,
+		    what, limit, f.buf.len);
+		ck_assert_msg(f.buf.len == 0 || memcmp(f.buf.data, full.buf.data, f.buf.len) == 0,
+		    "%s %s: limit %zu: wrote %s, not the start of %s", ops->name, what, limit,
+		    hex_format(f.buf.data, f.buf.len, a, sizeof a),
+		    hex_format(full.buf.data, len, b, sizeof b));
+		if (limit == len)
+			ck_assert_uint_eq(f.buf.len, len);
+		buf_free(&f.buf);
+	}
+	buf_free(&full.buf);
 }
 
 /* --- skipping and nesting ---------------------------------------------------- */

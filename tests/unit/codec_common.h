@@ -1,8 +1,9 @@
 /*
  * codec_common: what the unit tests that speak Thrift share — hex in and
- * out, readers over hex text, a Check runner, and a sample message through
- * every Thrift type that is written, read back, skipped and cut short with
- * any struct proto_ops.  codec_common.c has the code.
+ * out, readers over hex text, a Check runner; and for the codec tests a
+ * small step language (a value as a list of codec calls) that one body
+ * writes, reads back and cuts short with any struct proto_ops, plus a
+ * sample message through every Thrift type.  codec_common.c has the code.
  */
 #ifndef CALCD_TESTS_CODEC_COMMON_H
 #define CALCD_TESTS_CODEC_COMMON_H
@@ -23,7 +24,10 @@
 
 /* --- hex ----------------------------------------------------------------- */
 
-/* Decode hex text (whitespace ignored) into out; aborts the test on bad text. */
+/*
+ * Decode hex text into out; whitespace is ignored and "7a*300" is the
+ * byte 7a 300 times.  Aborts the test on bad text or more than cap bytes.
+ */
 size_t		 hex_decode(const char *text, uint8_t *out, size_t cap);
 /* data as hex for failure messages; long data is cut with "...". */
 const char	*hex_format(const uint8_t *data, size_t len, char *out, size_t cap);
@@ -90,6 +94,77 @@ bool	double_same(double, double);
 /* Read a field header and check it; -1 (status left in r) if the read fails. */
 int	codec_expect_field(const struct proto_ops *, struct proto_reader *,
 	    uint8_t type, int16_t id);
+
+/* --- steps: a value as the codec calls that write or read it --------------- */
+
+enum codec_step_op {
+	CODEC_STEP_DONE = 0,	/* ends a step list */
+	CODEC_STEP_MESSAGE,	/* name s, type, seqid i */
+	CODEC_STEP_STRUCT,	/* struct begin */
+	CODEC_STEP_FIELD,	/* field header: type, id i */
+	CODEC_STEP_STOP,	/* field stop and struct end */
+	CODEC_STEP_LIST,	/* type (elements), count i */
+	CODEC_STEP_SET,		/* type (elements), count i */
+	CODEC_STEP_MAP,		/* type (keys), value_type, count i */
+	CODEC_STEP_END,		/* container end (reading only: writers have none) */
+	CODEC_STEP_BOOL,	/* i */
+	CODEC_STEP_BYTE,	/* i */
+	CODEC_STEP_I16,		/* i */
+	CODEC_STEP_I32,		/* i */
+	CODEC_STEP_I64,		/* i */
+	CODEC_STEP_DOUBLE,	/* d */
+	CODEC_STEP_STRING,	/* s, repeated `repeat` times if not 0 */
+	CODEC_STEP_SKIP,	/* reading only: skip a value of type */
+	CODEC_STEP_POS,		/* reading only: the reader is at byte i */
+};
+
+struct codec_step {
+	enum codec_step_op	 op;
+	uint8_t			 type;
+	uint8_t			 value_type;
+	bool			 any_types;	/* MAP: an empty map may drop its types */
+	int64_t			 i;
+	double			 d;
+	const char		*s;
+	unsigned		 repeat;
+};
+
+/* One step written with ops: the writer's return value. */
+int	codec_write_step(const struct proto_ops *, struct proto_writer *,
+	    const struct codec_step *);
+/* Write steps up to CODEC_STEP_DONE into a fresh unlimited writer; asserts each said 0. */
+void	codec_write_steps(const struct proto_ops *, struct wfix *, const struct codec_step *,
+	    const char *what);
+/*
+ * Read one step: -1 if the codec's read failed (the status is in r);
+ * otherwise the value read must be the step's (asserted) and it is 0.
+ * Strings must point into the input, ending where the reader now is.
+ */
+int	codec_read_step(const struct proto_ops *, struct proto_reader *,
+	    const struct codec_step *, const char *what);
+/* The same read without looking at the value (for reads that must fail). */
+int	codec_read_step_unchecked(const struct proto_ops *, struct proto_reader *,
+	    const struct codec_step *);
+/*
+ * Read steps up to CODEC_STEP_DONE; the status at the first failed read
+ * (PROTO_OK if every one went through, each value checked).
+ */
+enum proto_status codec_read_steps(const struct proto_ops *, struct proto_reader *,
+	    const struct codec_step *, const char *what);
+
+/*
+ * Every proper prefix of data reads as NEED_MORE with steps, with a need
+ * past the prefix and within the whole.
+ */
+void	codec_check_steps_cut_short(const struct proto_ops *, const struct codec_step *,
+	    const uint8_t *data, size_t len, size_t max_size, const char *what);
+/*
+ * With a buffer limit short of the whole encoding, the step that passes it
+ * says -1 and every later one too; nothing beyond the limit is written, and
+ * what is written is the encoding's start.  At the full length all is written.
+ */
+void	codec_check_steps_write_limit(const struct proto_ops *, const struct codec_step *,
+	    const char *what);
 
 /* --- skipping and nesting ---------------------------------------------------- */
 
