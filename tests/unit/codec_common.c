@@ -573,7 +573,7 @@ sample_set_value(int i)
 }
 
 /* Write the sample; 0, or -1 if any write said -1. */
-static int
+int
 codec_write_sample(const struct proto_ops *ops, struct proto_writer *w)
 {
 	struct proto_string	name = pstr(SAMPLE_NAME);

@@ -133,6 +133,8 @@ struct codec_step {
 int	codec_write_step(const struct proto_ops *, struct proto_writer *,
 	    const struct codec_step *);
 /* Write steps up to CODEC_STEP_DONE into a fresh unlimited writer; asserts each said 0. */
+/* Write the sample message (every type, nested, both bool forms); 0, or -1 if a write failed. */
+int	codec_write_sample(const struct proto_ops *, struct proto_writer *);
 void	codec_write_steps(const struct proto_ops *, struct wfix *, const struct codec_step *,
 	    const char *what);
 /*
