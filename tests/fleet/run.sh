@@ -28,11 +28,18 @@ top=$(cd "$here/../.." && pwd)
 : "${THRIFT:=thrift}"
 
 die() { echo "fleet: $*" >&2; exit 1; }
+# make check's console shows this (the harness keeps stdout for the log):
+# CALCD_PROGRESS_FD, set by Makefile.am.
+progress() {
+	echo "$*"
+	[ -z "${CALCD_PROGRESS_FD:-}" ] || { echo "$*" >&"$CALCD_PROGRESS_FD"; } 2>/dev/null || true
+}
 
 # The one thing whose absence skips rather than fails: HAProxy itself.
 if ! command -v "$HAPROXY" >/dev/null 2>&1; then
-	echo "fleet: SKIP: HAPROXY=$HAPROXY not found; install the Debian package haproxy" \
-		"(apt-get install haproxy) to run the fleet test" >&2
+	progress "fleet: SKIP: HAPROXY=$HAPROXY not found; install the Debian package haproxy" \
+		"(apt-get install haproxy, as .ci/deps does) to run the fleet test"
+	echo "calcd-summary: fleet: skipped, haproxy is not installed"
 	exit 77
 fi
 [ -x "$CALCD" ] || die "CALCD=$CALCD is not an executable file; build calcd first"
@@ -53,6 +60,10 @@ export CALCD_GEN_PY="$CALCD_WORK/gen-py"
 export PYTHONPATH="$here:$top/tests/integration:$CALCD_GEN_PY"
 export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 
-echo "calcd fleet test: $CALCD, $("$HAPROXY" -v | head -n 1)"
+progress "fleet: $CALCD behind $("$HAPROXY" -v | head -n 1) ..."
 cd "$CALCD_WORK"
-timeout -k 10 120 "$PYTHON3" -m unittest -v test_fleet "$@"
+started=$(date +%s)
+status=0
+timeout -k 10 120 "$PYTHON3" -m unittest -v test_fleet "$@" || status=$?
+progress "fleet: exit status $status ($(( $(date +%s) - started )) s)"
+exit "$status"
