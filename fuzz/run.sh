@@ -25,7 +25,7 @@ mkdir -p "$work/bin" "$work/corpus-wire" "$work/corpus-conf" "$work/seed-wire" "
 	"$work/corpus-proxy" "$work/seed-proxy" "$work/corpus-scan" "$work/seed-scan"
 flags=(-g -O1 -std=gnu11 -Wall -Wextra -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=all -I"$top/src" -I. -include config.h)
-wire_src=(transport dispatch calc binary compact proto buf)
+wire_src=(request transport dispatch calc binary compact proto buf)
 wire_files=()
 for f in "${wire_src[@]}"; do wire_files+=("$top/src/$f.c"); done
 "$CLANG" "${flags[@]}" "$here/fuzz_wire.c" "${wire_files[@]}" -o "$work/bin/fuzz_wire"
