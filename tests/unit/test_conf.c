@@ -1040,6 +1040,12 @@ START_TEST(test_parse_listen_proxy)
 	/* The default listens without it. */
 	conf_defaults(&f.conf);
 	ck_assert(!f.conf.listen[0].proxy);
+	/* metrics_listen takes an address alone. */
+	load(&f, "metrics_listen = 127.0.0.1:9100 proxy\n");
+	ck_assert_int_eq(f.n, 1);
+	ck_assert_str_eq(f.errs, "calcd.conf:1: metrics_listen: invalid address "
+	    "'127.0.0.1:9100 proxy': 'proxy' is for listen lines only\n");
+	free(f.errs);
 }
 END_TEST
 
