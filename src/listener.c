@@ -421,6 +421,14 @@ listener_set_watch(struct listener_set *set, struct event_base *base,
 }
 
 void
+listener_set_poll(struct listener_set *set, event_callback_fn on_accept, void *arg)
+{
+	for (unsigned i = 0; i < set->count; i++)
+		if (set->slots[i].fd >= 0)
+			on_accept(set->slots[i].fd, EV_READ, arg);
+}
+
+void
 listener_set_pause(struct listener_set *set)
 {
 	set->paused = true;

@@ -23,6 +23,11 @@ struct listener_set	*listener_set_open(const struct conf *);
 /* Call on_accept(fd, EV_READ, arg) in base's loop when a socket has a peer waiting; -1 after logging. */
 int		 listener_set_watch(struct listener_set *, struct event_base *,
 		    event_callback_fn on_accept, void *arg);
+/*
+ * Call on_accept(fd, EV_READ, arg) once for every open socket, watched or
+ * not: at a stop, to take in what waits in the backlogs before they close.
+ */
+void		 listener_set_poll(struct listener_set *, event_callback_fn on_accept, void *arg);
 /* Stop and start watching every socket (the backlog keeps what arrives meanwhile). */
 void		 listener_set_pause(struct listener_set *);
 void		 listener_set_resume(struct listener_set *);

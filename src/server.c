@@ -29,6 +29,7 @@
 #include "worker.h"
 
 #define SERVER_ACCEPTS_PER_TURN	64
+#define SERVER_BACKLOG_ROUNDS	16	/* at a stop: 16 turns of accepts per listener */
 #define SERVER_NAME_LEN		(CONF_LISTEN_LEN + 16)
 #define SERVER_STATUS_SECONDS	5
 #define SERVER_SIGNALS		3
@@ -114,6 +115,8 @@ server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	int			 fd;
 
 	(void)what;
+	if (s->has_pending)
+		return;		/* one held at a time (the listeners are paused meanwhile) */
 	for (int i = 0; i < SERVER_ACCEPTS_PER_TURN; i++) {
 		addrlen = sizeof addr;
 		fd = accept4(lfd, (struct sockaddr *)&addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -447,6 +450,32 @@ server_notify_ready(struct server *s)
 }
 
 /*
+ * Connections the kernel has completed but calcd not yet accepted would be
+ * reset when their listener closes, after a balancer has already sent them
+ * a client's bytes (and so cannot retry elsewhere): accept them now, up to
+ * SERVER_BACKLOG_ROUNDS turns per listener, to be served like the others.
+ * The workers still take orders until their stop order comes.
+ */
+static void
+server_accept_backlog(struct server *s)
+{
+	if (s->workers == NULL)
+		return;
+	for (int round = 0; round < SERVER_BACKLOG_ROUNDS; round++) {
+		for (int tries = 0; s->has_pending && tries < 1000; tries++) {
+			if (worker_pool_hand_off(s->workers, s->pending_fd,
+			    (struct sockaddr *)&s->pending_addr, s->pending_addrlen, s->pending_flags))
+				s->has_pending = false;
+			else
+				usleep(1000);
+		}
+		if (s->has_pending)
+			return;
+		listener_set_poll(s->listeners, server_on_accept, s);
+	}
+}
+
+/*
  * Close the listeners at once (new connections are refused, so a
  * balancer's health check fails and sends them elsewhere), then let the
  * workers serve the connections open until their clients close them, or
@@ -458,6 +487,7 @@ server_stop(struct server *s)
 	unsigned open;
 
 	server_report_status(s, "Stopping");
+	server_accept_backlog(s);
 	if (s->has_pending) {
 		close(s->pending_fd);
 		atomic_fetch_sub(&s->connections, 1);

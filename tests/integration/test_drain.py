@@ -16,6 +16,7 @@ import errno
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 import unittest
@@ -166,6 +167,18 @@ def connect(daemon, rcvbuf=None):
     return s
 
 
+def wait_exit(daemon, timeout=15.0):
+    """Wait for calcd, already sent SIGTERM, to exit by itself; its exit status
+    (None after timeout, then it is killed).  Not a second SIGTERM: one that
+    came as calcd exits, its handlers gone, would kill it."""
+    try:
+        rc = daemon.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        rc = None
+    daemon.kill()          # reaps; kills only a calcd still running
+    return rc
+
+
 def wait_refused(daemon, timeout=5.0):
     """Once SIGTERM is handled the port refuses connections: True when it does."""
     deadline = time.monotonic() + timeout
@@ -213,7 +226,7 @@ class DrainTest(unittest.TestCase):
         self.assertIsNone(sender.error)
         self.assertEqual(check_replies(self, data), total)
         s.close()
-        self.assertEqual(d.signal_and_wait(signal.SIGTERM, 10), 0, d.stderr_text())
+        self.assertEqual(wait_exit(d, 10), 0, d.stderr_text())
         self.assertNotIn("shutdown_timeout is over", d.stderr_text())
 
     def test_open_connections_are_served_until_the_client_closes(self):
@@ -243,8 +256,27 @@ class DrainTest(unittest.TestCase):
         self.assertEqual(check_replies(self, read_exactly(idle, REPLY_LEN), first=7), 1)
         idle.close()
         # "As soon as": within 10 s, so not at the 30 s shutdown_timeout.
-        self.assertEqual(d.signal_and_wait(signal.SIGTERM, 10), 0, d.stderr_text())
+        self.assertEqual(wait_exit(d, 10), 0, d.stderr_text())
         self.assertNotIn("shutdown_timeout is over", d.stderr_text())
+
+    def test_connections_waiting_in_the_backlog_are_served(self):
+        """Connections the kernel completed but calcd had not accepted when
+        SIGTERM came are served too, not reset as their listener closes (a
+        balancer would already have sent them a client's call)."""
+        d = self.start(shutdown_timeout="10s")
+        d.proc.send_signal(signal.SIGSTOP)
+        try:
+            waiting = [connect(d) for _ in range(20)]   # the kernel accepts them meanwhile
+            for i, s in enumerate(waiting):
+                s.sendall(add_call(i + 1, i + 1, 1))
+            d.proc.send_signal(signal.SIGTERM)
+        finally:
+            d.proc.send_signal(signal.SIGCONT)
+        for i, s in enumerate(waiting):
+            self.assertEqual(check_replies(self, read_exactly(s, REPLY_LEN), first=i + 1), 1,
+                             "connection %d" % i)
+            s.close()
+        self.assertEqual(wait_exit(d, 10), 0, d.stderr_text())
 
     def test_shutdown_timeout_ends_an_idle_connection_with_eof(self):
         """An idle client that keeps its connection past shutdown_timeout
@@ -262,7 +294,7 @@ class DrainTest(unittest.TestCase):
         data, end = read_to_eof(s, timeout=5)
         self.assertEqual((data, end), (b"", "eof"))
         s.close()
-        self.assertEqual(d.signal_and_wait(signal.SIGTERM, 10), 0, d.stderr_text())
+        self.assertEqual(wait_exit(d, 10), 0, d.stderr_text())
         self.assertIn("shutdown_timeout is over with 1 connection open", d.stderr_text())
         self.assertNotIn("not done", d.stderr_text())
 
@@ -284,7 +316,7 @@ class DrainTest(unittest.TestCase):
         answered = check_replies(self, data)
         self.assertGreaterEqual(answered, sent_before_stop)
         s.close()
-        self.assertEqual(d.signal_and_wait(signal.SIGTERM, 10), 0, d.stderr_text())
+        self.assertEqual(wait_exit(d, 10), 0, d.stderr_text())
         self.assertIn("shutdown_timeout is over with 1 connection open", d.stderr_text())
         self.assertNotIn("not done", d.stderr_text())
         print("\n  %d calls sent by SIGTERM, %d answered, %d sent in all"
@@ -302,7 +334,7 @@ class DrainTest(unittest.TestCase):
         self.assertEqual((data, end), (b"", "eof"))
         self.assertTrue(wait_log(d, r"closed with 9 bytes of an unfinished message"))
         s.close()
-        self.assertEqual(d.signal_and_wait(signal.SIGTERM, 10), 0, d.stderr_text())
+        self.assertEqual(wait_exit(d, 10), 0, d.stderr_text())
 
     def test_client_that_never_reads_is_closed_after_the_linger_bound(self):
         """A client that neither reads nor closes cannot hold calcd: it exits
@@ -312,7 +344,7 @@ class DrainTest(unittest.TestCase):
         sender = Sender(s, calls(100000))
         time.sleep(0.3)
         d.proc.send_signal(signal.SIGTERM)
-        self.assertEqual(d.signal_and_wait(signal.SIGTERM, 15), 0, d.stderr_text())
+        self.assertEqual(wait_exit(d, 15), 0, d.stderr_text())
         self.assertIn("1 connection not done 2000 ms after shutdown_timeout",
                       d.stderr_text())
         s.close()
