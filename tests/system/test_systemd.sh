@@ -1,10 +1,11 @@
 #!/bin/bash
-# calcd as Debian users run it: the package test_package.sh built, installed
-# with dpkg under a real systemd (systemd as PID 1 of private PID, mount,
-# network, UTS, IPC and cgroup namespaces), then driven through systemctl,
-# journalctl, calcctl and a python3-thrift client: start and serve on 9090,
-# the STATUS line, the sandbox, reloads good and bad, the upgrade restart,
-# the watchdog, draining on stop, socket activation, remove and purge.
+# calcd as Debian users run it: the package test_package.sh built (built
+# here if it did not run), installed with dpkg under a real systemd (PID 1
+# of private PID, mount, network, UTS, IPC and cgroup namespaces), then
+# driven through systemctl, journalctl, calcctl and a python3-thrift
+# client: start and serve on 9090, the STATUS line, the sandbox, reloads
+# good and bad, the upgrade restart, the watchdog, draining on stop, socket
+# activation, remove and purge.
 #
 # The host is left as it was: /etc, /usr and /var are overlays on a tmpfs
 # inside the namespace, so dpkg, the maintainer scripts and systemd write
@@ -101,15 +102,19 @@ for var in CALCD_BUILDDIR CALCD_IDL; do
 done
 : "${PYTHON3:=/usr/bin/python3}"
 : "${THRIFT:=thrift}"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The package: $CALCD_DEB, else the one test_package.sh built (make check
+# runs it first), else build it here the same way.
 if [ -z "${CALCD_DEB:-}" ]; then
 	for CALCD_DEB in "$CALCD_BUILDDIR"/tests/system/work/deb/calcd_*.deb; do :; done
 	if [ ! -f "$CALCD_DEB" ]; then
 		command -v dpkg-buildpackage >/dev/null ||
-			skip "no package to install: dpkg-buildpackage is missing, so test_package.sh built none"
-		die "no package in $CALCD_BUILDDIR/tests/system/work/deb: test_package.sh builds it (see its log)"
+			skip "no package to install, and no dpkg-buildpackage to build one: not a Debian system"
+		echo "# no package from test_package.sh: building it (build_deb.sh)"
+		CALCD_DEB=$(bash "$here/build_deb.sh" "$CALCD_BUILDDIR" "$CALCD_BUILDDIR/tests/system/work/deb")
 	fi
 fi
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+[ -f "$CALCD_DEB" ] || die "no package $CALCD_DEB"
 self="$here/$(basename "${BASH_SOURCE[0]}")"
 deb=/run/calcd-systest/${CALCD_DEB##*/}
 
