@@ -24,6 +24,7 @@
 #include "calc.h"
 #include "calcctl_net.h"
 #include "calcctl_rpc.h"
+#include "calcctl_stats.h"
 
 #define CALCCTL_EXIT_OK		0
 #define CALCCTL_EXIT_SERVER	1
@@ -36,6 +37,7 @@
 #define CALCCTL_MAX_TIMEOUT	86400.0		/* seconds */
 #define CALCCTL_SEQID		1		/* one call per connection */
 #define CALCCTL_MAX_CALL	65536		/* bytes of the encoded call */
+#define CALCCTL_STATS_DEFAULT_PORT 9100		/* the metrics_listen example in calcd.conf */
 #define CALCCTL_NAME_LEN	256		/* "SERVICE:method" */
 
 /* How a command's argument is given on the command line. */
@@ -133,8 +135,9 @@ static const struct calcctl_command calcctl_commands[] = {
 /* --- usage --------------------------------------------------------------- */
 
 static const char calcctl_synopsis[] =
-    "usage: calcctl [-H HOST] [-p PORT] [-t buffered|framed] [-P binary|compact]\n"
-    "               [-s SERVICE] [-T TIMEOUT] [-v] [-h] [-V] COMMAND [ARGS]\n";
+    "usage: calcctl [-H HOST] [-p PORT] [-t buffered|framed|header]\n"
+    "               [-P binary|compact] [-s SERVICE] [-T TIMEOUT] [-v] [-h] [-V]\n"
+    "               [--] COMMAND [ARGS]\n";
 
 static void
 calcctl_usage(FILE *out)
@@ -149,11 +152,15 @@ calcctl_usage(FILE *out)
 	    "  getstruct KEY                 print what calculate logged under KEY,\n"
 	    "                                as key=KEY value=RESULT\n"
 	    "  zip                           send the oneway call zip; print nothing\n"
+	    "  stats [--watch]               calls/s, errors, latency and connections from\n"
+	    "                                calcd's metrics endpoint (metrics_listen; -p\n"
+	    "                                defaults to 9100 here); --watch: every second\n"
 	    "options:\n"
 	    "  -H, --host HOST          server name or address (default localhost)\n"
 	    "  -p, --port PORT          server port (default 9090)\n"
-	    "  -t, --transport T        buffered (default) or framed\n"
-	    "  -P, --protocol P         binary (default) or compact\n"
+	    "  -t, --transport T        buffered (default), framed, or header (THeader)\n"
+	    "  -P, --protocol P         binary (default) or compact; with -t header, the\n"
+	    "                           protocol id the THeader frame names\n"
 	    "  -s, --service SERVICE    call SERVICE:method, as TMultiplexedProtocol does\n"
 	    "  -T, --timeout SECONDS    give up after this long (default 5; 0.5 is allowed)\n"
 	    "  -v, --verbose            show the addresses tried and the bytes sent and\n"
@@ -258,9 +265,36 @@ calcctl_print_text(FILE *out, const struct proto_string *s)
 	}
 }
 
-static int
-calcctl_print_reply(const struct calcctl_command *cmd, const struct calcctl_reply *rep)
+/*
+ * An exception's text as calcctl prints it after its own "METHOD: ": a
+ * server's text that starts with the method name (calcd's "add: 2147483647
+ * + 1 overflows i32") would say it twice, so that prefix is dropped.
+ */
+static struct proto_string
+calcctl_server_text(const struct calcctl_call *call, const struct proto_string *text)
 {
+	const char		*names[] = { call->name, call->method };
+	struct proto_string	 out = *text;
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		size_t len = strlen(names[i]);
+
+		if (text->len > len + 2 && memcmp(text->ptr, names[i], len) == 0 &&
+		    text->ptr[len] == ':' && text->ptr[len + 1] == ' ') {
+			out.ptr = text->ptr + len + 2;
+			out.len = text->len - len - 2;
+			break;
+		}
+	}
+	return out;
+}
+
+static int
+calcctl_print_reply(const struct calcctl_command *cmd, const struct calcctl_call *call,
+    const struct calcctl_reply *rep)
+{
+	struct proto_string text;
+
 	switch (rep->status) {
 	case CALCCTL_REPLY_OK:
 		if (cmd->result == CALCCTL_RESULT_I32) {
@@ -274,13 +308,15 @@ calcctl_print_reply(const struct calcctl_command *cmd, const struct calcctl_repl
 		}
 		return CALCCTL_EXIT_OK;
 	case CALCCTL_REPLY_APP_ERROR:
+		text = calcctl_server_text(call, &rep->text);
 		fprintf(stderr, "calcctl: %s: ", cmd->method);
-		calcctl_print_text(stderr, &rep->text);
+		calcctl_print_text(stderr, &text);
 		fprintf(stderr, " (TApplicationException type %ld)\n", (long)rep->code);
 		return CALCCTL_EXIT_SERVER;
 	case CALCCTL_REPLY_INVALID_OP:
+		text = calcctl_server_text(call, &rep->text);
 		fprintf(stderr, "calcctl: %s: ", cmd->method);
-		calcctl_print_text(stderr, &rep->text);
+		calcctl_print_text(stderr, &text);
 		fprintf(stderr, " (InvalidOperation, whatOp %ld)\n", (long)rep->code);
 		return CALCCTL_EXIT_SERVER;
 	default:
@@ -383,7 +419,7 @@ calcctl_run(const struct calcctl_target *t, const struct calcctl_command *cmd,
 	}
 	if (t->verbose)
 		fprintf(stderr, "calcctl: calling %s on %s (%s, %s)\n", call->name, t->where,
-		    call->framed ? "framed" : "buffered", call->ops->name);
+		    calcctl_rpc_transport_name(call->transport), call->ops->name);
 	if (calcctl_net_connect(&net) != 0) {
 		fprintf(stderr, "calcctl: %s: %s\n", t->where, net.error);
 		goto done;
@@ -406,7 +442,7 @@ calcctl_run(const struct calcctl_target *t, const struct calcctl_command *cmd,
 		calcctl_net_hexdump(stderr, "<", in.data, in.len);
 	}
 	if (rc == 0)
-		status = calcctl_print_reply(cmd, &rep);
+		status = calcctl_print_reply(cmd, call, &rep);
 	else
 		fprintf(stderr, "calcctl: %s: %s: %s\n", t->where, cmd->method, why);
 done:
@@ -414,6 +450,40 @@ done:
 	buf_free(&out);
 	buf_free(&in);
 	return status;
+}
+
+/* The port as text and "host:port" for messages: five digits; a host name cut in a message. */
+static void
+calcctl_set_where(struct calcctl_target *t, long port)
+{
+	(void)snprintf(t->port, sizeof t->port, "%ld", port);
+	if (strchr(t->host, ':') != NULL)
+		(void)snprintf(t->where, sizeof t->where, "[%.255s]:%s", t->host, t->port);
+	else
+		(void)snprintf(t->where, sizeof t->where, "%.255s:%s", t->host, t->port);
+}
+
+/* `calcctl stats [--watch]`: the metrics endpoint, on -p PORT (default 9100). */
+static int
+calcctl_stats_main(struct calcctl_target *t, long port, int argc, char **argv)
+{
+	struct calcctl_stats_target	target;
+	bool				watch = false;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--watch") == 0 || strcmp(argv[i], "-w") == 0)
+			watch = true;
+		else if (strcmp(argv[i], "--") != 0)
+			return calcctl_usage_error("stats: unexpected argument '%s' (stats "
+			    "[--watch])", argv[i]);
+	}
+	calcctl_set_where(t, port);
+	target.host = t->host;
+	target.port = t->port;
+	target.where = t->where;
+	target.timeout_ms = (int64_t)(t->timeout * 1000 + 0.999);
+	target.verbose = t->verbose;
+	return calcctl_stats_run(&target, watch);
 }
 
 int
@@ -439,6 +509,7 @@ main(int argc, char **argv)
 	long				 port = CALCCTL_DEFAULT_PORT, v;
 	size_t				 len;
 	int				 ch, status;
+	bool				 port_given = false;
 
 	memset(&t, 0, sizeof t);
 	memset(&call, 0, sizeof call);
@@ -469,15 +540,18 @@ main(int argc, char **argv)
 			if (!calcctl_parse_long(optarg, 1, 65535, &port))
 				return calcctl_usage_error("-p: '%s' is not a port number "
 				    "(1 to 65535)", optarg);
+			port_given = true;
 			break;
 		case 't':
 			if (strcmp(optarg, "buffered") == 0)
-				call.framed = false;
+				call.transport = CALCCTL_TRANSPORT_BUFFERED;
 			else if (strcmp(optarg, "framed") == 0)
-				call.framed = true;
+				call.transport = CALCCTL_TRANSPORT_FRAMED;
+			else if (strcmp(optarg, "header") == 0)
+				call.transport = CALCCTL_TRANSPORT_HEADER;
 			else
 				return calcctl_usage_error("-t: unknown transport '%s' "
-				    "(buffered or framed)", optarg);
+				    "(buffered, framed or header)", optarg);
 			break;
 		case 'P':
 			if (strcmp(optarg, "binary") == 0)
@@ -518,9 +592,24 @@ main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return calcctl_usage_error("no command given");
+	if (strcmp(argv[optind], "stats") == 0)
+		return calcctl_stats_main(&t, port_given ? port : CALCCTL_STATS_DEFAULT_PORT,
+		    argc - optind - 1, argv + optind + 1);
 	if ((cmd = calcctl_find_command(argv[optind])) == NULL)
 		return calcctl_usage_error("unknown command '%s'", argv[optind]);
 	optind++;
+	/*
+	 * Options end at the command, but "--" ends them as usual too: the
+	 * first one among the command's arguments is dropped, so that
+	 * "add -- -5 3" is "add -5 3".
+	 */
+	for (int i = optind; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			memmove(&argv[i], &argv[i + 1], sizeof argv[0] * (size_t)(argc - i));
+			argc--;
+			break;
+		}
+	}
 	if ((unsigned)(argc - optind) != cmd->nargs)
 		return calcctl_usage_error("%s takes %u argument%s%s%s, not %d", cmd->name,
 		    cmd->nargs, cmd->nargs == 1 ? "" : "s", cmd->nargs ? ": " : "",
@@ -546,12 +635,7 @@ main(int argc, char **argv)
 	    cmd->method);
 	if (len >= sizeof name)
 		return calcctl_usage_error("-s: service name too long");
-	/* Neither is ever cut short: five digits; a host name cut in a message. */
-	(void)snprintf(t.port, sizeof t.port, "%ld", port);
-	if (strchr(t.host, ':') != NULL)
-		(void)snprintf(t.where, sizeof t.where, "[%.255s]:%s", t.host, t.port);
-	else
-		(void)snprintf(t.where, sizeof t.where, "%.255s:%s", t.host, t.port);
+	calcctl_set_where(&t, port);
 	call.method = cmd->method;
 	call.name = name;
 	call.oneway = cmd->oneway;

@@ -8,10 +8,25 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "calcctl_rpc.h"
+#include "transport.h"
 
 #define CALCCTL_RPC_MAX_DEPTH	16
 #define CALCCTL_RPC_FRAME_HEADER 4
+
+/*
+ * THeader (doc/specs/HeaderFormat.md in Apache Thrift): after the frame
+ * length, magic 0x0fff, 16 bits of flags, a 32-bit sequence number and
+ * the header's size in 4-byte words; the header holds the protocol id
+ * and the transforms (varints), then ignorable info headers and padding.
+ */
+#define CALCCTL_RPC_HEADER_MAGIC	0x0fffu
+#define CALCCTL_RPC_HEADER_FIXED	10	/* magic, flags, sequence number, size */
+#define CALCCTL_RPC_HEADER_MAX_FRAME	0x3fffffffu
+#define CALCCTL_RPC_HEADER_BINARY	0	/* protocol ids */
+#define CALCCTL_RPC_HEADER_JSON		1
+#define CALCCTL_RPC_HEADER_COMPACT	2
 
 /* Fields of the structs a reply may hold. */
 enum {
@@ -34,6 +49,62 @@ struct calcctl_rpc_field {
 
 /* --- encoding ------------------------------------------------------------ */
 
+const char *
+calcctl_rpc_transport_name(enum calcctl_transport transport)
+{
+	switch (transport) {
+	case CALCCTL_TRANSPORT_FRAMED:
+		return "framed";
+	case CALCCTL_TRANSPORT_HEADER:
+		return "header";
+	default:
+		return "buffered";
+	}
+}
+
+static uint8_t
+calcctl_rpc_header_protocol(const struct proto_ops *ops)
+{
+	return ops == &proto_compact ? CALCCTL_RPC_HEADER_COMPACT : CALCCTL_RPC_HEADER_BINARY;
+}
+
+static const char *
+calcctl_rpc_header_protocol_name(uint32_t id)
+{
+	switch (id) {
+	case CALCCTL_RPC_HEADER_BINARY:
+		return "binary";
+	case CALCCTL_RPC_HEADER_JSON:
+		return "JSON";
+	case CALCCTL_RPC_HEADER_COMPACT:
+		return "compact";
+	default:
+		return "unknown";
+	}
+}
+
+/*
+ * The start of a THeader frame, length to be filled in: no flags, the
+ * call's seqid as sequence number, and a one-word header: the protocol
+ * id, no transforms, two bytes of padding.
+ */
+static int
+calcctl_rpc_header_begin(const struct calcctl_call *call, struct buf *out)
+{
+	uint32_t	seqid = (uint32_t)call->seqid;
+	uint8_t		head[CALCCTL_RPC_FRAME_HEADER + CALCCTL_RPC_HEADER_FIXED + 4] = {
+		0, 0, 0, 0,
+		CALCCTL_RPC_HEADER_MAGIC >> 8, CALCCTL_RPC_HEADER_MAGIC & 0xff,
+		0, 0,
+		(uint8_t)(seqid >> 24), (uint8_t)(seqid >> 16), (uint8_t)(seqid >> 8),
+		(uint8_t)seqid,
+		0, 1,
+		calcctl_rpc_header_protocol(call->ops), 0, 0, 0,
+	};
+
+	return buf_append(out, head, sizeof head);
+}
+
 int
 calcctl_rpc_encode(const struct calcctl_call *call, struct buf *out)
 {
@@ -43,7 +114,10 @@ calcctl_rpc_encode(const struct calcctl_call *call, struct buf *out)
 	struct proto_string		 name;
 	size_t				 start = out->len, body;
 
-	if (call->framed && buf_append(out, no_length, sizeof no_length) != 0)
+	if (call->transport == CALCCTL_TRANSPORT_FRAMED &&
+	    buf_append(out, no_length, sizeof no_length) != 0)
+		return -1;
+	if (call->transport == CALCCTL_TRANSPORT_HEADER && calcctl_rpc_header_begin(call, out) != 0)
 		return -1;
 	name.ptr = (const uint8_t *)call->name;
 	name.len = strlen(call->name);
@@ -56,12 +130,9 @@ calcctl_rpc_encode(const struct calcctl_call *call, struct buf *out)
 	ops->write_field_stop(&w);
 	if (ops->write_struct_end(&w) != 0)
 		return -1;
-	if (call->framed) {
+	if (call->transport != CALCCTL_TRANSPORT_BUFFERED) {
 		body = out->len - start - CALCCTL_RPC_FRAME_HEADER;
-		out->data[start] = (uint8_t)(body >> 24);
-		out->data[start + 1] = (uint8_t)(body >> 16);
-		out->data[start + 2] = (uint8_t)(body >> 8);
-		out->data[start + 3] = (uint8_t)body;
+		bytes_put_be32(out->data + start, (uint32_t)body);
 	}
 	return 0;
 }
@@ -311,38 +382,134 @@ calcctl_rpc_parse_message(const struct calcctl_call *call, const uint8_t *data, 
 	}
 }
 
-void
-calcctl_rpc_parse(const struct calcctl_call *call, const uint8_t *data, size_t len,
+/* An unsigned varint of a THeader header, within [*p, end); -1 if it is not. */
+static int
+calcctl_rpc_header_varint(const uint8_t **p, const uint8_t *end, uint32_t *v)
+{
+	uint32_t result = 0;
+
+	for (unsigned shift = 0; shift < 35 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		result |= (uint32_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0) {
+			*v = result;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * A THeader reply: magic, a header that fits its frame, no transform,
+ * the protocol of the call, then exactly one message filling the rest.
+ */
+static void
+calcctl_rpc_parse_header(const struct calcctl_call *call, const uint8_t *data, size_t len,
     struct calcctl_reply *rep)
 {
-	uint32_t frame;
+	const uint8_t	*frame_data = data + CALCCTL_RPC_FRAME_HEADER, *header, *header_end;
+	uint32_t	 frame, magic, protocol_id, transforms, want;
+	size_t		 header_len, payload_len;
 
-	memset(rep, 0, sizeof *rep);
-	rep->status = CALCCTL_REPLY_NEED_MORE;
-	if (!call->framed) {
-		calcctl_rpc_parse_message(call, data, len, rep);
-		return;
-	}
 	if (len < CALCCTL_RPC_FRAME_HEADER)
 		return;
 	frame = (uint32_t)data[0] << 24 | (uint32_t)data[1] << 16 | (uint32_t)data[2] << 8 |
 	    data[3];
-	if (frame == 0 || frame > CALCCTL_RPC_MAX_REPLY) {
-		calcctl_rpc_bad(rep, "frame length %lu is %s", (unsigned long)frame,
-		    frame == 0 ? "zero" : "over the 16 MiB limit");
+	if (frame > CALCCTL_RPC_MAX_REPLY || frame > CALCCTL_RPC_HEADER_MAX_FRAME) {
+		calcctl_rpc_bad(rep, "THeader frame length %lu is over the 16 MiB limit",
+		    (unsigned long)frame);
+		return;
+	}
+	if (frame < CALCCTL_RPC_HEADER_FIXED) {
+		calcctl_rpc_bad(rep, "THeader frame length %lu is shorter than the %d bytes "
+		    "from magic to header size", (unsigned long)frame, CALCCTL_RPC_HEADER_FIXED);
+		return;
+	}
+	/* Say at once when the reply is not THeader at all. */
+	if (len < CALCCTL_RPC_FRAME_HEADER + 2)
+		return;
+	magic = (uint32_t)frame_data[0] << 8 | frame_data[1];
+	if (magic != CALCCTL_RPC_HEADER_MAGIC) {
+		calcctl_rpc_bad(rep, "not a THeader frame: magic 0x%04lx, expected 0x%04x",
+		    (unsigned long)magic, CALCCTL_RPC_HEADER_MAGIC);
 		return;
 	}
 	if (len - CALCCTL_RPC_FRAME_HEADER < frame)
 		return;
-	calcctl_rpc_parse_message(call, data + CALCCTL_RPC_FRAME_HEADER, frame, rep);
+	header_len = ((size_t)frame_data[8] << 8 | frame_data[9]) * 4;
+	if (header_len > frame - CALCCTL_RPC_HEADER_FIXED) {
+		calcctl_rpc_bad(rep, "THeader header of %zu bytes runs past the end of its "
+		    "%lu-byte frame", header_len, (unsigned long)frame);
+		return;
+	}
+	header = frame_data + CALCCTL_RPC_HEADER_FIXED;
+	header_end = header + header_len;
+	if (calcctl_rpc_header_varint(&header, header_end, &protocol_id) != 0 ||
+	    calcctl_rpc_header_varint(&header, header_end, &transforms) != 0) {
+		calcctl_rpc_bad(rep, "THeader header without a protocol id and transform count");
+		return;
+	}
+	if (transforms != 0) {
+		calcctl_rpc_bad(rep, "THeader reply with %lu transform%s, which calcctl does not "
+		    "undo", (unsigned long)transforms, transforms == 1 ? "" : "s");
+		return;
+	}
+	want = calcctl_rpc_header_protocol(call->ops);
+	if (protocol_id != want) {
+		calcctl_rpc_bad(rep, "THeader reply in protocol %lu (%s), expected %lu (%s)",
+		    (unsigned long)protocol_id, calcctl_rpc_header_protocol_name(protocol_id),
+		    (unsigned long)want, calcctl_rpc_header_protocol_name(want));
+		return;
+	}
+	/* Info headers and padding, up to header_end, are ignorable. */
+	payload_len = frame - CALCCTL_RPC_HEADER_FIXED - header_len;
+	calcctl_rpc_parse_message(call, header_end, payload_len, rep);
+	if (rep->status == CALCCTL_REPLY_BAD)
+		return;
+	if (rep->status == CALCCTL_REPLY_NEED_MORE)
+		calcctl_rpc_bad(rep, "the message runs past the end of its %lu-byte THeader frame",
+		    (unsigned long)frame);
+	else if (rep->length != payload_len)
+		calcctl_rpc_bad(rep, "%lu bytes after the message in its THeader frame",
+		    (unsigned long)(payload_len - rep->length));
+	else
+		rep->length = frame + CALCCTL_RPC_FRAME_HEADER;
+}
+
+void
+calcctl_rpc_parse(const struct calcctl_call *call, const uint8_t *data, size_t len,
+    struct calcctl_reply *rep)
+{
+	struct transport_frame frame;
+
+	memset(rep, 0, sizeof *rep);
+	rep->status = CALCCTL_REPLY_NEED_MORE;
+	if (call->transport == CALCCTL_TRANSPORT_HEADER) {
+		calcctl_rpc_parse_header(call, data, len, rep);
+		return;
+	}
+	if (call->transport != CALCCTL_TRANSPORT_FRAMED) {
+		calcctl_rpc_parse_message(call, data, len, rep);
+		return;
+	}
+	transport_frame_check(data, len, UINT32_MAX, CALCCTL_RPC_MAX_REPLY, &frame);
+	if (frame.status == PROTO_NEED_MORE)
+		return;
+	if (frame.status != PROTO_OK) {
+		calcctl_rpc_bad(rep, "frame length %lu is %s", (unsigned long)frame.len,
+		    frame.len == 0 ? "zero" : "over the 16 MiB limit");
+		return;
+	}
+	calcctl_rpc_parse_message(call, data + CALCCTL_RPC_FRAME_HEADER, frame.len, rep);
 	if (rep->status == CALCCTL_REPLY_BAD)
 		return;
 	if (rep->status == CALCCTL_REPLY_NEED_MORE)
 		calcctl_rpc_bad(rep, "the message runs past the end of its %lu-byte frame",
-		    (unsigned long)frame);
-	else if (rep->length != frame)
+		    (unsigned long)frame.len);
+	else if (rep->length != frame.len)
 		calcctl_rpc_bad(rep, "%lu bytes after the message in its frame",
-		    (unsigned long)(frame - rep->length));
+		    (unsigned long)(frame.len - rep->length));
 	else
-		rep->length = frame + CALCCTL_RPC_FRAME_HEADER;
+		rep->length = frame.len + CALCCTL_RPC_FRAME_HEADER;
 }

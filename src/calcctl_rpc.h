@@ -1,8 +1,9 @@
 /*
  * calcctl_rpc: one Thrift call as calcctl makes it — the message encoded
- * with a shared codec, framed by hand or not, and the reply checked: its
- * frame, message type, seqid and name, and the types of the result
- * struct's fields.  Works on plain byte ranges; no sockets.
+ * with a shared codec, unframed, framed or in a THeader frame (written by
+ * hand), and the reply checked: its frame, message type, seqid and name,
+ * and the types of the result struct's fields.  Works on plain byte
+ * ranges; no sockets.
  */
 #ifndef CALCD_CALCCTL_RPC_H
 #define CALCD_CALCCTL_RPC_H
@@ -18,6 +19,12 @@
 #define CALCCTL_RPC_MAX_ARGS	4
 #define CALCCTL_RPC_ERROR_LEN	256
 
+enum calcctl_transport {
+	CALCCTL_TRANSPORT_BUFFERED,	/* the message alone: TSocket, TBufferedTransport */
+	CALCCTL_TRANSPORT_FRAMED,	/* a 4-byte length first: TFramedTransport */
+	CALCCTL_TRANSPORT_HEADER,	/* THeaderTransport: length, magic, header, message */
+};
+
 /* What field 0 of the method's result struct holds. */
 enum calcctl_rpc_result {
 	CALCCTL_RESULT_VOID,	/* nothing: ping */
@@ -26,8 +33,8 @@ enum calcctl_rpc_result {
 };
 
 struct calcctl_call {
-	const struct proto_ops	*ops;
-	bool			 framed;
+	const struct proto_ops	*ops;		/* binary or compact */
+	enum calcctl_transport	 transport;
 	const char		*method;	/* the IDL's name: "add" */
 	const char		*name;		/* on the wire: "add" or "SERVICE:add" */
 	bool			 oneway;
@@ -57,7 +64,9 @@ struct calcctl_reply {
 	char			 error[CALCCTL_RPC_ERROR_LEN];
 };
 
-/* Append the call, framed if call->framed, to out; -1 if out is full. */
+/* "buffered", "framed" or "header". */
+const char *calcctl_rpc_transport_name(enum calcctl_transport);
+/* Append the call, framed as call->transport says, to out; -1 if out is full. */
 int	calcctl_rpc_encode(const struct calcctl_call *, struct buf *out);
 /* Check and decode the reply at the start of data[0..len). */
 void	calcctl_rpc_parse(const struct calcctl_call *, const uint8_t *data, size_t len,

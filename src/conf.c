@@ -1,9 +1,9 @@
 /*
- * conf: the table of calcd.conf keys (one row each: type, field, default,
- * bounds), the parsers for their values, and conf_load, which reads a
- * file and reports every problem as "FILE:LINE: message".
+ * conf: the table of calcd.conf keys (one row each: type, field, flags,
+ * default, bounds), the parsers for their values, conf_load, which reads
+ * a file and reports every problem as "FILE:LINE: message", and on a
+ * reload the keys that keep their value until a restart.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -34,12 +34,14 @@ enum conf_type {
 	CONF_SIZE,		/* bytes; K, M, G (or KB, MB, GB) suffix */
 	CONF_DURATION,		/* stored as ms; ms, s, m, h suffix, bare = s */
 	CONF_LEVEL,		/* log level name, stored as enum log_level */
-	CONF_TARGET,		/* stderr or syslog, as enum conf_log_target */
+	CONF_TARGET,		/* stderr or syslog, as enum log_target */
 	CONF_LISTEN,		/* HOST:PORT, appended to conf->listen */
+	CONF_ADDRESS,		/* HOST:PORT into one struct conf_listen */
 	CONF_PATH,		/* absolute path into a char[CONF_PATH_LEN] */
 };
 
-#define CONF_REPEAT	0x1	/* may appear on more than one line */
+#define CONF_REPEAT		0x1	/* may appear on more than one line */
+#define CONF_NEEDS_RESTART	0x2	/* a reload keeps the value in force */
 
 struct conf_key {
 	const char	*name;
@@ -62,7 +64,7 @@ struct conf_key {
 static const struct conf_key conf_keys[] = {
 	{ "listen", CONF_LISTEN, CONF_FIELD(listen), CONF_REPEAT,
 	  "*:9090", 0, 0 },
-	{ "workers", CONF_COUNT_AUTO, CONF_FIELD(workers), 0,
+	{ "workers", CONF_COUNT_AUTO, CONF_FIELD(workers), CONF_NEEDS_RESTART,
 	  "auto", 1, 256 },
 	{ "max_connections", CONF_COUNT, CONF_FIELD(max_connections), 0,
 	  "1024", 1, 1000000 },
@@ -75,7 +77,7 @@ static const struct conf_key conf_keys[] = {
 	{ "max_nesting_depth", CONF_COUNT, CONF_FIELD(max_nesting_depth), 0,
 	  "32", 1, 64 },
 	{ "calculation_log_size", CONF_COUNT,
-	  CONF_FIELD(calculation_log_size), 0, "1024", 1, 1000000 },
+	  CONF_FIELD(calculation_log_size), CONF_NEEDS_RESTART, "1024", 1, 1000000 },
 	{ "log_level", CONF_LEVEL, CONF_FIELD(log_level), 0,
 	  "notice", 0, 0 },
 	{ "log_target", CONF_TARGET, CONF_FIELD(log_target), 0,
@@ -84,8 +86,11 @@ static const struct conf_key conf_keys[] = {
 	  "10s", 0, CONF_HOUR },
 	{ "message_timeout", CONF_DURATION, CONF_FIELD(message_timeout_ms), 0,
 	  "30s", 0, 24 * CONF_HOUR },
+	/* No default: no metrics endpoint unless asked for. */
+	{ "metrics_listen", CONF_ADDRESS, CONF_FIELD(metrics_listen), 0,
+	  NULL, 0, 0 },
 	/* No default: without a pid_file line there is no pid file. */
-	{ "pid_file", CONF_PATH, CONF_FIELD(pid_file), 0,
+	{ "pid_file", CONF_PATH, CONF_FIELD(pid_file), CONF_NEEDS_RESTART,
 	  NULL, 0, 0 },
 };
 #define CONF_NKEYS	(sizeof conf_keys / sizeof conf_keys[0])
@@ -283,9 +288,9 @@ static int
 conf_set_target(struct conf *conf, const char *value, char *err, size_t errlen)
 {
 	if (strcasecmp(value, "stderr") == 0)
-		conf->log_target = CONF_LOG_STDERR;
+		conf->log_target = LOG_TARGET_STDERR;
 	else if (strcasecmp(value, "syslog") == 0)
-		conf->log_target = CONF_LOG_SYSLOG;
+		conf->log_target = LOG_TARGET_SYSLOG;
 	else {
 		(void)snprintf(err, errlen, "unknown target '%s' (stderr|syslog)",
 		    value);
@@ -333,6 +338,21 @@ conf_set_listen(struct conf *conf, const char *value, char *err,
 	return 0;
 }
 
+static int
+conf_set_address(struct conf *conf, const struct conf_key *key, const char *value,
+    char *err, size_t errlen)
+{
+	struct conf_listen	address;
+	const char		*why;
+
+	if ((why = conf_parse_listen(value, &address)) != NULL) {
+		(void)snprintf(err, errlen, "invalid address '%s': %s", value, why);
+		return -1;
+	}
+	memcpy((char *)conf + key->offset, &address, sizeof address);
+	return 0;
+}
+
 /* Parse value for key into conf; on error conf is untouched and err says why. */
 static int
 conf_set(struct conf *conf, const struct conf_key *key, const char *value,
@@ -349,6 +369,8 @@ conf_set(struct conf *conf, const struct conf_key *key, const char *value,
 		return conf_set_target(conf, value, err, errlen);
 	case CONF_LISTEN:
 		return conf_set_listen(conf, value, err, errlen);
+	case CONF_ADDRESS:
+		return conf_set_address(conf, key, value, err, errlen);
 	case CONF_PATH:
 		return conf_set_path(conf, key, value, err, errlen);
 	case CONF_COUNT:
@@ -525,113 +547,57 @@ conf_load(struct conf *conf, const char *path, FILE *errors)
 	return cf.nerrors;
 }
 
-static const char *
-conf_parse_port(const char *s, char *out, size_t len)
-{
-	unsigned long	v = 0;
-
-	if (*s == '\0')
-		return "missing port";
-	for (; *s != '\0'; s++) {
-		if (!isdigit((unsigned char)*s))
-			return "port is not a decimal number";
-		/* Stop growing once out of range, so this cannot overflow. */
-		if (v <= 65535)
-			v = v * 10 + (unsigned long)(*s - '0');
-	}
-	if (v > 65535)
-		return "port out of range (0 .. 65535)";
-	(void)snprintf(out, len, "%lu", v);
-	return NULL;
-}
-
-/* A v6 literal as getaddrinfo takes it: address, optional %zone. */
 static bool
-conf_valid_v6(const char *s)
+conf_same_value(const struct conf_key *key, const struct conf *a, const struct conf *b)
 {
-	struct in6_addr	 addr;
-	char		 buf[INET6_ADDRSTRLEN + 1];
-	const char	*zone;
-	size_t		 len;
+	const char	*x = (const char *)a + key->offset;
+	const char	*y = (const char *)b + key->offset;
 
-	zone = strchr(s, '%');
-	len = zone != NULL ? (size_t)(zone - s) : strlen(s);
-	if (len == 0 || len >= sizeof buf)
-		return false;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	if (inet_pton(AF_INET6, buf, &addr) != 1)
-		return false;
-	if (zone == NULL)
-		return true;
-	if (*++zone == '\0')
-		return false;
-	for (; *zone != '\0'; zone++)
-		if (!isalnum((unsigned char)*zone) && strchr("-._", *zone) == NULL)
+	switch (key->type) {
+	case CONF_PATH:
+		return strcmp(x, y) == 0;
+	case CONF_LISTEN:
+		if (a->listen_count != b->listen_count)
 			return false;
-	return true;
-}
-
-const char *
-conf_parse_listen(const char *text, struct conf_listen *out)
-{
-	struct conf_listen	 l;
-	const char		*colon, *end, *why;
-	size_t			 len;
-
-	/* Built aside so out is left alone on error. */
-	memset(&l, 0, sizeof l);
-	if (*text == '\0')
-		return "empty address";
-
-	if (*text == '[') {
-		if ((end = strchr(text, ']')) == NULL)
-			return "missing ']' after IPv6 address";
-		len = (size_t)(end - text - 1);
-		if (len == 0)
-			return "empty IPv6 address in brackets";
-		if (len >= sizeof l.host)
-			return "host name too long";
-		memcpy(l.host, text + 1, len);
-		if (!conf_valid_v6(l.host))
-			return "invalid IPv6 address in brackets";
-		if (end[1] != ':')
-			return "expected ':PORT' after ']'";
-		colon = end + 1;
-	} else {
-		if ((colon = strchr(text, ':')) == NULL)
-			return "missing ':PORT'";
-		if (strchr(colon + 1, ':') != NULL)
-			return "IPv6 address must be in brackets";
-		len = (size_t)(colon - text);
-		if (len == 0)
-			return "missing host (use '*' for all addresses)";
-		if (len >= sizeof l.host)
-			return "host name too long";
-		if (!(len == 1 && *text == '*')) {
-			for (const char *p = text; p < colon; p++) {
-				if (!isalnum((unsigned char)*p) &&
-				    strchr("-._", *p) == NULL)
-					return "invalid character in host name";
-			}
-			memcpy(l.host, text, len);
-		}
+		for (unsigned i = 0; i < a->listen_count; i++)
+			if (strcmp(a->listen[i].host, b->listen[i].host) != 0 ||
+			    strcmp(a->listen[i].port, b->listen[i].port) != 0)
+				return false;
+		return true;
+	case CONF_ADDRESS:
+		return strcmp(((const struct conf_listen *)x)->host,
+		    ((const struct conf_listen *)y)->host) == 0 &&
+		    strcmp(((const struct conf_listen *)x)->port,
+		    ((const struct conf_listen *)y)->port) == 0;
+	case CONF_COUNT:
+	case CONF_COUNT_AUTO:
+	case CONF_SIZE:
+	case CONF_DURATION:
+	case CONF_LEVEL:
+	case CONF_TARGET:
+		break;
 	}
-	if ((why = conf_parse_port(colon + 1, l.port, sizeof l.port)) != NULL)
-		return why;
-	*out = l;
-	return NULL;
+	return memcmp(x, y, key->width) == 0;
 }
 
-void
-conf_format_listen(const struct conf_listen *l, char *out, size_t len)
+unsigned
+conf_keep_restart_keys(const struct conf *in_force, struct conf *next,
+    void (*report)(const char *key, void *arg), void *arg)
 {
-	if (len == 0)
-		return;
-	if (l->host[0] == '\0')
-		(void)snprintf(out, len, "*:%s", l->port);
-	else if (strchr(l->host, ':') != NULL)
-		(void)snprintf(out, len, "[%s]:%s", l->host, l->port);
-	else
-		(void)snprintf(out, len, "%s:%s", l->host, l->port);
+	const struct conf_key	*key;
+	unsigned		 kept = 0;
+
+	for (key = conf_keys; key < conf_keys + CONF_NKEYS; key++) {
+		if ((key->flags & CONF_NEEDS_RESTART) == 0 ||
+		    conf_same_value(key, in_force, next))
+			continue;
+		memcpy((char *)next + key->offset, (const char *)in_force + key->offset,
+		    key->width);
+		if (key->type == CONF_LISTEN)
+			next->listen_count = in_force->listen_count;
+		kept++;
+		if (report != NULL)
+			report(key->name, arg);
+	}
+	return kept;
 }

@@ -1,28 +1,21 @@
 /*
- * conf: calcd's configuration — the table of keys, their defaults, and
- * the parser for calcd.conf ("key = value" lines, # comments).  Knows
- * nothing of sockets; listen addresses are kept as validated strings.
+ * conf: calcd's configuration — the table of keys, their defaults, the
+ * parser for calcd.conf ("key = value" lines, # comments), and which keys
+ * a reload may change.  Knows nothing of sockets; listen addresses are
+ * kept as validated strings.
  */
 #ifndef CALCD_CONF_H
 #define CALCD_CONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "conf_listen.h"
+
 #define CONF_MAX_LISTEN		16
-#define CONF_LISTEN_LEN		128
 #define CONF_PATH_LEN		256	/* longest path value, with its NUL */
-
-enum conf_log_target {
-	CONF_LOG_STDERR = 0,	/* the journal, under systemd */
-	CONF_LOG_SYSLOG = 1,
-};
-
-struct conf_listen {
-	char	host[CONF_LISTEN_LEN];	/* "" for "*" (all addresses); v6 without brackets */
-	char	port[8];		/* decimal, "0".."65535" */
-};
 
 struct conf {
 	struct conf_listen listen[CONF_MAX_LISTEN];
@@ -35,11 +28,19 @@ struct conf {
 	unsigned	max_nesting_depth;	/* for skipped fields */
 	unsigned	calculation_log_size;	/* entries kept for getStruct */
 	int		log_level;		/* enum log_level */
-	int		log_target;		/* enum conf_log_target */
+	int		log_target;		/* enum log_target */
 	uint64_t	shutdown_timeout_ms;	/* then close what is left, exit */
 	uint64_t	message_timeout_ms;	/* to finish a message; 0 = never */
 	char		pid_file[CONF_PATH_LEN]; /* absolute; "" = none; for -d */
+	struct conf_listen metrics_listen;	/* port "" = no metrics endpoint */
 };
+
+/* Whether metrics_listen is set. */
+static inline bool
+conf_metrics_enabled(const struct conf *conf)
+{
+	return conf->metrics_listen.port[0] != '\0';
+}
 
 /* Defaults, before any file is read. */
 void	conf_defaults(struct conf *);
@@ -53,12 +54,12 @@ void	conf_defaults(struct conf *);
 int	conf_load(struct conf *, const char *path, FILE *errors);
 
 /*
- * Parse one "HOST:PORT", "[v6]:PORT" or "*:PORT" into out; NULL on
- * success, else a static description of what is wrong.
+ * A reload: for every key that takes effect only after a restart and
+ * differs between the configuration in force and next, put the value in
+ * force back into next and call report(key name, arg) (if not NULL).
+ * Returns how many keys were kept.
  */
-const char *conf_parse_listen(const char *text, struct conf_listen *out);
-
-/* Format a listen entry back as text ("*:9090", "[::1]:9090"). */
-void	conf_format_listen(const struct conf_listen *, char *out, size_t len);
+unsigned conf_keep_restart_keys(const struct conf *in_force, struct conf *next,
+	    void (*report)(const char *key, void *arg), void *arg);
 
 #endif

@@ -1,6 +1,8 @@
 /*
- * log: one line per event on stderr, written with a single write(2) so
- * lines from worker threads never interleave.
+ * log: one line per event, to stderr or syslog.  On stderr a line is
+ * stamped with the time, or with a <N> priority prefix when stderr is the
+ * systemd journal, and written with a single write(2) so lines from
+ * worker threads never interleave.
  */
 #include <errno.h>
 #include <pthread.h>

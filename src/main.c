@@ -1,7 +1,9 @@
 /*
  * main: calcd's command line, start-up and exit status.
- *   0  clean shutdown (SIGTERM, SIGINT)
- *   1  bad usage or configuration
+ *   0  clean shutdown (SIGTERM, SIGINT); with -t, a valid configuration
+ *   1  bad usage or configuration; or calcd cannot start for another
+ *      reason: -d cannot detach, pid_file cannot be written, no memory,
+ *      -V or -h cannot write to standard output
  *   2  cannot listen
  */
 #include "config.h"
@@ -24,15 +26,19 @@
 #include "log.h"
 #include "server.h"
 
-#define MAIN_EXIT_OK		0
-#define MAIN_EXIT_CONFIG	1
-#define MAIN_EXIT_LISTEN	2
+/* Two causes share status 1: the documented status of every start-up failure. */
+#define MAIN_EXIT_OK			0
+#define MAIN_EXIT_USAGE_OR_CONFIG	1	/* command line or configuration file */
+#define MAIN_EXIT_START			1	/* detaching, pid_file, memory, stdout */
+#define MAIN_EXIT_LISTEN		2
 
 static const char main_default_config[] = CALCD_SYSCONFDIR "/calcd.conf";
 
 /* What the command line says, kept for reloads. */
 static struct {
-	const char		*path;
+	const char		*path;		/* -c as given, for start-up messages */
+	char			*reload_path;	/* the same file, absolute: -d leaves the cwd */
+	bool			 daemonize;
 	struct conf_listen	 listen[CONF_MAX_LISTEN];
 	unsigned		 listen_count;
 	int			 verbose;
@@ -44,8 +50,8 @@ main_usage(FILE *out)
 	fprintf(out,
 	    "usage: calcd [-c FILE] [-d] [-f] [-t] [-l ADDRESS]... [-v]... [-V] [-h]\n"
 	    "  -c, --config FILE     configuration file (default %s)\n"
-	    "  -d, --daemonize       detach and write pid_file (for init systems that\n"
-	    "                        don't supervise; systemd wants the default)\n"
+	    "  -d, --daemonize       detach, log to syslog and write pid_file (for init\n"
+	    "                        systems that don't supervise; systemd wants -f)\n"
 	    "  -f, --foreground      stay in the foreground (the default)\n"
 	    "  -t, --test-config     check the configuration and exit (0 good, 1 bad)\n"
 	    "  -l, --listen ADDRESS  listen on HOST:PORT, [V6ADDR]:PORT or *:PORT instead\n"
@@ -62,7 +68,7 @@ main_flush_stdout(void)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "calcd: cannot write to standard output\n");
-		return MAIN_EXIT_CONFIG;
+		return MAIN_EXIT_START;
 	}
 	return MAIN_EXIT_OK;
 }
@@ -99,7 +105,11 @@ main_cpus(void)
 	return cpus > 0 ? (cpus > 256 ? 256 : (unsigned)cpus) : 1;
 }
 
-/* The command line's say over the file: -l replaces listen, -v raises log_level. */
+/*
+ * The command line's say over the file: -l replaces listen, -v raises
+ * log_level, and -d turns log_target = stderr into syslog, since a
+ * detached calcd's stderr is /dev/null.
+ */
 static void
 main_apply_args(struct conf *conf)
 {
@@ -110,8 +120,34 @@ main_apply_args(struct conf *conf)
 	}
 	if (main_args.verbose > 0 && conf->log_level < LOG_LEVEL_INFO)
 		conf->log_level = main_args.verbose > 1 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+	if (main_args.daemonize && conf->log_target == LOG_TARGET_STDERR)
+		conf->log_target = LOG_TARGET_SYSLOG;
 	if (conf->workers == 0)
 		conf->workers = main_cpus();
+}
+
+/*
+ * path as an absolute path, without resolving symbolic links (a reload
+ * follows a link that was changed meanwhile); NULL with errno on failure.
+ */
+static char *
+main_absolute_path(const char *path)
+{
+	char	*cwd, *out;
+	size_t	 len;
+
+	if (path[0] == '/')
+		return strdup(path);
+	while (path[0] == '.' && path[1] == '/')
+		path += 2;
+	if ((cwd = getcwd(NULL, 0)) == NULL)
+		return NULL;
+	len = strlen(cwd) + 1 + strlen(path) + 1;
+	if ((out = malloc(len)) != NULL)
+		(void)snprintf(out, len, "%s%s%s", cwd,
+		    cwd[0] != '\0' && cwd[strlen(cwd) - 1] == '/' ? "" : "/", path);
+	free(cwd);
+	return out;
 }
 
 /* SIGHUP: read the file again; every error goes to the log as FILE:LINE. */
@@ -130,7 +166,7 @@ main_reload(void *arg, struct conf *out)
 		return -1;
 	}
 	conf_defaults(&next);
-	count = conf_load(&next, main_args.path, errors);
+	count = conf_load(&next, main_args.reload_path, errors);
 	if (fclose(errors) != 0 || text == NULL) {
 		free(text);
 		log_error("reload: out of memory");
@@ -149,13 +185,15 @@ main_reload(void *arg, struct conf *out)
 /*
  * -d: fork into the background.  The parent waits for the child to say
  * it listens (or why not) and exits with that status, so a failure is
- * still seen by whoever started calcd.
+ * still seen by whoever started calcd.  Returns in the daemon only: 0,
+ * or -1 (said on stderr) if it cannot go on.
  */
 static int
 main_daemonize(int *ready_fd)
 {
 	int	fds[2], status;
 	pid_t	pid;
+	ssize_t	n;
 	char	code;
 
 	if (pipe(fds) != 0) {
@@ -168,20 +206,34 @@ main_daemonize(int *ready_fd)
 	}
 	if (pid > 0) {
 		close(fds[1]);
-		if (read(fds[0], &code, 1) != 1) {
-			waitpid(pid, &status, 0);
-			exit(WIFEXITED(status) ? WEXITSTATUS(status) : MAIN_EXIT_CONFIG);
-		}
-		exit(code);
+		do
+			n = read(fds[0], &code, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1)
+			exit(code);
+		/* No word: the first child failed, or the daemon died before reporting. */
+		if (waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    WEXITSTATUS(status) != 0)
+			exit(WEXITSTATUS(status));
+		fprintf(stderr, "calcd: the daemon exited before it was ready\n");
+		exit(MAIN_EXIT_START);
 	}
 	close(fds[0]);
-	if (setsid() < 0 || (pid = fork()) < 0)
-		_exit(MAIN_EXIT_CONFIG);
+	if (setsid() < 0) {
+		fprintf(stderr, "calcd: setsid: %s\n", strerror(errno));
+		_exit(MAIN_EXIT_START);
+	}
+	if ((pid = fork()) < 0) {
+		fprintf(stderr, "calcd: fork: %s\n", strerror(errno));
+		_exit(MAIN_EXIT_START);
+	}
 	if (pid > 0)
-		_exit(0);
+		_exit(MAIN_EXIT_OK);
 	*ready_fd = fds[1];
-	if (chdir("/") != 0)
+	if (chdir("/") != 0) {
+		fprintf(stderr, "calcd: chdir /: %s\n", strerror(errno));
 		return -1;
+	}
 	return 0;
 }
 
@@ -241,7 +293,7 @@ main(int argc, char **argv)
 	};
 	struct conf		 conf;
 	struct server		*server;
-	bool			 test_only = false, daemonize = false;
+	bool			 test_only = false, stderr_until_ready;
 	int			 ch, errors, status, ready_fd = -1;
 
 	main_args.path = main_default_config;
@@ -252,10 +304,10 @@ main(int argc, char **argv)
 			main_args.path = optarg;
 			break;
 		case 'd':
-			daemonize = true;
+			main_args.daemonize = true;
 			break;
 		case 'f':
-			daemonize = false;
+			main_args.daemonize = false;
 			break;
 		case 't':
 			test_only = true;
@@ -265,12 +317,12 @@ main(int argc, char **argv)
 
 			if (main_args.listen_count == CONF_MAX_LISTEN) {
 				fprintf(stderr, "calcd: at most %d -l options\n", CONF_MAX_LISTEN);
-				return MAIN_EXIT_CONFIG;
+				return MAIN_EXIT_USAGE_OR_CONFIG;
 			}
 			why = conf_parse_listen(optarg, &main_args.listen[main_args.listen_count]);
 			if (why != NULL) {
 				fprintf(stderr, "calcd: -l %s: %s\n", optarg, why);
-				return MAIN_EXIT_CONFIG;
+				return MAIN_EXIT_USAGE_OR_CONFIG;
 			}
 			main_args.listen_count++;
 			break;
@@ -287,19 +339,19 @@ main(int argc, char **argv)
 		case ':':
 			fprintf(stderr, "calcd: option %s needs an argument (try calcd -h)\n",
 			    argv[optind - 1]);
-			return MAIN_EXIT_CONFIG;
+			return MAIN_EXIT_USAGE_OR_CONFIG;
 		default:
 			if (optopt != 0)
 				fprintf(stderr, "calcd: unknown option -%c (try calcd -h)\n", optopt);
 			else
 				fprintf(stderr, "calcd: unknown option %s (try calcd -h)\n",
 				    argv[optind - 1]);
-			return MAIN_EXIT_CONFIG;
+			return MAIN_EXIT_USAGE_OR_CONFIG;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "calcd: unexpected argument '%s' (try calcd -h)\n", argv[optind]);
-		return MAIN_EXIT_CONFIG;
+		return MAIN_EXIT_USAGE_OR_CONFIG;
 	}
 
 	conf_defaults(&conf);
@@ -307,22 +359,50 @@ main(int argc, char **argv)
 	if (errors > 0) {
 		fprintf(stderr, "calcd: %s: %d error%s in the configuration%s\n", main_args.path,
 		    errors, errors == 1 ? "" : "s", test_only ? "" : ", not starting");
-		return MAIN_EXIT_CONFIG;
+		return MAIN_EXIT_USAGE_OR_CONFIG;
 	}
 	if (test_only) {
 		fprintf(stderr, "calcd: %s: configuration is valid\n", main_args.path);
 		return MAIN_EXIT_OK;
 	}
+	if ((main_args.reload_path = main_absolute_path(main_args.path)) == NULL) {
+		if (errno == ENOMEM) {
+			fprintf(stderr, "calcd: out of memory\n");
+			return MAIN_EXIT_START;
+		}
+		if (main_args.daemonize) {
+			fprintf(stderr, "calcd: -c %s: cannot tell the current directory, which -d "
+			    "leaves (%s): give an absolute path\n", main_args.path, strerror(errno));
+			return MAIN_EXIT_USAGE_OR_CONFIG;
+		}
+		/* In the foreground the cwd stays, and so does what the path names. */
+		if ((main_args.reload_path = strdup(main_args.path)) == NULL) {
+			fprintf(stderr, "calcd: out of memory\n");
+			return MAIN_EXIT_START;
+		}
+	}
+	/*
+	 * -d sends stderr to /dev/null once calcd is running, so log_target =
+	 * stderr becomes syslog (main_apply_args); start-up messages still go
+	 * to stderr, where whoever started calcd sees why it failed.
+	 */
+	stderr_until_ready = main_args.daemonize && conf.log_target == LOG_TARGET_STDERR;
+	if (stderr_until_ready)
+		fprintf(stderr, "calcd: -d closes standard error once calcd is running: logging "
+		    "to syslog instead (log_target = syslog says so and silences this)\n");
 	main_apply_args(&conf);
 	log_set_level((enum log_level)conf.log_level);
 	main_raise_fd_limit(conf.max_connections);
-	if (daemonize && main_daemonize(&ready_fd) != 0)
-		return MAIN_EXIT_CONFIG;
-	log_set_target((enum log_target)conf.log_target);
+	if (main_args.daemonize && main_daemonize(&ready_fd) != 0) {
+		main_report_start(&ready_fd, MAIN_EXIT_START);
+		return MAIN_EXIT_START;
+	}
+	if (!stderr_until_ready)
+		log_set_target((enum log_target)conf.log_target);
 	if (calc_log_init(conf.calculation_log_size) != 0) {
 		log_error("out of memory for the calculation log");
-		main_report_start(&ready_fd, MAIN_EXIT_CONFIG);
-		return MAIN_EXIT_CONFIG;
+		main_report_start(&ready_fd, MAIN_EXIT_START);
+		return MAIN_EXIT_START;
 	}
 	if ((server = server_open(&conf)) == NULL) {
 		log_error("cannot listen, exiting");
@@ -330,18 +410,21 @@ main(int argc, char **argv)
 		calc_log_free();
 		return MAIN_EXIT_LISTEN;
 	}
-	if (daemonize && conf.pid_file[0] != '\0' && main_write_pid_file(conf.pid_file) != 0) {
-		main_report_start(&ready_fd, MAIN_EXIT_CONFIG);
+	if (main_args.daemonize && conf.pid_file[0] != '\0' &&
+	    main_write_pid_file(conf.pid_file) != 0) {
+		main_report_start(&ready_fd, MAIN_EXIT_START);
 		server_free(server);
 		calc_log_free();
-		return MAIN_EXIT_CONFIG;
+		return MAIN_EXIT_START;
 	}
 	main_report_start(&ready_fd, MAIN_EXIT_OK);
+	log_set_target((enum log_target)conf.log_target);
 	server_set_reload(server, main_reload, NULL);
 	status = server_run(server);
 	server_free(server);
 	calc_log_free();
-	if (daemonize && conf.pid_file[0] != '\0')
+	if (main_args.daemonize && conf.pid_file[0] != '\0')
 		(void)unlink(conf.pid_file);
+	free(main_args.reload_path);
 	return status;
 }

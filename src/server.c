@@ -1,22 +1,16 @@
 /*
- * server: the listening sockets, the worker threads and the hand-off
- * between them.  The main thread accepts (and enforces max_connections);
- * each accepted socket goes down a pipe to one worker, round robin, and
- * lives in that worker's event loop until it closes.  No lock is taken
- * on the request path.  The same pipe carries new limits after a reload
- * and the order to drain and stop.
+ * server: the main thread.  It runs the main loop, accepts on the
+ * listeners (enforcing max_connections) and hands each connection to a
+ * worker, round robin; it reloads the configuration on SIGHUP, drains
+ * and stops on SIGTERM/SIGINT, and keeps systemd informed: readiness,
+ * status, and the watchdog while every worker's loop still turns.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,92 +19,47 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "dispatch.h"
+#include "listener.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "server.h"
 #include "service.h"
+#include "worker.h"
 
-#define SERVER_MAX_LISTENERS	(2 * CONF_MAX_LISTEN)
-#define SERVER_BACKLOG		1024
 #define SERVER_ACCEPTS_PER_TURN	64
 #define SERVER_NAME_LEN		(CONF_LISTEN_LEN + 16)
 #define SERVER_STATUS_SECONDS	5
-
-enum server_order_kind {
-	SERVER_ORDER_CONN,	/* serve fd */
-	SERVER_ORDER_LIMITS,	/* apply limits */
-	SERVER_ORDER_STOP,	/* drain, then stop within grace_ms */
-};
-
-/* One order to a worker; small enough to cross a pipe in one atomic write. */
-struct server_order {
-	enum server_order_kind	kind;
-	int			fd;
-	socklen_t		addrlen;
-	struct sockaddr_storage	addr;
-	struct conn_limits	limits;
-	uint64_t		grace_ms;
-};
-_Static_assert(sizeof(struct server_order) <= PIPE_BUF, "orders must be atomic");
-
-struct server_worker {
-	struct server	*server;
-	unsigned	 index;
-	pthread_t	 thread;
-	bool		 started;
-	struct event_base *base;
-	struct event	*order_ev;
-	struct event	*tick_ev;
-	struct event	*grace_ev;
-	int		 pipe_read;
-	int		 pipe_write;
-	bool		 stopping;
-	struct conn_env	 env;
-	atomic_uint	 beats;		/* the loop's heartbeat, for the watchdog */
-	atomic_ullong	 requests;	/* env.requests, published each tick */
-	unsigned	 beats_seen;	/* main thread: beats at the last watchdog check */
-};
-
-struct server_listener {
-	int			fd;
-	struct event		*ev;
-	bool			from_systemd;
-	struct conf_listen	origin;		/* the listen entry it serves */
-	char			name[SERVER_NAME_LEN];
-};
+#define SERVER_SIGNALS		3
+#define SERVER_METRICS_SOCKETS	4
+#define SERVER_MAX_BLOCKS	257	/* every worker's and the main thread's */
 
 struct server {
 	struct conf		 conf;		/* the configuration in force */
 	server_reload_fn	 reload;
 	void			*reload_arg;
 	struct event_base	*base;
-	struct server_listener	 listeners[SERVER_MAX_LISTENERS];
-	unsigned		 listener_count;
-	bool			 socket_activated;
-	struct server_worker	*workers;
-	unsigned		 worker_count;
-	unsigned		 next_worker;
-	atomic_uint		 connections;
-	struct event		*signal_evs[3];
+	struct listener_set	*listeners;
+	struct worker_pool	*workers;
+	atomic_uint		 connections;	/* open, in every worker */
+	struct event		*signal_evs[SERVER_SIGNALS];
 	struct event		*resume_ev;	/* re-enables accepting after a pause */
-	struct server_order	 pending;	/* accepted, no worker could take it yet */
-	bool			 has_pending;
-	struct event		*watchdog_ev;
 	struct event		*status_ev;
+	struct event		*watchdog_ev;
+	uint64_t		 watchdog_usec;	/* 0: systemd did not ask */
+	/* Accepted, but no worker could take it yet. */
+	bool			 has_pending;
+	int			 pending_fd;
+	socklen_t		 pending_addrlen;
+	struct sockaddr_storage	 pending_addr;
+	struct metrics_block	*metrics;	/* the main thread's counters: reloads, refusals */
+	struct metrics_http	*metrics_http;	/* NULL: no metrics_listen */
 	int			 exit_status;
 };
 
 static struct log_ratelimit server_accept_rl;
 static struct log_ratelimit server_full_rl;
-
-static int
-server_set_nonblocking(int fd)
-{
-	int flags = fcntl(fd, F_GETFL);
-
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-		return -1;
-	return 0;
-}
 
 static void
 server_conn_limits(const struct conf *conf, struct conn_limits *limits)
@@ -121,370 +70,18 @@ server_conn_limits(const struct conf *conf, struct conn_limits *limits)
 	limits->max_output_buffer = conf->max_output_buffer;
 	limits->idle_timeout_ms = conf->idle_timeout_ms;
 	limits->message_timeout_ms = conf->message_timeout_ms;
+	limits->count_metrics = conf_metrics_enabled(conf);
 }
 
-static bool
-server_same_listen(const struct conf_listen *a, const struct conf_listen *b)
-{
-	return strcmp(a->host, b->host) == 0 && strcmp(a->port, b->port) == 0;
-}
-
-/* --- listening ------------------------------------------------------------ */
-
-static void server_on_accept(evutil_socket_t, short, void *);
-
-static struct server_listener *
-server_add_listener(struct server *s, int fd, const struct conf_listen *origin)
-{
-	struct server_listener	*l = &s->listeners[s->listener_count++];
-	struct sockaddr_storage	 bound;
-	socklen_t		 boundlen = sizeof bound;
-
-	memset(l, 0, sizeof *l);
-	l->fd = fd;
-	if (origin != NULL)
-		l->origin = *origin;
-	if (getsockname(fd, (struct sockaddr *)&bound, &boundlen) == 0)
-		conn_format_address((struct sockaddr *)&bound, l->name, sizeof l->name);
-	else
-		(void)snprintf(l->name, sizeof l->name, "fd %d", fd);
-	return l;
-}
-
-/* Start accepting on l once the main loop exists. */
-static int
-server_watch_listener(struct server *s, struct server_listener *l)
-{
-	l->ev = event_new(s->base, l->fd, EV_READ | EV_PERSIST, server_on_accept, s);
-	if (l->ev == NULL || event_add(l->ev, NULL) != 0) {
-		log_error("cannot watch %s", l->name);
-		return -1;
-	}
-	log_notice("listening on %s%s", l->name, l->from_systemd ? " (from systemd)" : "");
-	return 0;
-}
-
-static void
-server_close_listener(struct server *s, unsigned i)
-{
-	struct server_listener *l = &s->listeners[i];
-
-	if (l->ev != NULL)
-		event_free(l->ev);
-	close(l->fd);
-	s->listeners[i] = s->listeners[--s->listener_count];
-}
-
-/* Bind and listen on one resolved address; -1 with a logged reason. */
-static int
-server_listen_one(struct server *s, const struct addrinfo *ai, const struct conf_listen *cl,
-    const char *text)
-{
-	char	addr[SERVER_NAME_LEN];
-	int	fd, one = 1;
-
-	if (s->listener_count == SERVER_MAX_LISTENERS) {
-		log_error("cannot listen on %s: too many listening sockets", text);
-		return -1;
-	}
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-	if (fd < 0) {
-		/* "*" on a host without IPv6: the IPv4 socket is enough. */
-		if (cl->host[0] == '\0' && ai->ai_family == AF_INET6 &&
-		    errno == EAFNOSUPPORT) {
-			log_notice("IPv6 is not available; %s listens on IPv4 only", text);
-			return 0;
-		}
-		log_error("cannot listen on %s: socket: %s", text, strerror(errno));
-		return -1;
-	}
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (ai->ai_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-	    listen(fd, SERVER_BACKLOG) != 0 || server_set_nonblocking(fd) != 0) {
-		conn_format_address(ai->ai_addr, addr, sizeof addr);
-		log_error("cannot listen on %s (%s): %s", text, addr, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	server_add_listener(s, fd, cl);
-	return 0;
-}
-
-/* Open every address cl resolves to; on failure none of them stays open. */
-static int
-server_listen(struct server *s, const struct conf_listen *cl)
-{
-	struct addrinfo	 hints, *res, *ai;
-	char		 text[SERVER_NAME_LEN];
-	unsigned	 first = s->listener_count;
-	int		 rc;
-
-	conf_format_listen(cl, text, sizeof text);
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(cl->host[0] ? cl->host : NULL, cl->port, &hints, &res)) != 0) {
-		log_error("cannot listen on %s: %s", text, gai_strerror(rc));
-		return -1;
-	}
-	rc = 0;
-	for (ai = res; ai != NULL && rc == 0; ai = ai->ai_next)
-		rc = server_listen_one(s, ai, cl, text);
-	freeaddrinfo(res);
-	while (rc != 0 && s->listener_count > first)
-		server_close_listener(s, s->listener_count - 1);
-	return rc;
-}
-
-/* After a reload: open the new listen addresses, close the ones gone. */
-static void
-server_update_listeners(struct server *s, const struct conf *next)
-{
-	for (unsigned i = 0; i < next->listen_count; i++) {
-		unsigned j, first = s->listener_count;
-
-		for (j = 0; j < s->listener_count; j++)
-			if (server_same_listen(&s->listeners[j].origin, &next->listen[i]))
-				break;
-		if (j < s->listener_count)
-			continue;
-		if (server_listen(s, &next->listen[i]) != 0)
-			continue;
-		for (j = first; j < s->listener_count; j++)
-			(void)server_watch_listener(s, &s->listeners[j]);
-	}
-	for (unsigned i = s->listener_count; i-- > 0;) {
-		unsigned j;
-
-		for (j = 0; j < next->listen_count; j++)
-			if (server_same_listen(&s->listeners[i].origin, &next->listen[j]))
-				break;
-		if (j < next->listen_count)
-			continue;
-		char name[SERVER_NAME_LEN];
-
-		/* Closed before it is logged: whoever reads the log finds the port shut. */
-		memcpy(name, s->listeners[i].name, sizeof name);
-		server_close_listener(s, i);
-		log_notice("no longer listening on %s", name);
-	}
-}
-
-/* --- workers ------------------------------------------------------------- */
-
-static void
-server_worker_conn_closed(void *arg)
-{
-	struct server_worker *w = arg;
-
-	atomic_fetch_sub(&w->server->connections, 1);
-	if (w->stopping && w->env.count == 0)
-		event_base_loopbreak(w->base);
-}
-
-static void
-server_worker_on_grace_over(evutil_socket_t fd, short what, void *arg)
-{
-	struct server_worker *w = arg;
-
-	(void)fd;
-	(void)what;
-	log_warning("worker %u: %u connection%s still busy after shutdown_timeout, closing",
-	    w->index, w->env.count, w->env.count == 1 ? "" : "s");
-	conn_close_all(&w->env);
-	event_base_loopbreak(w->base);
-}
-
-static void
-server_worker_stop(struct server_worker *w, uint64_t grace_ms)
-{
-	struct timeval grace = {
-		.tv_sec = (time_t)(grace_ms / 1000),
-		.tv_usec = (suseconds_t)(grace_ms % 1000 * 1000),
-	};
-
-	w->stopping = true;
-	event_del(w->order_ev);
-	conn_drain_all(&w->env);
-	if (w->env.count == 0) {
-		event_base_loopbreak(w->base);
-		return;
-	}
-	w->grace_ev = evtimer_new(w->base, server_worker_on_grace_over, w);
-	if (w->grace_ev == NULL || evtimer_add(w->grace_ev, &grace) != 0)
-		server_worker_on_grace_over(-1, 0, w);
-}
-
-static void	server_worker_take_orders(struct server_worker *,
-		    const struct server_order *, size_t);
-
-/* Worker side: take orders (sockets, limits, stop) off the pipe. */
-static void
-server_worker_on_order(evutil_socket_t fd, short what, void *arg)
-{
-	struct server_worker	*w = arg;
-	struct server_order	 batch[8];
-	ssize_t			 n;
-
-	(void)what;
-	/* Drain the pipe (within reason), so a burst of connections never fills it. */
-	for (int round = 0; round < 64; round++) {
-		n = read(fd, batch, sizeof batch);
-		if (n <= 0)
-			return;
-		server_worker_take_orders(w, batch, (size_t)n / sizeof batch[0]);
-	}
-}
-
-static void
-server_worker_take_orders(struct server_worker *w, const struct server_order *batch,
-    size_t count)
-{
-	for (size_t i = 0; i < count; i++) {
-		switch (batch[i].kind) {
-		case SERVER_ORDER_CONN:
-			if (w->stopping) {
-				close(batch[i].fd);
-				atomic_fetch_sub(&w->server->connections, 1);
-				break;
-			}
-			conn_new(&w->env, batch[i].fd, (struct sockaddr *)&batch[i].addr,
-			    batch[i].addrlen);
-			break;
-		case SERVER_ORDER_LIMITS:
-			conn_env_set_limits(&w->env, &batch[i].limits);
-			break;
-		case SERVER_ORDER_STOP:
-			server_worker_stop(w, batch[i].grace_ms);
-			break;
-		}
-	}
-}
-
-static void
-server_worker_on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	struct server_worker *w = arg;
-
-	(void)fd;
-	(void)what;
-	atomic_fetch_add_explicit(&w->beats, 1, memory_order_relaxed);
-	atomic_store_explicit(&w->requests, w->env.requests, memory_order_relaxed);
-}
-
-static void *
-server_worker_main(void *arg)
-{
-	struct server_worker	*w = arg;
-	sigset_t		 all;
-
-	/* Signals are the main thread's business. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	event_base_dispatch(w->base);
-	conn_close_all(&w->env);
-	return NULL;
-}
-
-/* The order must arrive (limits, stop): retry briefly if the worker is behind. */
-static int
-server_send_order(struct server_worker *w, const struct server_order *order, bool must)
-{
-	for (int tries = 0; tries < (must ? 2000 : 1); tries++) {
-		if (write(w->pipe_write, order, sizeof *order) == (ssize_t)sizeof *order)
-			return 0;
-		if (errno != EAGAIN && errno != EINTR)
-			break;
-		usleep(1000);
-	}
-	return -1;
-}
-
-static int
-server_worker_init(struct server *s, struct server_worker *w, unsigned index,
-    const struct timeval *tick)
-{
-	struct conn_limits	limits;
-	int			fds[2];
-
-	w->server = s;
-	w->index = index;
-	w->pipe_read = w->pipe_write = -1;
-	atomic_init(&w->beats, 0);
-	atomic_init(&w->requests, 0);
-	if ((w->base = event_base_new()) == NULL) {
-		log_error("worker %u: cannot create an event loop", index);
-		return -1;
-	}
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-		log_error("worker %u: pipe: %s", index, strerror(errno));
-		return -1;
-	}
-	w->pipe_read = fds[0];
-	w->pipe_write = fds[1];
-	w->order_ev = event_new(w->base, w->pipe_read, EV_READ | EV_PERSIST,
-	    server_worker_on_order, w);
-	w->tick_ev = event_new(w->base, -1, EV_PERSIST, server_worker_on_tick, w);
-	if (w->order_ev == NULL || event_add(w->order_ev, NULL) != 0 ||
-	    w->tick_ev == NULL || event_add(w->tick_ev, tick) != 0) {
-		log_error("worker %u: cannot set up its event loop", index);
-		return -1;
-	}
-	server_conn_limits(&s->conf, &limits);
-	if (conn_env_init(&w->env, w->base, &limits) != 0) {
-		log_error("worker %u: out of memory", index);
-		return -1;
-	}
-	w->env.on_close = server_worker_conn_closed;
-	w->env.on_close_arg = w;
-	return 0;
-}
-
-static void
-server_worker_free(struct server_worker *w)
-{
-	if (w->order_ev != NULL)
-		event_free(w->order_ev);
-	if (w->tick_ev != NULL)
-		event_free(w->tick_ev);
-	if (w->grace_ev != NULL)
-		event_free(w->grace_ev);
-	if (w->pipe_read >= 0)
-		close(w->pipe_read);
-	if (w->pipe_write >= 0)
-		close(w->pipe_write);
-	conn_env_free(&w->env);
-	if (w->base != NULL)
-		event_base_free(w->base);
-}
-
-/* --- the main loop -------------------------------------------------------- */
+/* --- accepting ------------------------------------------------------------ */
 
 static void
 server_pause_accepting(struct server *s, suseconds_t usec)
 {
 	struct timeval pause = { 0, usec };
 
-	for (unsigned i = 0; i < s->listener_count; i++)
-		event_del(s->listeners[i].ev);
+	listener_set_pause(s->listeners);
 	evtimer_add(s->resume_ev, &pause);
-}
-
-/* Give an accepted socket to the next worker whose pipe has room. */
-static bool
-server_hand_off(struct server *s, const struct server_order *order)
-{
-	for (unsigned tries = 0; tries < s->worker_count; tries++) {
-		struct server_worker *w = &s->workers[s->next_worker];
-
-		s->next_worker = (s->next_worker + 1) % s->worker_count;
-		if (server_send_order(w, order, false) == 0)
-			return true;
-	}
-	return false;
 }
 
 static void
@@ -495,31 +92,30 @@ server_resume_accepting(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (s->has_pending) {
-		if (!server_hand_off(s, &s->pending)) {
+		if (!worker_pool_hand_off(s->workers, s->pending_fd,
+		    (struct sockaddr *)&s->pending_addr, s->pending_addrlen)) {
 			server_pause_accepting(s, 1000);
 			return;
 		}
 		s->has_pending = false;
 	}
-	for (unsigned i = 0; i < s->listener_count; i++)
-		event_add(s->listeners[i].ev, NULL);
+	listener_set_resume(s->listeners);
 }
 
 static void
 server_on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct server		*s = arg;
-	struct server_order	 order;
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
 	char			 peer[SERVER_NAME_LEN];
+	int			 fd;
 
 	(void)what;
 	for (int i = 0; i < SERVER_ACCEPTS_PER_TURN; i++) {
-		memset(&order, 0, sizeof order);
-		order.kind = SERVER_ORDER_CONN;
-		order.addrlen = sizeof order.addr;
-		order.fd = accept4(lfd, (struct sockaddr *)&order.addr, &order.addrlen,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (order.fd < 0) {
+		addrlen = sizeof addr;
+		fd = accept4(lfd, (struct sockaddr *)&addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
 			    errno == ECONNABORTED)
 				return;
@@ -531,21 +127,25 @@ server_on_accept(evutil_socket_t lfd, short what, void *arg)
 			return;
 		}
 		if (atomic_load(&s->connections) >= s->conf.max_connections) {
-			conn_format_address((struct sockaddr *)&order.addr, peer, sizeof peer);
+			conn_format_address((struct sockaddr *)&addr, peer, sizeof peer);
 			log_limited(&server_full_rl, LOG_LEVEL_WARNING,
 			    "%s: refused: max_connections (%u) reached", peer,
 			    s->conf.max_connections);
-			close(order.fd);
+			close(fd);
+			metrics_add(&s->metrics->accepted, 1);
+			metrics_add(&s->metrics->closed[METRICS_CLOSE_LIMIT], 1);
 			continue;
 		}
 		atomic_fetch_add(&s->connections, 1);
-		if (!server_hand_off(s, &order)) {
+		if (!worker_pool_hand_off(s->workers, fd, (struct sockaddr *)&addr, addrlen)) {
 			/*
 			 * Every worker's pipe is full (a burst of connections):
 			 * hold this one and leave the rest in the kernel's
 			 * backlog until a worker catches up.
 			 */
-			s->pending = order;
+			s->pending_fd = fd;
+			s->pending_addr = addr;
+			s->pending_addrlen = addrlen;
 			s->has_pending = true;
 			server_pause_accepting(s, 1000);
 			return;
@@ -553,24 +153,17 @@ server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
+/* --- systemd: status and watchdog ----------------------------------------- */
+
 static void
 server_report_status(struct server *s, const char *state)
 {
-	char			 where[256] = "";
-	size_t			 len = 0;
-	unsigned long long	 requests = 0;
+	char where[256];
 
-	for (unsigned i = 0; i < s->listener_count && len < sizeof where - 1; i++) {
-		int n = snprintf(where + len, sizeof where - len, "%s%s", i ? ", " : "",
-		    s->listeners[i].name);
-
-		if (n > 0)
-			len += (size_t)n;
-	}
-	for (unsigned i = 0; i < s->worker_count; i++)
-		requests += atomic_load_explicit(&s->workers[i].requests, memory_order_relaxed);
+	listener_set_describe(s->listeners, where, sizeof where);
 	service_notify_status("%s on %s; %u connections; %llu requests served", state,
-	    where[0] ? where : "nothing", atomic_load(&s->connections), requests);
+	    where[0] ? where : "nothing", atomic_load(&s->connections),
+	    s->workers != NULL ? worker_pool_requests(s->workers) : 0);
 }
 
 static void
@@ -585,74 +178,171 @@ server_on_status(evutil_socket_t fd, short what, void *arg)
 static void
 server_on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
-	struct server	*s = arg;
-	bool		 alive = true;
+	struct server *s = arg;
 
 	(void)fd;
 	(void)what;
-	for (unsigned i = 0; i < s->worker_count; i++) {
-		unsigned beats = atomic_load_explicit(&s->workers[i].beats, memory_order_relaxed);
-
-		if (beats == s->workers[i].beats_seen) {
-			log_warning("worker %u has not run its loop since the last watchdog "
-			    "check", i);
-			alive = false;
-		}
-		s->workers[i].beats_seen = beats;
-	}
-	if (alive)
+	if (worker_pool_alive(s->workers))
 		service_notify_watchdog();
 }
 
+/* --- the metrics endpoint ------------------------------------------------- */
+
+/* The scrape: every worker's counters and the main thread's, summed by metrics_format. */
+static int
+server_render_metrics(void *arg, struct buf *out)
+{
+	struct server			*s = arg;
+	const struct metrics_block	*blocks[SERVER_MAX_BLOCKS];
+	const char			*names[METRICS_MAX_METHODS];
+	struct metrics_view		 view;
+	unsigned			 n;
+
+	n = worker_pool_metrics(s->workers, blocks, SERVER_MAX_BLOCKS - 1);
+	blocks[n++] = s->metrics;
+	memset(&view, 0, sizeof view);
+	view.version = PACKAGE_VERSION;
+	view.method_count = dispatch_method_count() + 1;
+	for (unsigned i = 0; i < view.method_count - 1 && i < METRICS_MAX_METHODS - 1; i++)
+		names[i] = dispatch_method_name(i);
+	names[view.method_count - 1] = "unknown";
+	view.method_names = names;
+	view.blocks = blocks;
+	view.block_count = n;
+	view.connections_open = atomic_load(&s->connections);
+	view.max_connections = s->conf.max_connections;
+	return metrics_format(&view, out);
+}
+
+/* Serve GET /metrics on address; NULL after logging why. */
+static struct metrics_http *
+server_open_metrics(struct server *s, const struct conf_listen *address)
+{
+	struct metrics_http	*mh;
+	int			 fds[SERVER_METRICS_SOCKETS], count;
+	char			 text[SERVER_METRICS_SOCKETS][SERVER_NAME_LEN];
+
+	count = listener_open_sockets(address, "metrics", fds, SERVER_METRICS_SOCKETS);
+	if (count < 0)
+		return NULL;
+	/* Each bound address, as the listeners say theirs (port 0 is the kernel's choice). */
+	for (int i = 0; i < count; i++) {
+		struct sockaddr_storage	bound;
+		socklen_t		len = sizeof bound;
+
+		if (getsockname(fds[i], (struct sockaddr *)&bound, &len) == 0)
+			conn_format_address((struct sockaddr *)&bound, text[i], sizeof text[i]);
+		else
+			conf_format_listen(address, text[i], sizeof text[i]);
+	}
+	if ((mh = metrics_http_open(s->base, fds, (unsigned)count, server_render_metrics,
+	    s)) == NULL)
+		return NULL;
+	for (int i = 0; i < count; i++)
+		log_notice("serving metrics on http://%s/metrics", text[i]);
+	return mh;
+}
+
+/*
+ * A reload that adds, moves or removes metrics_listen.  If the new
+ * address can't be opened the old endpoint stays; -1 then.
+ */
+static int
+server_update_metrics(struct server *s, const struct conf *next)
+{
+	struct metrics_http *mh = NULL;
+
+	if (conf_metrics_enabled(next) == conf_metrics_enabled(&s->conf) &&
+	    strcmp(next->metrics_listen.host, s->conf.metrics_listen.host) == 0 &&
+	    strcmp(next->metrics_listen.port, s->conf.metrics_listen.port) == 0)
+		return 0;
+	if (conf_metrics_enabled(next)) {
+		/* The same port on another host: free it first, as the listeners do. */
+		if (s->metrics_http != NULL &&
+		    strcmp(next->metrics_listen.port, s->conf.metrics_listen.port) == 0) {
+			metrics_http_free(s->metrics_http);
+			s->metrics_http = NULL;
+			if ((mh = server_open_metrics(s, &next->metrics_listen)) == NULL &&
+			    (s->metrics_http = server_open_metrics(s,
+			    &s->conf.metrics_listen)) == NULL)
+				log_error("metrics: the old endpoint could not be opened again");
+			if (mh == NULL)
+				return -1;
+		} else if ((mh = server_open_metrics(s, &next->metrics_listen)) == NULL) {
+			return -1;
+		}
+	}
+	if (s->metrics_http != NULL) {
+		metrics_http_free(s->metrics_http);
+		if (mh == NULL)
+			log_notice("no longer serving metrics");
+	}
+	s->metrics_http = mh;
+	return 0;
+}
+
+/* --- signals: reload, stop ------------------------------------------------ */
+
 static void
+server_log_restart_key(const char *key, void *arg)
+{
+	(void)arg;
+	log_warning("%s: the change takes effect after a restart", key);
+}
+
+/* Put next in force; returns how many listen lines (or metrics_listen) could not be opened. */
+static unsigned
 server_apply(struct server *s, struct conf *next)
 {
-	struct server_order order;
+	struct conn_limits	limits;
+	unsigned		failed;
 
-	if (next->workers != s->conf.workers) {
-		log_warning("workers: the change takes effect after a restart");
-		next->workers = s->conf.workers;
-	}
-	if (next->calculation_log_size != s->conf.calculation_log_size) {
-		log_warning("calculation_log_size: the change takes effect after a restart");
-		next->calculation_log_size = s->conf.calculation_log_size;
-	}
-	if (strcmp(next->pid_file, s->conf.pid_file) != 0) {
-		log_warning("pid_file: the change takes effect after a restart");
-		memcpy(next->pid_file, s->conf.pid_file, sizeof next->pid_file);
-	}
+	conf_keep_restart_keys(&s->conf, next, server_log_restart_key, NULL);
 	log_set_level((enum log_level)next->log_level);
 	log_set_target((enum log_target)next->log_target);
-	if (!s->socket_activated)
-		server_update_listeners(s, next);
-	memset(&order, 0, sizeof order);
-	order.kind = SERVER_ORDER_LIMITS;
-	server_conn_limits(next, &order.limits);
-	for (unsigned i = 0; i < s->worker_count; i++)
-		if (server_send_order(&s->workers[i], &order, true) != 0)
-			log_error("worker %u did not take the new limits", i);
+	failed = listener_set_update(s->listeners, next);
+	if (server_update_metrics(s, next) != 0) {
+		/* Keep saying where the endpoint really is. */
+		next->metrics_listen = s->conf.metrics_listen;
+		failed++;
+	}
+	server_conn_limits(next, &limits);
+	worker_pool_set_limits(s->workers, &limits);
 	s->conf = *next;
+	return failed;
+}
+
+static void
+server_reload(struct server *s)
+{
+	struct conf	next = s->conf;
+	unsigned	failed;
+
+	service_notify_reloading();
+	log_notice("received SIGHUP, reloading the configuration");
+	if (s->reload == NULL || s->reload(s->reload_arg, &next) != 0) {
+		log_error("reload failed: the configuration in force stays");
+		metrics_add(&s->metrics->reloads_failed, 1);
+	} else if ((failed = server_apply(s, &next)) > 0) {
+		log_error("configuration reloaded, but %u address%s could not be opened "
+		    "(see above)", failed, failed == 1 ? "" : "es");
+		metrics_add(&s->metrics->reloads_failed, 1);
+	} else {
+		log_notice("configuration reloaded");
+		metrics_add(&s->metrics->reloads_ok, 1);
+	}
+	service_notify_ready();
+	server_report_status(s, "Serving");
 }
 
 static void
 server_on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct server	*s = arg;
-	struct conf	 next;
+	struct server *s = arg;
 
 	(void)what;
 	if (sig == SIGHUP) {
-		service_notify_reloading();
-		log_notice("received SIGHUP, reloading the configuration");
-		next = s->conf;
-		if (s->reload == NULL || s->reload(s->reload_arg, &next) != 0) {
-			log_error("reload failed: the configuration in force stays");
-		} else {
-			server_apply(s, &next);
-			log_notice("configuration reloaded");
-		}
-		service_notify_ready();
-		server_report_status(s, "Serving");
+		server_reload(s);
 		return;
 	}
 	log_notice("received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -661,11 +351,122 @@ server_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(s->base);
 }
 
+/* --- the steps of server_run ---------------------------------------------- */
+
+/* The main loop and its timers: resuming accepts, status, watchdog. */
+static int
+server_start_loop(struct server *s)
+{
+	struct timeval status = { SERVER_STATUS_SECONDS, 0 };
+
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		log_warning("cannot ignore SIGPIPE: %s", strerror(errno));
+	if ((s->base = event_base_new()) == NULL) {
+		log_error("cannot create the event loop");
+		return -1;
+	}
+	s->resume_ev = evtimer_new(s->base, server_resume_accepting, s);
+	s->status_ev = event_new(s->base, -1, EV_PERSIST, server_on_status, s);
+	if (s->resume_ev == NULL || s->status_ev == NULL || event_add(s->status_ev, &status) != 0) {
+		log_error("cannot set up the main loop");
+		return -1;
+	}
+	if ((s->watchdog_usec = service_watchdog_interval_usec()) > 0) {
+		struct timeval every = {
+			.tv_sec = (time_t)(s->watchdog_usec / 1000000),
+			.tv_usec = (suseconds_t)(s->watchdog_usec % 1000000),
+		};
+
+		s->watchdog_ev = event_new(s->base, -1, EV_PERSIST, server_on_watchdog, s);
+		if (s->watchdog_ev == NULL || event_add(s->watchdog_ev, &every) != 0) {
+			log_error("cannot set up the watchdog");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+server_start_workers(struct server *s)
+{
+	struct timeval		tick = { 1, 0 };
+	struct conn_limits	limits;
+
+	if (s->watchdog_usec > 0 && s->watchdog_usec < 2000000) {
+		/* Workers beat at least twice per watchdog check. */
+		tick.tv_sec = 0;
+		tick.tv_usec = (suseconds_t)(s->watchdog_usec / 2);
+	}
+	server_conn_limits(&s->conf, &limits);
+	s->workers = worker_pool_start(s->conf.workers, &limits, &tick, &s->connections);
+	return s->workers != NULL ? 0 : -1;
+}
+
+static int
+server_watch_signals(struct server *s)
+{
+	static const int signals[SERVER_SIGNALS] = { SIGTERM, SIGINT, SIGHUP };
+
+	for (unsigned i = 0; i < SERVER_SIGNALS; i++) {
+		s->signal_evs[i] = evsignal_new(s->base, signals[i], server_on_signal, s);
+		if (s->signal_evs[i] == NULL || event_add(s->signal_evs[i], NULL) != 0) {
+			log_error("cannot watch signals");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+server_start_metrics(struct server *s)
+{
+	if (!conf_metrics_enabled(&s->conf))
+		return 0;
+	s->metrics_http = server_open_metrics(s, &s->conf.metrics_listen);
+	return s->metrics_http != NULL ? 0 : -1;
+}
+
+static int
+server_watch_listeners(struct server *s)
+{
+	return listener_set_watch(s->listeners, s->base, server_on_accept, s);
+}
+
+static void
+server_notify_ready(struct server *s)
+{
+	unsigned workers = worker_pool_size(s->workers);
+
+	log_notice("calcd %s serving with %u worker%s", PACKAGE_VERSION, workers,
+	    workers == 1 ? "" : "s");
+	service_notify_ready();
+	server_report_status(s, "Serving");
+}
+
+/* Stop taking connections; every worker answers what it has, then stops. */
+static void
+server_stop(struct server *s)
+{
+	server_report_status(s, "Stopping");
+	if (s->has_pending) {
+		close(s->pending_fd);
+		atomic_fetch_sub(&s->connections, 1);
+		s->has_pending = false;
+	}
+	listener_set_close(s->listeners);
+	metrics_http_free(s->metrics_http);
+	s->metrics_http = NULL;
+	if (s->workers != NULL)
+		worker_pool_stop(s->workers, s->conf.shutdown_timeout_ms);
+	log_notice("stopped");
+}
+
+/* --- the interface --------------------------------------------------------- */
+
 struct server *
 server_open(const struct conf *conf)
 {
-	struct server	*s;
-	int		 passed;
+	struct server *s;
 
 	if ((s = calloc(1, sizeof *s)) == NULL) {
 		log_error("out of memory");
@@ -674,24 +475,15 @@ server_open(const struct conf *conf)
 	s->conf = *conf;
 	s->exit_status = 1;
 	atomic_init(&s->connections, 0);
-	if ((passed = service_listen_fds()) > 0) {
-		/* Socket activation: systemd's sockets replace the listen lines. */
-		s->socket_activated = true;
-		for (int fd = 3; fd < 3 + passed && s->listener_count < SERVER_MAX_LISTENERS; fd++) {
-			if (server_set_nonblocking(fd) != 0) {
-				log_error("socket %d from systemd: %s", fd, strerror(errno));
-				server_free(s);
-				return NULL;
-			}
-			server_add_listener(s, fd, NULL)->from_systemd = true;
-		}
-		return s;
+	if ((s->metrics = calloc(1, sizeof *s->metrics)) == NULL) {
+		log_error("out of memory");
+		free(s);
+		return NULL;
 	}
-	for (unsigned i = 0; i < conf->listen_count; i++) {
-		if (server_listen(s, &conf->listen[i]) != 0) {
-			server_free(s);
-			return NULL;
-		}
+	if ((s->listeners = listener_set_open(conf)) == NULL) {
+		free(s->metrics);
+		free(s);
+		return NULL;
 	}
 	return s;
 }
@@ -706,95 +498,13 @@ server_set_reload(struct server *s, server_reload_fn reload, void *arg)
 int
 server_run(struct server *s)
 {
-	static const int	 signals[3] = { SIGTERM, SIGINT, SIGHUP };
-	struct timeval		 tick = { 1, 0 }, status = { SERVER_STATUS_SECONDS, 0 };
-	uint64_t		 watchdog_usec = service_watchdog_interval_usec();
-
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-		log_warning("cannot ignore SIGPIPE: %s", strerror(errno));
-	if ((s->base = event_base_new()) == NULL) {
-		log_error("cannot create the event loop");
-		return 1;
+	if (server_start_loop(s) == 0 && server_start_workers(s) == 0 &&
+	    server_watch_signals(s) == 0 && server_start_metrics(s) == 0 &&
+	    server_watch_listeners(s) == 0) {
+		server_notify_ready(s);
+		event_base_dispatch(s->base);
 	}
-	if (watchdog_usec > 0 && watchdog_usec < 2000000) {
-		/* Workers beat at least twice per watchdog check. */
-		tick.tv_sec = 0;
-		tick.tv_usec = (suseconds_t)(watchdog_usec / 2);
-	}
-	if ((s->workers = calloc(s->conf.workers, sizeof *s->workers)) == NULL) {
-		log_error("out of memory");
-		return 1;
-	}
-	for (unsigned i = 0; i < s->conf.workers; i++) {
-		/* Counted first: server_free must clean up a half-made worker too. */
-		s->worker_count++;
-		if (server_worker_init(s, &s->workers[i], i, &tick) != 0)
-			goto stop;
-		if (pthread_create(&s->workers[i].thread, NULL, server_worker_main,
-		    &s->workers[i]) != 0) {
-			log_error("cannot start worker thread %u", i);
-			goto stop;
-		}
-		s->workers[i].started = true;
-	}
-	for (unsigned i = 0; i < 3; i++) {
-		s->signal_evs[i] = evsignal_new(s->base, signals[i], server_on_signal, s);
-		if (s->signal_evs[i] == NULL || event_add(s->signal_evs[i], NULL) != 0) {
-			log_error("cannot watch signals");
-			goto stop;
-		}
-	}
-	s->resume_ev = evtimer_new(s->base, server_resume_accepting, s);
-	s->status_ev = event_new(s->base, -1, EV_PERSIST, server_on_status, s);
-	if (s->resume_ev == NULL || s->status_ev == NULL || event_add(s->status_ev, &status) != 0) {
-		log_error("cannot set up the main loop");
-		goto stop;
-	}
-	if (watchdog_usec > 0) {
-		struct timeval every = {
-			.tv_sec = (time_t)(watchdog_usec / 1000000),
-			.tv_usec = (suseconds_t)(watchdog_usec % 1000000),
-		};
-
-		s->watchdog_ev = event_new(s->base, -1, EV_PERSIST, server_on_watchdog, s);
-		if (s->watchdog_ev == NULL || event_add(s->watchdog_ev, &every) != 0) {
-			log_error("cannot set up the watchdog");
-			goto stop;
-		}
-	}
-	for (unsigned i = 0; i < s->listener_count; i++)
-		if (server_watch_listener(s, &s->listeners[i]) != 0)
-			goto stop;
-	log_notice("calcd %s serving with %u worker%s", PACKAGE_VERSION, s->worker_count,
-	    s->worker_count == 1 ? "" : "s");
-	service_notify_ready();
-	server_report_status(s, "Serving");
-	event_base_dispatch(s->base);
-
-stop:
-	/* Stop taking connections; every worker answers what it has, then stops. */
-	server_report_status(s, "Stopping");
-	if (s->has_pending) {
-		close(s->pending.fd);
-		atomic_fetch_sub(&s->connections, 1);
-		s->has_pending = false;
-	}
-	while (s->listener_count > 0)
-		server_close_listener(s, s->listener_count - 1);
-	for (unsigned i = 0; i < s->worker_count; i++) {
-		struct server_order	 order = { .kind = SERVER_ORDER_STOP };
-		struct server_worker	*w = &s->workers[i];
-
-		if (!w->started)
-			continue;
-		order.grace_ms = s->conf.shutdown_timeout_ms;
-		if (server_send_order(w, &order, true) != 0)
-			log_error("worker %u did not take the stop order", i);
-	}
-	for (unsigned i = 0; i < s->worker_count; i++)
-		if (s->workers[i].started)
-			pthread_join(s->workers[i].thread, NULL);
-	log_notice("stopped");
+	server_stop(s);
 	return s->exit_status;
 }
 
@@ -803,12 +513,11 @@ server_free(struct server *s)
 {
 	if (s == NULL)
 		return;
-	while (s->listener_count > 0)
-		server_close_listener(s, s->listener_count - 1);
-	for (unsigned i = 0; i < s->worker_count && s->workers != NULL; i++)
-		server_worker_free(&s->workers[i]);
-	free(s->workers);
-	for (unsigned i = 0; i < 3; i++)
+	listener_set_free(s->listeners);
+	metrics_http_free(s->metrics_http);
+	worker_pool_free(s->workers);
+	free(s->metrics);
+	for (unsigned i = 0; i < SERVER_SIGNALS; i++)
 		if (s->signal_evs[i] != NULL)
 			event_free(s->signal_evs[i]);
 	if (s->resume_ev != NULL)

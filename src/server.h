@@ -1,8 +1,8 @@
 /*
- * server: listening sockets (its own or systemd's), the worker threads
- * (one event loop each), the hand-off of accepted connections to them,
- * and the main loop's signals: reload on SIGHUP, drain and stop on
- * SIGTERM/SIGINT, systemd notifications and the watchdog.
+ * server: the main thread — the main loop, accepting and handing each
+ * connection to a worker, reload on SIGHUP, drain and stop on
+ * SIGTERM/SIGINT, and what systemd is told (readiness, status, watchdog).
+ * The sockets are listener's, the threads worker's.
  */
 #ifndef CALCD_SERVER_H
 #define CALCD_SERVER_H

@@ -93,7 +93,7 @@ if [ $# -gt 0 ]; then
 	timeout -k 10 600 "$PYTHON3" -m unittest -v "$@" || status=$?
 else
 	timeout -k 10 600 "$PYTHON3" -m unittest -v \
-		test_cli test_config test_seed test_protocols test_header test_errors test_calcctl \
+		test_cli test_config test_reload test_seed test_protocols test_header test_errors test_calcctl test_metrics \
 		test_robustness \
 		test_hostile test_soak || status=$?
 fi

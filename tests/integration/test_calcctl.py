@@ -1,7 +1,8 @@
-"""calcctl, the command-line client: every command over each transport and
-protocol against the real daemon, plain and multiplexed; the exit status and
-message of each error; the checks it makes of a reply, against a fake
-server that answers with bytes written here; and its bad usage.
+"""calcctl, the command-line client: every command over each transport
+(buffered, framed, THeader) and protocol against the real daemon, plain and
+multiplexed; the exit status and message of each error; the checks it makes
+of a reply, against a fake server that answers with bytes written here; and
+its bad usage.
 
 Environment: CALCCTL, the built calcctl (default: beside CALCD).
 """
@@ -11,21 +12,24 @@ import os
 import re
 import socket
 import subprocess
+import struct
 import threading
 import time
 import unittest
 
-from calcd_harness import (CALCD, INT32_MAX, INT32_MIN, Daemon, DaemonTestCase, Operation,
-                           encode_call, encode_messages, fresh_logid, work)
+from calcd_harness import (CALCD, INT32_MAX, INT32_MIN, Calculator, Daemon, DaemonTestCase,
+                           Operation, encode_call, encode_messages, fresh_logid, work)
 
 from thrift.Thrift import TMessageType, TType
+from thrift.protocol import THeaderProtocol
+from thrift.transport import THeaderTransport, TSocket, TTransport
 
 CALCCTL = os.environ.get("CALCCTL") or os.path.join(os.path.dirname(CALCD), "calcctl")
 
 RUN_TIMEOUT = 30.0      # any calcctl run; its own -T is far shorter
 EX_USAGE = 64
 
-TRANSPORTS = ("buffered", "framed")
+TRANSPORTS = ("buffered", "framed", "header")
 PROTOCOLS = ("binary", "compact")
 MUXES = (None, "CalculatorService", "Calculator")
 COMBOS = list(itertools.product(TRANSPORTS, PROTOCOLS))
@@ -77,10 +81,38 @@ def v6_loopback():
     return socket.has_ipv6 and can_bind(socket.AF_INET6, "::1")
 
 
-def message(transport, protocol, name, fields, seqid=1, mtype=TMessageType.REPLY):
-    """The bytes of one message, as python3-thrift writes it."""
+# THeader protocol ids (doc/specs/HeaderFormat.md in Apache Thrift).
+HEADER_PROTOCOL_IDS = {"binary": THeaderTransport.THeaderSubprotocolID.BINARY,
+                       "compact": THeaderTransport.THeaderSubprotocolID.COMPACT}
+
+
+def header_protocol(trans, protocol):
+    return THeaderProtocol.THeaderProtocol(trans, [THeaderTransport.THeaderClientType.HEADERS],
+                                           HEADER_PROTOCOL_IDS[protocol])
+
+
+def message(transport, protocol, name, fields, seqid=1, mtype=TMessageType.REPLY,
+            info_headers=None):
+    """The bytes of one message, as python3-thrift writes it; "header" is
+    THeaderTransport's frame, with info_headers ({bytes: bytes}) if given."""
+    if transport == "header":
+        mem = TTransport.TMemoryBuffer()
+        proto = header_protocol(mem, protocol)
+        for key, value in (info_headers or {}).items():
+            proto.set_header(key, value)
+        encode_call(proto, proto.trans.flush, name, fields, seqid, mtype)
+        return mem.getvalue()
     return encode_messages(transport, protocol,
                            lambda p, flush: encode_call(p, flush, name, fields, seqid, mtype))
+
+
+def header_frame(payload, header=b"\x00\x00", seqid=1, magic=0x0FFF, header_words=None):
+    """A THeader frame written by hand: header (protocol id, transform count,
+    ...) is padded to 4-byte words; header_words overrides its stated size."""
+    header += b"\x00" * (-len(header) % 4)
+    words = len(header) // 4 if header_words is None else header_words
+    body = struct.pack(">HHiH", magic, 0, seqid, words) + header + payload
+    return struct.pack(">I", len(body)) + body
 
 
 def app_exception(transport, protocol, name, text, type_, seqid=1):
@@ -135,6 +167,16 @@ class DaemonCalcctlTestCase(DaemonTestCase, CalcctlTestCase):
         return run_calcctl(["-H", self.daemon.host, "-p", self.daemon.port]
                            + combo_args(transport, protocol, mux) + list(options) + list(args))
 
+    def python_client(self, transport, protocol):
+        """A python3-thrift Calculator client over transport ("header": THeaderProtocol)."""
+        if transport != "header":
+            return self.connect(transport, protocol).client
+        sock = TSocket.TSocket(self.daemon.host, self.daemon.port)
+        sock.setTimeout(10000)
+        sock.open()
+        self.addCleanup(sock.close)
+        return Calculator.Client(header_protocol(sock, protocol))
+
 
 class Commands(DaemonCalcctlTestCase):
 
@@ -178,8 +220,8 @@ class Commands(DaemonCalcctlTestCase):
         for transport, protocol in COMBOS:
             with self.subTest(combo=combo_name(transport, protocol)):
                 logid = fresh_logid()
-                c = self.connect(transport, protocol)
-                self.assertEqual(c.client.calculate(logid, work(9, 4, Operation.SUBTRACT)), 5)
+                c = self.python_client(transport, protocol)
+                self.assertEqual(c.calculate(logid, work(9, 4, Operation.SUBTRACT)), 5)
                 self.assertOK(self.calcctl("getstruct", logid, transport=transport,
                                            protocol=protocol), "key=%d value=5\n" % logid)
 
@@ -189,7 +231,7 @@ class Commands(DaemonCalcctlTestCase):
                 logid = fresh_logid()
                 self.assertOK(self.calcctl("calculate", logid, 100, "divide", 7,
                                            transport=transport, protocol=protocol), "14\n")
-                got = self.connect(transport, protocol).client.getStruct(logid)
+                got = self.python_client(transport, protocol).getStruct(logid)
                 self.assertEqual((got.key, got.value), (logid, "14"))
 
     def test_getstruct_through_shared_service(self):
@@ -223,6 +265,15 @@ class Commands(DaemonCalcctlTestCase):
         self.assertOK(self.calcctl("subtract", -5, -7), "2\n")
         r = self.calcctl("ping", "-v")
         self.assertExit(r, EX_USAGE, "")
+
+    def test_double_dash_ends_options(self):
+        # Before the command, or the first one among its arguments: dropped.
+        cases = [(("add", "--", -5, 3), "-2\n"), (("--", "add", -5, 3), "-2\n"),
+                 (("add", -5, "--", 3), "-2\n"), (("subtract", "--", -5, -7), "2\n"),
+                 (("ping", "--"), "pong\n"), (("--", "ping", "--"), "pong\n")]
+        for args, want in cases:
+            with self.subTest(args=args):
+                self.assertOK(self.calcctl(*args), want)
 
     def test_verbose_dumps_the_bytes_sent_and_received(self):
         for transport, protocol, mux in itertools.product(TRANSPORTS, PROTOCOLS, MUXES):
@@ -292,13 +343,14 @@ class ServerErrors(DaemonCalcctlTestCase):
         for transport, protocol, mux in itertools.product(TRANSPORTS, PROTOCOLS, MUXES):
             with self.subTest(combo=combo_name(transport, protocol, mux)):
                 kw = dict(transport=transport, protocol=protocol, mux=mux)
+                # calcd's message starts "add: "; calcctl does not say it twice.
                 self.assertServerError(
                     self.calcctl("add", INT32_MAX, 1, **kw),
-                    "calcctl: add: add: 2147483647 + 1 overflows i32 "
+                    "calcctl: add: 2147483647 + 1 overflows i32 "
                     "(TApplicationException type 0)")
                 self.assertServerError(
                     self.calcctl("subtract", INT32_MIN, 1, **kw),
-                    "calcctl: subtract: subtract: -2147483648 - 1 overflows i32 "
+                    "calcctl: subtract: -2147483648 - 1 overflows i32 "
                     "(TApplicationException type 0)")
 
     def test_unknown_getstruct_key(self):
@@ -308,7 +360,7 @@ class ServerErrors(DaemonCalcctlTestCase):
                 r = self.calcctl("getstruct", key, transport=transport, protocol=protocol,
                                  mux=mux)
                 self.assertServerError(
-                    r, "calcctl: getStruct: getStruct: no calculation logged with key %d "
+                    r, "calcctl: getStruct: no calculation logged with key %d "
                        "(TApplicationException type 0)" % key)
 
     def test_unknown_service(self):
@@ -600,6 +652,83 @@ class Replies(CalcctlTestCase):
                            ["getstruct", 3])
         self.assertOK(r, "key=3 value=a\\x09b\n")
 
+    def test_server_prefix_is_dropped_only_when_it_names_the_method(self):
+        cases = [  # (text the server sends, -s service, what calcctl prints after "add: ")
+            ("add: 1 + 2 failed", None, "1 + 2 failed"),
+            ("Calculator:add: 1 + 2 failed", "Calculator", "1 + 2 failed"),
+            ("add: 1 + 2 failed", "Calculator", "1 + 2 failed"),
+            ("subtract: no", None, "subtract: no"),
+            ("addition: no", None, "addition: no"),
+            ("add:no space", None, "add:no space"),
+            ("add: ", None, "add: "),
+        ]
+        for text, mux, want in cases:
+            with self.subTest(text=text, mux=mux):
+                r, _ = self.answer(app_exception("buffered", "binary", "add", text, 0),
+                                   ["add", 1, 2], mux=mux)
+                self.assertServerError(r, "calcctl: add: %s (TApplicationException type 0)"
+                                       % want)
+        r, _ = self.answer(message("buffered", "binary", "calculate",
+                                   [(1, TType.STRUCT, [(1, TType.I32, 4),
+                                                       (2, TType.STRING, "calculate: why")])]),
+                           ["calculate", 1, 1, "/", 0])
+        self.assertServerError(r, "calcctl: calculate: why (InvalidOperation, whatOp 4)")
+
+    def test_header_reply_with_info_headers(self):
+        for protocol in PROTOCOLS:
+            with self.subTest(protocol=protocol):
+                reply = message("header", protocol, "add", [(0, TType.I32, 8)],
+                                info_headers={b"trace-id": b"x" * 100, b"server": b"fake"})
+                r, _ = self.answer(reply, ["add", 5, 3], "header", protocol)
+                self.assertOK(r, "8\n")
+
+    def test_header_call_on_the_wire(self):
+        # What calcctl sends is what python3-thrift's THeaderTransport writes.
+        for protocol, mux in itertools.product(PROTOCOLS, MUXES):
+            with self.subTest(protocol=protocol, mux=mux):
+                with FakeServer(b"") as f:
+                    run_calcctl(["-H", "127.0.0.1", "-p", f.port]
+                                + combo_args("header", protocol, mux) + ["add", 5, 3])
+                name = "%s:add" % mux if mux else "add"
+                self.assertEqual(f.request, message("header", protocol, name,
+                                                    [(1, TType.I32, 5), (2, TType.I32, 3)],
+                                                    1, TMessageType.CALL))
+                self.assertEqual(f.request[4:6], b"\x0f\xff")
+                self.assertEqual(f.request[14], HEADER_PROTOCOL_IDS[protocol])
+
+    def test_header_problems(self):
+        good = message("buffered", "binary", "add", [(0, TType.I32, 8)])
+        compact = message("buffered", "compact", "add", [(0, TType.I32, 8)])
+        cases = [
+            (message("framed", "binary", "add", [(0, TType.I32, 8)]),
+             r"not a THeader frame: magic 0x8001, expected 0x0fff"),
+            (header_frame(good, magic=0x0FFE), r"not a THeader frame: magic 0x0ffe"),
+            (header_frame(compact, header=b"\x02\x00"),
+             r"THeader reply in protocol 2 \(compact\), expected 0 \(binary\)"),
+            (header_frame(b"[1]", header=b"\x01\x00"),
+             r"THeader reply in protocol 1 \(JSON\), expected 0 \(binary\)"),
+            (header_frame(good, header=b"\x00\x01\x01"),
+             r"THeader reply with 1 transform, which calcctl does not undo"),
+            (header_frame(good, header_words=200),
+             r"THeader header of 800 bytes runs past the end of its %d-byte frame"
+             % (10 + 4 + len(good))),
+            (header_frame(good, header=b""), r"THeader header without a protocol id"),
+            (header_frame(good, header=b"\x80\x80\x80\x80"),
+             r"THeader header without a protocol id"),
+            (b"\x00\x00\x00\x05\x0f\xff\x00\x00\x00",
+             r"THeader frame length 5 is shorter than the 10 bytes"),
+            (b"\x7f\xff\xff\xff\x0f\xff" + good,
+             r"THeader frame length 2147483647 is over the 16 MiB limit"),
+            # The frame ends before the result struct's stop byte.
+            (header_frame(good[:-1]),
+             r"the message runs past the end of its %d-byte THeader frame"
+             % (10 + 4 + len(good) - 1)),
+            (header_frame(good + b"abc"), r"3 bytes after the message in its THeader frame"),
+        ]
+        for reply, pattern in cases:
+            with self.subTest(pattern=pattern):
+                self.assertMalformed(reply, ["add", 5, 3], pattern, transport="header")
+
     def test_an_answer_to_a_oneway_call(self):
         r, where = self.answer(b"x", ["zip"])
         self.assertFailure(r, where, r"zip: the server sent 1 bytes in answer to a oneway call")
@@ -643,7 +772,8 @@ class Usage(CalcctlTestCase):
         (["calculate", "1", "2", "%", "3"], r"unknown operation '%'"),
         (["calculate", "1", "2", "plus", "3"], r"unknown operation 'plus'"),
         (["calculate", "x", "2", "+", "3"], r"'x' is not an i32"),
-        (["-t", "http", "ping"], r"unknown transport 'http'"),
+        (["-t", "http", "ping"], r"unknown transport 'http' \(buffered, framed or header\)"),
+        (["-t", "THeader", "ping"], r"unknown transport 'THeader'"),
         (["-P", "json", "ping"], r"unknown protocol 'json'"),
         (["-p", "0", "ping"], r"'0' is not a port"),
         (["-p", "65536", "ping"], r"'65536' is not a port"),
@@ -659,6 +789,9 @@ class Usage(CalcctlTestCase):
         (["-Z", "ping"], r"unknown option -Z"),
         (["--bogus", "ping"], r"unknown option --bogus"),
         (["ping", "-T"], r"ping takes 0 arguments"),
+        (["add", "--", "1"], r"add takes 2 arguments: A B, not 1"),
+        (["add", "--", "--", "1"], r"'--' is not an i32"),
+        (["ping", "--", "--"], r"ping takes 0 arguments"),
         (["-T"], r"option -T needs an argument"),
         (["--host"], r"option --host needs an argument"),
     ]
@@ -681,7 +814,7 @@ class Usage(CalcctlTestCase):
                 self.assertRegex(r.stdout, r"^usage: calcctl ")
                 for word in ("-H", "-p", "-t", "-P", "-s", "-T", "-v", "-h", "-V", "add",
                              "subtract", "ping", "calculate", "getstruct", "zip",
-                             "buffered", "framed", "binary", "compact"):
+                             "buffered", "framed", "header", "binary", "compact"):
                     self.assertRegex(r.stdout, r"(?<![\w-])%s\b" % re.escape(word),
                                      "help does not mention %s" % word)
 

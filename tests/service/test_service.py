@@ -1,10 +1,13 @@
 """calcd as a system service: systemd notifications over a fake NOTIFY_SOCKET,
-socket activation, SIGHUP reloads (good and bad), draining on SIGTERM, journal
-priorities and -d with pid_file.  Everything against the real daemon on
-127.0.0.1; every wait is bounded."""
+socket activation, SIGHUP reloads (good and bad, with a relative -c),
+draining on SIGTERM, journal priorities, and -d: pid_file, its exit status,
+reloads after it left the directory, and logging to syslog (a fake /dev/log
+in a private mount namespace, where unshare(1) may).  Everything against
+the real daemon on 127.0.0.1; every wait is bounded."""
 
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -67,7 +70,8 @@ def wait_until(predicate, timeout=5.0, step=0.02):
 class Daemon:
     """calcd with stderr in a file and, optionally, a fake NOTIFY_SOCKET."""
 
-    def __init__(self, testcase, conf_text, args=(), env=None, notify=False):
+    def __init__(self, testcase, conf_text, args=(), env=None, notify=False, relative=False):
+        """relative: run in the config's directory with "-c calcd.conf"."""
         self.dir = tempfile.mkdtemp(prefix="calcd-svc-")
         self.conf = os.path.join(self.dir, "calcd.conf")
         self.write_conf(conf_text)
@@ -85,7 +89,8 @@ class Daemon:
             full_env["NOTIFY_SOCKET"] = path
         full_env.update(env or {})
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([CALCD, "-c", self.conf, *args], env=full_env,
+        self.proc = subprocess.Popen([CALCD, "-c", "calcd.conf" if relative else self.conf,
+                                      *args], env=full_env, cwd=self.dir if relative else None,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.log)
         testcase.addCleanup(self.cleanup)
@@ -290,6 +295,26 @@ class ReloadTest(unittest.TestCase):
         d.signal(signal.SIGTERM)
         self.assertEqual(d.wait(), 0)
 
+    def test_unreadable_file_is_logged_by_its_absolute_path(self):
+        # Started as "-c calcd.conf" in its directory; the reload names the whole path.
+        d = Daemon(self, BASE_CONF, relative=True)
+        port = d.ports()[0]
+        os.rename(d.conf, d.conf + ".moved")
+        d.signal(signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: "reload failed" in d.stderr()))
+        self.assertRegex(d.stderr(), r"(?m)^\S+ calcd\[\d+\]: error: %s: cannot open: No such "
+                                     r"file or directory$" % re.escape(d.conf))
+        transport, c = client(port)
+        self.assertEqual(c.add(2, 2), 4)
+        transport.close()
+        # Back in place, a relative path still finds it.
+        new_port = free_port()
+        d.write_conf(BASE_CONF + "listen = 127.0.0.1:%d\n" % new_port)
+        d.signal(signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: "listening on 127.0.0.1:%d" % new_port in d.stderr()))
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(), 0)
+
     def test_limits_apply_to_new_messages(self):
         d = Daemon(self, BASE_CONF)
         port = d.ports()[0]
@@ -417,6 +442,170 @@ class DaemonizeTest(unittest.TestCase):
                                     capture_output=True, text=True)
         self.assertEqual(result.returncode, 2, result.stderr)
         self.assertIn("cannot listen", result.stderr)
+
+
+SYSLOG_NOTICE = ("calcd: -d closes standard error once calcd is running: logging to syslog "
+                 "instead (log_target = syslog says so and silences this)\n")
+
+
+def answers(port):
+    """True if calcd on 127.0.0.1:port adds."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except OSError:
+        return False
+    transport, c = client(port)
+    try:
+        return c.add(20, 22) == 42
+    finally:
+        transport.close()
+
+
+class DetachedTest(unittest.TestCase):
+    """calcd -d: the start-up status and text, reloads after the chdir to /."""
+
+    def start(self, conf_text, cwd=None, conf=None):
+        """Run calcd -d -c conf in cwd; the daemon is killed at cleanup."""
+        tmp = cwd or tempfile.mkdtemp(prefix="calcd-daemon-")
+        pid_file = os.path.join(tmp, "calcd.pid")
+        path = os.path.join(tmp, "calcd.conf")
+        with open(path, "w") as f:
+            f.write(conf_text + "pid_file = %s\n" % pid_file)
+        result = subprocess.run([CALCD, "-d", "-c", conf or path], cwd=tmp, timeout=10,
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if result.returncode == 0:
+            pid = int(read_text(pid_file))
+            self.addCleanup(_kill_quietly, pid)
+        else:
+            pid = None
+        return result, pid, path
+
+    def test_relative_config_is_reloaded_after_leaving_the_directory(self):
+        port, new_port = free_port(), free_port()
+        result, pid, path = self.start("listen = 127.0.0.1:%d\nworkers = 1\n" % port,
+                                       conf="calcd.conf")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertTrue(answers(port))
+        self.assertFalse(answers(new_port))
+        with open(path, "w") as f:
+            f.write("listen = 127.0.0.1:%d\nworkers = 1\npid_file = %s\n"
+                    % (new_port, os.path.join(os.path.dirname(path), "calcd.pid")))
+        os.kill(pid, signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: answers(new_port), 10),
+                        "the reload did not open 127.0.0.1:%d" % new_port)
+        self.assertTrue(wait_until(lambda: not answers(port), 10))
+
+    def test_log_target_stderr_becomes_syslog_and_says_so_once(self):
+        for text, notice in (("", True), ("log_target = stderr\n", True),
+                             ("log_target = syslog\n", False)):
+            with self.subTest(conf=text):
+                port = free_port()
+                result, pid, _ = self.start("listen = 127.0.0.1:%d\nworkers = 1\n%s"
+                                            % (port, text))
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertEqual(result.stderr.count(SYSLOG_NOTICE), 1 if notice else 0,
+                                 result.stderr)
+                self.assertTrue(answers(port))
+                os.kill(pid, signal.SIGTERM)
+
+    def test_start_up_failures_still_reach_stderr(self):
+        # Before calcd is up, stderr is still the starter's: it says why, and exits 2.
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            result, _, _ = self.start("listen = 127.0.0.1:%d\n" % taken.getsockname()[1])
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn(SYSLOG_NOTICE, result.stderr)
+        self.assertRegex(result.stderr, r"calcd\[\d+\]: error: cannot listen, exiting")
+
+    def test_pid_file_failure_exits_1(self):
+        missing = os.path.join(tempfile.mkdtemp(prefix="calcd-daemon-"), "no", "calcd.pid")
+        tmp = tempfile.mkdtemp(prefix="calcd-daemon-")
+        conf = os.path.join(tmp, "calcd.conf")
+        with open(conf, "w") as f:
+            f.write("listen = 127.0.0.1:0\nworkers = 1\npid_file = %s\n" % missing)
+        result = subprocess.run([CALCD, "-d", "-c", conf], timeout=10, stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("error: pid_file %s: No such file or directory" % missing, result.stderr)
+
+
+def private_dev_log_command(sock_path):
+    """A command prefix that runs what follows with sock_path as /dev/log, in
+    a private mount namespace; None where this cannot be done here."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return None
+    target = os.path.realpath("/dev/log")
+    cover = os.path.dirname(target)
+    while not os.path.isdir(cover):
+        cover = os.path.dirname(cover)
+    if not os.path.exists(target) and cover in ("/", "/dev", "/proc", "/sys", "/tmp"):
+        return None     # a tmpfs there would hide what calcd or the test needs
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+    if probe.returncode != 0:
+        return None
+    script = ('set -e\n'
+              'if [ ! -e "$1" ]; then mount -t tmpfs calcd-test "$2"; mkdir -p "${1%/*}";'
+              ' : > "$1"; fi\n'
+              'mount --bind "$3" "$1"\n'
+              'shift 3\n'
+              'exec "$@"\n')
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+            target, cover, sock_path]
+
+
+class SyslogTest(unittest.TestCase):
+    def test_detached_calcd_logs_to_syslog(self):
+        tmp = tempfile.mkdtemp(prefix="calcd-syslog-")
+        sock_path = os.path.join(tmp, "dev-log")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(sock_path)
+        sock.settimeout(0.2)
+        prefix = private_dev_log_command(sock_path)
+        if prefix is None:
+            self.skipTest("no private mount namespace here (needs root and unshare)")
+        pid_file = os.path.join(tmp, "calcd.pid")
+        conf = os.path.join(tmp, "calcd.conf")
+        port = free_port()
+        with open(conf, "w") as f:
+            f.write("listen = 127.0.0.1:%d\nworkers = 1\npid_file = %s\n" % (port, pid_file))
+        result = subprocess.run(prefix + [CALCD, "-d", "-c", "calcd.conf"], cwd=tmp, timeout=10,
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(SYSLOG_NOTICE, result.stderr)
+        pid = int(read_text(pid_file))
+        self.addCleanup(_kill_quietly, pid)
+        self.assertTrue(answers(port))
+
+        lines = []
+
+        def logged(pattern):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if any(re.search(pattern, l) for l in lines):
+                    return True
+                try:
+                    lines.append(sock.recv(4096).decode(errors="replace"))
+                except socket.timeout:
+                    pass
+            return False
+
+        # The file is gone: the reload's error names it by its absolute path.
+        os.rename(conf, conf + ".moved")
+        os.kill(pid, signal.SIGHUP)
+        self.assertTrue(logged(r"reload failed"), lines)
+        # <27>: facility daemon (3), priority error (3).
+        self.assertTrue(any(re.match(r"^<27>.*calcd\[%d\]: error: %s: cannot open: No such "
+                                     r"file or directory$" % (pid, re.escape(conf)), l)
+                            for l in lines), lines)
+        self.assertTrue(any(re.match(r"^<29>.*calcd\[%d\]: notice: received SIGHUP" % pid, l)
+                            for l in lines), lines)
+        self.assertTrue(answers(port))
+        os.kill(pid, signal.SIGTERM)
+        self.assertTrue(logged(r"notice: received SIGTERM"), lines)
+        self.assertTrue(wait_until(lambda: not os.path.exists(pid_file), 10))
 
 
 def _kill_quietly(pid):

@@ -1,8 +1,10 @@
 #!/bin/bash
 # The systemd units and man pages as shipped: systemd-analyze verify passes,
-# the service's exposure is 1.2 or lower, and both man pages render
-# without a single groff warning.  Then the service behaviour tests
-# (test_service.py) against the real daemon.
+# the service's exposure is 1.2 or lower, and the man pages make generates
+# (CALCD_MAN_DIR: the build's man/) render without a single groff warning,
+# with every @placeholder@ filled in and the same default config path as
+# calcd -h.  Then the service behaviour tests (test_service.py) against
+# the real daemon.
 set -euo pipefail
 
 die() { echo "test_units.sh: $*" >&2; exit 1; }
@@ -32,19 +34,30 @@ out=$(cd "$work" && "$SYSTEMD_ANALYZE" security --offline=true --threshold=12 ca
 	{ echo "$out"; die "calcd.service is exposed more than 1.2"; }
 echo "$out" | grep 'Overall exposure level'
 
-echo "# man pages render cleanly"
-for page in "$CALCD_MAN_DIR"/calcd.8 "$CALCD_MAN_DIR"/calcd.conf.5; do
+echo "# man pages render cleanly, filled in"
+for page in "$CALCD_MAN_DIR"/calcd.8 "$CALCD_MAN_DIR"/calcd.conf.5 "$CALCD_MAN_DIR"/calcctl.1; do
+	[ -f "$page" ] || die "$page is missing: CALCD_MAN_DIR must be the build's man/, where make generates the pages from man/*.in"
 	warnings=$(groff -man -ww -z "$page" 2>&1)
 	[ -z "$warnings" ] || { echo "$warnings"; die "groff warns about $page"; }
 	[ "$(groff -man -Tutf8 "$page" 2>/dev/null | wc -l)" -gt 20 ] || die "$page renders nearly empty"
+	! grep -nE '@[A-Za-z_]+@' "$page" || die "unfilled @placeholder@ in $page"
 	echo "ok $page"
 done
+# calcd -h and the pages name the same default configuration file.
+default_conf=$("$CALCD" -h | sed -n 's/.*configuration file (default \(.*\))$/\1/p')
+[ -n "$default_conf" ] || die "calcd -h names no default configuration file"
+for page in "$CALCD_MAN_DIR"/calcd.8 "$CALCD_MAN_DIR"/calcd.conf.5; do
+	groff -man -Tascii -P-cbou "$page" 2>/dev/null | grep -qF "$default_conf" ||
+		die "$page does not name calcd -h's default $default_conf"
+done
+echo "ok default configuration file $default_conf in calcd -h, calcd(8) and calcd.conf(5)"
 
 echo "# make install: binaries, config, units, man pages; an edited config survives"
 if [ -n "${CALCD_BUILDDIR:-}" ]; then
 	root="$work/root"
 	make -s -C "$CALCD_BUILDDIR" install DESTDIR="$root" >/dev/null
-	for f in calcd calcctl calcd.conf calcd.service calcd.socket calcd.8 calcd.conf.5 calcctl.1; do
+	for f in calcd calcctl calcd-bench calcd.conf calcd.service calcd.socket calcd.8 \
+		calcd.conf.5 calcctl.1 README.md calculator.thrift; do
 		[ -n "$(find "$root" -name "$f" -type f)" ] || die "make install did not install $f"
 	done
 	conf=$(find "$root" -name calcd.conf -type f)

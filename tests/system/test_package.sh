@@ -2,9 +2,10 @@
 # The Debian package as a user builds it: dpkg-buildpackage -us -uc -b from
 # a clean copy of the source (build_deb.sh), lintian with no error and no
 # warning, and what the .deb holds: calcd, calcctl, /etc/calcd.conf as its
-# only conffile, the units with their paths filled in, the man pages and
-# docs, nothing under /usr/local; and the packaged calcd reports the
-# package's version (the version's one source is debian/changelog).
+# only conffile, the units with their paths filled in, the man pages, the
+# docs and examples (HAProxy configuration, alert rules), nothing under
+# /usr/local; and the packaged calcd reports the package's version (the
+# version's one source is debian/changelog).
 # The .deb stays in $CALCD_BUILDDIR/tests/system/work/deb for
 # test_systemd.sh, which installs it under a real systemd.
 set -euo pipefail
@@ -42,7 +43,8 @@ for f in ./usr/sbin/calcd ./usr/bin/calcctl ./etc/calcd.conf \
 	./usr/share/man/man8/calcd.8.gz ./usr/share/man/man5/calcd.conf.5.gz \
 	./usr/share/man/man1/calcctl.1.gz ./usr/share/doc/calcd/copyright \
 	./usr/share/doc/calcd/changelog.gz ./usr/share/doc/calcd/README.md.gz \
-	./usr/share/doc/calcd/calculator.thrift; do
+	./usr/share/doc/calcd/calculator.thrift ./usr/share/doc/calcd/SCALING.md.gz \
+	./usr/share/doc/calcd/examples/haproxy/calcd.cfg ./usr/share/doc/calcd/examples/calcd-alerts.yml; do
 	grep -qxF "$f" <<<"$files" || die "the package has no $f"
 done
 ! grep -q '^\./usr/local' <<<"$files" || die "the package installs under /usr/local"

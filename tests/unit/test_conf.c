@@ -1,7 +1,8 @@
 /*
  * test_conf: calcd.conf parsing — defaults, every value syntax and its
  * edges, each error with its exact line and message, listen addresses,
- * and (when CALCD_CONF names it) the shipped etc/calcd.conf.
+ * the keys a reload keeps until a restart, and (when CALCD_CONF names it)
+ * the shipped etc/calcd.conf.
  */
 #include <check.h>
 #include <stdint.h>
@@ -122,7 +123,7 @@ assert_defaults(const struct conf *c)
 	ck_assert_uint_eq(c->max_nesting_depth, 32);
 	ck_assert_uint_eq(c->calculation_log_size, 1024);
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_NOTICE);
-	ck_assert_int_eq(c->log_target, CONF_LOG_STDERR);
+	ck_assert_int_eq(c->log_target, LOG_TARGET_STDERR);
 	ck_assert_uint_eq(c->shutdown_timeout_ms, 10000);
 	ck_assert_uint_eq(c->message_timeout_ms, 30000);
 	ck_assert_str_eq(c->pid_file, "");
@@ -197,7 +198,7 @@ START_TEST(test_full_file)
 	ck_assert_uint_eq(l.conf.max_nesting_depth, 8);
 	ck_assert_uint_eq(l.conf.calculation_log_size, 5);
 	ck_assert_int_eq(l.conf.log_level, LOG_LEVEL_DEBUG);
-	ck_assert_int_eq(l.conf.log_target, CONF_LOG_SYSLOG);
+	ck_assert_int_eq(l.conf.log_target, LOG_TARGET_SYSLOG);
 	ck_assert_uint_eq(l.conf.shutdown_timeout_ms, 120000);
 	ck_assert_uint_eq(l.conf.message_timeout_ms, 0);
 	ck_assert_str_eq(l.conf.pid_file, "/run/calcd/calcd.pid");
@@ -496,10 +497,10 @@ START_TEST(test_log_target)
 		const char	*name;
 		int		 target;
 	} cases[] = {
-		{ "stderr", CONF_LOG_STDERR },
-		{ "syslog", CONF_LOG_SYSLOG },
-		{ "SYSLOG", CONF_LOG_SYSLOG },
-		{ "Stderr", CONF_LOG_STDERR },
+		{ "stderr", LOG_TARGET_STDERR },
+		{ "syslog", LOG_TARGET_SYSLOG },
+		{ "SYSLOG", LOG_TARGET_SYSLOG },
+		{ "Stderr", LOG_TARGET_STDERR },
 	};
 	static const char *const bad[] = {
 		"journal", "file", "/var/log/calcd.log", "stdout", "0", "1",
@@ -517,7 +518,7 @@ START_TEST(test_log_target)
 		snprintf(want, sizeof want,
 		    "unknown target '%s' (stderr|syslog)", bad[i]);
 		load_one(&l, "log_target", bad[i], want);
-		ck_assert_int_eq(l.conf.log_target, CONF_LOG_STDERR);
+		ck_assert_int_eq(l.conf.log_target, LOG_TARGET_STDERR);
 		free(l.errs);
 	}
 	load_one(&l, "log_target", "", "empty value");
@@ -636,7 +637,7 @@ START_TEST(test_new_keys_errors)
 	/* A bad first line still counts as the one; defaults stay. */
 	ck_assert_uint_eq(l.conf.shutdown_timeout_ms, 10000);
 	ck_assert_uint_eq(l.conf.message_timeout_ms, 30000);
-	ck_assert_int_eq(l.conf.log_target, CONF_LOG_STDERR);
+	ck_assert_int_eq(l.conf.log_target, LOG_TARGET_STDERR);
 	ck_assert_str_eq(l.conf.pid_file, "");
 	free(l.errs);
 
@@ -1085,6 +1086,100 @@ START_TEST(test_null_errors_stream)
 }
 END_TEST
 
+/* The keys conf_keep_restart_keys reported, as "a,b,". */
+static void
+record_key(const char *key, void *arg)
+{
+	char	*seen = arg;
+
+	ck_assert_uint_lt(strlen(seen) + strlen(key) + 2, 256);
+	strcat(seen, key);
+	strcat(seen, ",");
+}
+
+START_TEST(test_restart_keys)
+{
+	struct loaded	in_force, next;
+	struct conf	before;
+	char		seen[256] = "";
+
+	load(&in_force,
+	    "listen = 127.0.0.1:1\n"
+	    "workers = 4\n"
+	    "max_connections = 100\n"
+	    "idle_timeout = 5s\n"
+	    "max_message_size = 1M\n"
+	    "max_output_buffer = 64K\n"
+	    "max_nesting_depth = 8\n"
+	    "calculation_log_size = 10\n"
+	    "log_level = notice\n"
+	    "log_target = stderr\n"
+	    "shutdown_timeout = 1s\n"
+	    "message_timeout = 2s\n"
+	    "pid_file = /run/a.pid\n");
+	ck_assert_int_eq(in_force.n, 0);
+	/* Every key changes; only those that need a restart keep their value. */
+	load(&next,
+	    "listen = *:2\n"
+	    "workers = 8\n"
+	    "max_connections = 200\n"
+	    "idle_timeout = 7s\n"
+	    "max_message_size = 2M\n"
+	    "max_output_buffer = 128K\n"
+	    "max_nesting_depth = 9\n"
+	    "calculation_log_size = 20\n"
+	    "log_level = debug\n"
+	    "log_target = syslog\n"
+	    "shutdown_timeout = 3s\n"
+	    "message_timeout = 4s\n"
+	    "pid_file = /run/b.pid\n");
+	ck_assert_int_eq(next.n, 0);
+	ck_assert_uint_eq(conf_keep_restart_keys(&in_force.conf, &next.conf, record_key, seen), 3);
+	ck_assert_str_eq(seen, "workers,calculation_log_size,pid_file,");
+	ck_assert_uint_eq(next.conf.workers, 4);
+	ck_assert_uint_eq(next.conf.calculation_log_size, 10);
+	ck_assert_str_eq(next.conf.pid_file, "/run/a.pid");
+	ck_assert_uint_eq(next.conf.listen_count, 1);
+	ck_assert_str_eq(next.conf.listen[0].host, "");
+	ck_assert_str_eq(next.conf.listen[0].port, "2");
+	ck_assert_uint_eq(next.conf.max_connections, 200);
+	ck_assert_uint_eq(next.conf.idle_timeout_ms, 7000);
+	ck_assert_uint_eq(next.conf.max_message_size, 2 * M);
+	ck_assert_uint_eq(next.conf.max_output_buffer, 128 * K);
+	ck_assert_uint_eq(next.conf.max_nesting_depth, 9);
+	ck_assert_int_eq(next.conf.log_level, LOG_LEVEL_DEBUG);
+	ck_assert_int_eq(next.conf.log_target, LOG_TARGET_SYSLOG);
+	ck_assert_uint_eq(next.conf.shutdown_timeout_ms, 3000);
+	ck_assert_uint_eq(next.conf.message_timeout_ms, 4000);
+
+	/* Applied once, nothing is left to keep or report. */
+	seen[0] = '\0';
+	memcpy(&before, &next.conf, sizeof before);
+	ck_assert_uint_eq(conf_keep_restart_keys(&in_force.conf, &next.conf, record_key, seen), 0);
+	ck_assert_str_eq(seen, "");
+	ck_assert_mem_eq(&before, &next.conf, sizeof before);
+
+	/* A pid_file line removed is a change too. */
+	next.conf.pid_file[0] = '\0';
+	ck_assert_uint_eq(conf_keep_restart_keys(&in_force.conf, &next.conf, record_key, seen), 1);
+	ck_assert_str_eq(seen, "pid_file,");
+	ck_assert_str_eq(next.conf.pid_file, "/run/a.pid");
+
+	/* A path is compared as a string: bytes after its end do not count. */
+	seen[0] = '\0';
+	next.conf.pid_file[sizeof next.conf.pid_file - 1] = 'x';
+	ck_assert_uint_eq(conf_keep_restart_keys(&in_force.conf, &next.conf, record_key, seen), 0);
+	ck_assert_str_eq(seen, "");
+
+	/* No one to tell: the values are still kept. */
+	next.conf.workers = 1;
+	ck_assert_uint_eq(conf_keep_restart_keys(&in_force.conf, &next.conf, NULL, NULL), 1);
+	ck_assert_uint_eq(next.conf.workers, 4);
+	free(in_force.errs);
+	free(next.errs);
+}
+END_TEST
+
 /* The shipped etc/calcd.conf; make check passes its path in CALCD_CONF. */
 START_TEST(test_shipped_conf)
 {
@@ -1138,6 +1233,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_nul_byte);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_null_errors_stream);
+	tcase_add_test(tc, test_restart_keys);
 	suite_add_tcase(s, tc);
 
 	if (getenv("CALCD_CONF") != NULL) {
