@@ -19,6 +19,14 @@
 # Root only; skips (77) without unshare, nsenter, systemd or overlayfs.
 set -euo pipefail
 
+# CI runs the whole suite once and then again in other builds (distcheck,
+# --without-systemd, sanitizers); those set CALCD_SUITE=quick, and the
+# heavy suites (test_systemd) run only in the first.
+if [ "${CALCD_SUITE:-full}" = quick ]; then
+	echo "test_systemd: skipped: CALCD_SUITE=quick (it runs in the full make check)"
+	exit 77
+fi
+
 # --- inside the namespaces: prepare them, then become systemd --------------
 
 # ns_init WORK ID: run by unshare as PID 1 of the new PID namespace.
