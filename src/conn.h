@@ -6,6 +6,7 @@
 #ifndef CALCD_CONN_H
 #define CALCD_CONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 
 #include "buf.h"
 #include "dispatch.h"
+#include "shed.h"
 
 struct event;
 struct event_base;
@@ -36,6 +38,7 @@ struct conn_env {
 	struct event		*sweep_ev;		/* checks every connection's timeouts */
 	bool			 draining;		/* shutting down: close connections once idle */
 	struct conn		*head;			/* live connections */
+	struct shed_table	 shed;			/* the same, oldest call first, by peer */
 	unsigned		 count;
 	unsigned long long	 requests;		/* messages served */
 	void			(*on_close)(void *arg);
@@ -57,6 +60,13 @@ void		 conn_close_all(struct conn_env *);
  * one once it has nothing left to send or finish.  env->draining is set.
  */
 void		 conn_drain_all(struct conn_env *);
+
+/*
+ * calcd is full and a new connection is to be admitted: close the
+ * connection the shed module picks (idle or partial, never busy), count
+ * and log it.  false if there was none to close.
+ */
+bool		 conn_shed_one(struct conn_env *);
 
 /* "1.2.3.4:5678" / "[::1]:5678" for logs. */
 void		 conn_format_address(const struct sockaddr *, char *out, size_t len);
