@@ -95,7 +95,7 @@ else
 	timeout -k 10 600 "$PYTHON3" -m unittest -v \
 		test_cli test_config test_reload test_seed test_protocols test_header test_errors test_calcctl \
 		test_robustness \
-		test_hostile test_soak || status=$?
+		test_hostile test_overload test_soak || status=$?
 fi
 echo "calcd integration tests: $(( $(date +%s) - start ))s, exit status $status"
 [ "$status" -eq 124 ] && echo "run.sh: the suite passed its 600 s limit" >&2
