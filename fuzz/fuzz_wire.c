@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "calc.h"
-#include "transport.h"
+#include "request.h"
 
 #define FUZZ_MAX_MESSAGE	(64 * 1024)
 
@@ -19,7 +19,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	static int		 initialized;
 	struct dispatch_limits	 limits = { FUZZ_MAX_MESSAGE, 32 };
-	struct dispatch_result	 res;
+	struct request_result	 res;
 	struct transport	 t;
 	struct buf		 out;
 	const char		*error = NULL;
@@ -36,13 +36,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	while (off < len) {
 		size_t before = out.len;
 
-		transport_process(&t, data + off, len - off, &limits, &out, &res);
+		request_process(&t, data + off, len - off, &limits, &out, &res);
 		if (res.status != PROTO_OK) {
 			/* A failed message leaves no partial reply behind. */
 			if (out.len != before)
 				abort();
 			if (res.status == PROTO_NEED_MORE && res.need <= len - off)
 				abort();	/* it asked for bytes it already had */
+			/* What conn does before closing: the error reply, if any. */
+			if (res.status != PROTO_NEED_MORE)
+				(void)request_error_reply(&res, &out);
 			break;
 		}
 		if (res.consumed == 0 || res.consumed > len - off)

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Build the libFuzzer harnesses with clang (ASan + UBSan) and run each for
 # FUZZ_SECONDS (default 60).  fuzz_wire starts from real client messages
-# that Debian's python3-thrift writes (make_corpus.py); fuzz_conf from the
-# shipped calcd.conf; fuzz_proxy from the PROXY protocol spec's examples and
-# the headers HAProxy sends (below), with proxy.dict.  A crash leaves its
+# that Debian's python3-thrift writes (make_corpus.py); fuzz_scan from the
+# unframed ones behind its settings bytes; fuzz_conf from the shipped
+# calcd.conf; fuzz_proxy from the PROXY protocol spec's examples and the
+# headers HAProxy sends (below), with proxy.dict.  A crash leaves its
 # input in $FUZZ_WORK and fails.
 #
 #   fuzz/run.sh [SECONDS]     from the top of a configured build tree
@@ -21,13 +22,15 @@ command -v "$CLANG" >/dev/null || { echo "fuzz: $CLANG not found (apt-get instal
 [ -f config.h ] || { echo "fuzz: run from a configured build tree (config.h)" >&2; exit 1; }
 
 mkdir -p "$work/bin" "$work/corpus-wire" "$work/corpus-conf" "$work/seed-wire" "$work/gen-py" \
-	"$work/corpus-proxy" "$work/seed-proxy"
+	"$work/corpus-proxy" "$work/seed-proxy" "$work/corpus-scan" "$work/seed-scan"
 flags=(-g -O1 -std=gnu11 -Wall -Wextra -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=all -I"$top/src" -I. -include config.h)
-wire_src=(transport dispatch calc binary compact proto buf)
+wire_src=(request transport dispatch calc binary compact proto buf)
 wire_files=()
 for f in "${wire_src[@]}"; do wire_files+=("$top/src/$f.c"); done
 "$CLANG" "${flags[@]}" "$here/fuzz_wire.c" "${wire_files[@]}" -o "$work/bin/fuzz_wire"
+"$CLANG" "${flags[@]}" "$here/fuzz_scan.c" "$top/src/scan.c" "${wire_files[@]}" \
+	-o "$work/bin/fuzz_scan"
 "$CLANG" "${flags[@]}" "$here/fuzz_conf.c" "$top/src/conf.c" "$top/src/conf_listen.c" "$top/src/log.c" \
 	-o "$work/bin/fuzz_conf"
 "$CLANG" "${flags[@]}" "$here/fuzz_proxy.c" "$top/src/proxy.c" -o "$work/bin/fuzz_proxy"
@@ -57,7 +60,20 @@ for h in \
 		"$h$ping" >"$work/seed-proxy/seed$n" 2>/dev/null ||
 		echo "fuzz: bad seed hex $n" >&2
 done
-[ -d "$here/regressions" ] && cp "$here"/regressions/* "$work/seed-wire/" 2>/dev/null || true
+# fuzz_scan's inputs start with settings: binary or compact, depth 32, 1 MiB, seed 7.
+for f in "$work"/seed-wire/buffered-*; do
+	case $f in *-compact-*) settings='\203\000\000\007' ;; *) settings='\202\000\000\007' ;; esac
+	{ printf "$settings"; cat "$f"; } >"$work/seed-scan/$(basename "$f")"
+done
+if [ -d "$here/regressions" ]; then
+	for f in "$here"/regressions/*; do
+		[ -e "$f" ] || continue
+		case $(basename "$f") in
+		scan-*) cp "$f" "$work/seed-scan/" ;;
+		*) cp "$f" "$work/seed-wire/" ;;
+		esac
+	done
+fi
 
 status=0
 cd "$work"
@@ -72,9 +88,10 @@ run() { # NAME ARGS...
 	grep -E "^Done |stat::(number_of_executed_units|average_exec_per_sec)" "$name.log" || true
 }
 run fuzz_wire -max_len=8192 corpus-wire seed-wire
+run fuzz_scan -max_len=4096 corpus-scan seed-scan
 run fuzz_conf corpus-conf
 run fuzz_proxy -max_len=2048 -dict="$here/proxy.dict" corpus-proxy seed-proxy
 ls crash-* leak-* timeout-* 2>/dev/null && status=1
-echo "fuzz: corpus sizes: wire $(ls corpus-wire | wc -l), conf $(ls corpus-conf | wc -l)," \
-	"proxy $(ls corpus-proxy | wc -l); status $status"
+echo "fuzz: corpus sizes: wire $(ls corpus-wire | wc -l), scan $(ls corpus-scan | wc -l)," \
+	"conf $(ls corpus-conf | wc -l), proxy $(ls corpus-proxy | wc -l); status $status"
 exit $status

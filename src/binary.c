@@ -5,16 +5,11 @@
  */
 #include <string.h>
 
+#include "bytes.h"
 #include "proto.h"
 
 #define BINARY_VERSION_1	0x80010000u
 #define BINARY_VERSION_MASK	0xffff0000u
-
-static uint32_t
-binary_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static int
 binary_read_u32(struct proto_reader *r, uint32_t *v)
@@ -23,7 +18,7 @@ binary_read_u32(struct proto_reader *r, uint32_t *v)
 
 	if (p == NULL)
 		return -1;
-	*v = binary_be32(p);
+	*v = bytes_be32(p);
 	return 0;
 }
 
@@ -123,7 +118,7 @@ binary_read_i16(struct proto_reader *r, int16_t *v)
 
 	if (p == NULL)
 		return -1;
-	*v = (int16_t)(uint16_t)((unsigned)p[0] << 8 | p[1]);
+	*v = (int16_t)bytes_be16(p);
 	return 0;
 }
 
@@ -145,7 +140,7 @@ binary_read_u64(struct proto_reader *r, uint64_t *v)
 
 	if (p == NULL)
 		return -1;
-	*v = (uint64_t)binary_be32(p) << 32 | binary_be32(p + 4);
+	*v = bytes_be64(p);
 	return 0;
 }
 
@@ -359,8 +354,9 @@ binary_read_container_end(struct proto_reader *r)
 static int
 binary_write_u32(struct proto_writer *w, uint32_t v)
 {
-	uint8_t b[4] = { v >> 24, v >> 16, v >> 8, v };
+	uint8_t b[4];
 
+	bytes_put_be32(b, v);
 	return proto_put(w, b, sizeof b);
 }
 
@@ -381,9 +377,9 @@ binary_write_bool(struct proto_writer *w, bool v)
 static int
 binary_write_i16(struct proto_writer *w, int16_t v)
 {
-	uint16_t u = (uint16_t)v;
-	uint8_t	 b[2] = { u >> 8, u };
+	uint8_t b[2];
 
+	bytes_put_be16(b, (uint16_t)v);
 	return proto_put(w, b, sizeof b);
 }
 

@@ -33,7 +33,8 @@ struct calc_work {
 /* Decimal text of an i32: "-2147483648" is the longest. */
 #define CALC_VALUE_LEN	12
 
-struct calc_shared {
+/* The IDL's SharedStruct: a logged calculation, its logid and result as text. */
+struct calc_shared_struct {
 	int32_t	key;
 	char	value[CALC_VALUE_LEN];
 };
@@ -44,10 +45,13 @@ enum calc_status calc_subtract(int32_t a, int32_t b, int32_t *result);
 enum calc_status calc_calculate(int32_t logid, const struct calc_work *w, int32_t *result);
 const char	*calc_status_text(enum calc_status);
 
-/* The calculation log: shared by all workers, at most capacity entries. */
+/*
+ * The calculation log: shared by all workers, the last `capacity`
+ * calculations; older ones are forgotten.  Both calls take constant time.
+ */
 int	calc_log_init(unsigned capacity);
 void	calc_log_free(void);
 /* The newest entry logged with key; false if there is none. */
-bool	calc_log_get(int32_t key, struct calc_shared *out);
+bool	calc_log_get(int32_t key, struct calc_shared_struct *out);
 
 #endif

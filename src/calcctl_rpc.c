@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "calcctl_rpc.h"
+#include "transport.h"
 
 #define CALCCTL_RPC_MAX_DEPTH	16
 #define CALCCTL_RPC_FRAME_HEADER 4
@@ -130,10 +132,7 @@ calcctl_rpc_encode(const struct calcctl_call *call, struct buf *out)
 		return -1;
 	if (call->transport != CALCCTL_TRANSPORT_BUFFERED) {
 		body = out->len - start - CALCCTL_RPC_FRAME_HEADER;
-		out->data[start] = (uint8_t)(body >> 24);
-		out->data[start + 1] = (uint8_t)(body >> 16);
-		out->data[start + 2] = (uint8_t)(body >> 8);
-		out->data[start + 3] = (uint8_t)body;
+		bytes_put_be32(out->data + start, (uint32_t)body);
 	}
 	return 0;
 }
@@ -482,7 +481,7 @@ void
 calcctl_rpc_parse(const struct calcctl_call *call, const uint8_t *data, size_t len,
     struct calcctl_reply *rep)
 {
-	uint32_t frame;
+	struct transport_frame frame;
 
 	memset(rep, 0, sizeof *rep);
 	rep->status = CALCCTL_REPLY_NEED_MORE;
@@ -494,26 +493,23 @@ calcctl_rpc_parse(const struct calcctl_call *call, const uint8_t *data, size_t l
 		calcctl_rpc_parse_message(call, data, len, rep);
 		return;
 	}
-	if (len < CALCCTL_RPC_FRAME_HEADER)
+	transport_frame_check(data, len, UINT32_MAX, CALCCTL_RPC_MAX_REPLY, &frame);
+	if (frame.status == PROTO_NEED_MORE)
 		return;
-	frame = (uint32_t)data[0] << 24 | (uint32_t)data[1] << 16 | (uint32_t)data[2] << 8 |
-	    data[3];
-	if (frame == 0 || frame > CALCCTL_RPC_MAX_REPLY) {
-		calcctl_rpc_bad(rep, "frame length %lu is %s", (unsigned long)frame,
-		    frame == 0 ? "zero" : "over the 16 MiB limit");
+	if (frame.status != PROTO_OK) {
+		calcctl_rpc_bad(rep, "frame length %lu is %s", (unsigned long)frame.len,
+		    frame.len == 0 ? "zero" : "over the 16 MiB limit");
 		return;
 	}
-	if (len - CALCCTL_RPC_FRAME_HEADER < frame)
-		return;
-	calcctl_rpc_parse_message(call, data + CALCCTL_RPC_FRAME_HEADER, frame, rep);
+	calcctl_rpc_parse_message(call, data + CALCCTL_RPC_FRAME_HEADER, frame.len, rep);
 	if (rep->status == CALCCTL_REPLY_BAD)
 		return;
 	if (rep->status == CALCCTL_REPLY_NEED_MORE)
 		calcctl_rpc_bad(rep, "the message runs past the end of its %lu-byte frame",
-		    (unsigned long)frame);
-	else if (rep->length != frame)
+		    (unsigned long)frame.len);
+	else if (rep->length != frame.len)
 		calcctl_rpc_bad(rep, "%lu bytes after the message in its frame",
-		    (unsigned long)(frame - rep->length));
+		    (unsigned long)(frame.len - rep->length));
 	else
-		rep->length = frame + CALCCTL_RPC_FRAME_HEADER;
+		rep->length = frame.len + CALCCTL_RPC_FRAME_HEADER;
 }

@@ -22,9 +22,17 @@
 
 #include "conn.h"
 #include "log.h"
+#include "request.h"
 #include "transport.h"
 
 #define CONN_PEER_LEN	(INET6_ADDRSTRLEN + 8)
+#define CONN_METHOD_LEN	64	/* bytes of a peer's method name in a log line */
+
+/* Where conn_process's input lies. */
+enum conn_input {
+	CONN_INPUT_SCRATCH,	/* the worker's scratch buffer: the bytes of one read */
+	CONN_INPUT_KEPT,	/* the connection's own buffer, c->in */
+};
 
 struct conn {
 	struct conn_env	*env;
@@ -364,22 +372,22 @@ conn_flush(struct conn *c)
  * it and, where the bad one's call can be named, an error for it.
  */
 static void
-conn_fail(struct conn *c, const uint8_t *data, size_t len, const struct dispatch_result *res,
-    const char *why)
+conn_fail(struct conn *c, const struct request_result *res, const char *why)
 {
-	size_t written;
+	char	method[CONN_METHOD_LEN + 1];
+	size_t	written;
 
-	if (res != NULL && res->method_len > 0)
+	if (res != NULL && res->call.method_len > 0)
 		log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
-		    "%s: closing connection (%s, method '%.*s'): %s", c->peer,
-		    transport_name(&c->transport), (int)(res->method_len > 64 ? 64 : res->method_len),
-		    (const char *)res->method, why);
+		    "%s: closing connection (%s, method '%s'): %s", c->peer,
+		    transport_name(&c->transport), proto_text(res->call.method,
+		    res->call.method_len, method, sizeof method), why);
 	else
 		log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
 		    "%s: closing connection (%s): %s", c->peer,
 		    transport_name(&c->transport), why);
 	if (res != NULL)
-		(void)transport_error_reply(&c->transport, data, len, res, &c->env->reply);
+		(void)request_error_reply(res, &c->env->reply);
 	if (c->out.len == 0 && c->env->reply.len > 0)
 		(void)conn_write_some(c, c->env->reply.data, c->env->reply.len, &written);
 	c->env->reply.len = 0;
@@ -395,14 +403,14 @@ conn_keep_input(struct conn *c, const uint8_t *data, size_t len)
 }
 
 /*
- * Decode and answer the messages in data[0..len) (the scratch buffer or
- * c->in), keep what is left over, and flush.  -1 if c is gone.
+ * Decode and answer the messages in data[0..len), which lies where `input`
+ * says, keep what is left over, and flush.  -1 if c is gone.
  */
 static int
-conn_process(struct conn *c, const uint8_t *data, size_t len)
+conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t len)
 {
 	struct conn_env		*env = c->env;
-	struct dispatch_result	 res;
+	struct request_result	 res;
 	const char		*error = NULL;
 	size_t			 off = 0;
 
@@ -428,20 +436,19 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 			if (st == PROTO_NEED_MORE)
 				break;
 			if (st != PROTO_OK) {
-				conn_fail(c, NULL, 0, NULL, error);
+				conn_fail(c, NULL, error);
 				return -1;
 			}
 			log_debug("%s: speaks %s", c->peer, transport_name(&c->transport));
 		}
-		transport_process(&c->transport, data + off, len - off, &env->limits.dispatch,
+		request_process(&c->transport, data + off, len - off, &env->limits.dispatch,
 		    &env->reply, &res);
 		if (res.status == PROTO_NEED_MORE) {
 			c->need = res.need;
 			break;
 		}
 		if (res.status != PROTO_OK) {
-			conn_fail(c, data + off, len - off, &res,
-			    res.error ? res.error : "malformed message");
+			conn_fail(c, &res, res.error ? res.error : "malformed message");
 			return -1;
 		}
 		off += res.consumed;
@@ -451,15 +458,15 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 		shed_touch(&env->shed, &c->shed);	/* a call completed: the newest */
 
 	/* Keep the unfinished tail; the scratch buffer is reused by the next read. */
-	if (data == c->in.data) {
+	if (input == CONN_INPUT_KEPT) {
 		buf_consume(&c->in, off);
 	} else if (off < len && conn_keep_input(c, data + off, len - off) != 0) {
-		conn_fail(c, NULL, 0, NULL, "input over its limit");
+		conn_fail(c, NULL, "input over its limit");
 		return -1;
 	}
 	if (c->in.len == 0) {
 		buf_shrink(&c->in, 0);
-	} else if (off > 0 || data != c->in.data) {
+	} else if (off > 0 || input == CONN_INPUT_SCRATCH) {
 		/* A new unfinished message: message_timeout counts from now. */
 		c->message_started_ms = c->last_active_ms;
 	}
@@ -500,14 +507,14 @@ conn_read(struct conn *c, int fd)
 		return conn_flush(c);
 	}
 	if (c->in.len == 0)
-		return conn_process(c, env->scratch, (size_t)n) == 0 ? 1 : -1;
+		return conn_process(c, CONN_INPUT_SCRATCH, env->scratch, (size_t)n) == 0 ? 1 : -1;
 	if (conn_keep_input(c, env->scratch, (size_t)n) != 0) {
-		conn_fail(c, NULL, 0, NULL, "input over its limit");
+		conn_fail(c, NULL, "input over its limit");
 		return -1;
 	}
 	if (c->in.len < c->need)
 		return 1;
-	return conn_process(c, c->in.data, c->in.len) == 0 ? 1 : -1;
+	return conn_process(c, CONN_INPUT_KEPT, c->in.data, c->in.len) == 0 ? 1 : -1;
 }
 
 /* --- admission under pressure: which connection makes room ----------------- */
@@ -575,7 +582,7 @@ conn_on_write(evutil_socket_t fd, short what, void *arg)
 	if (c->out.len == 0)
 		buf_shrink(&c->out, 0);
 	if (c->paused && c->out.len < c->env->limits.max_output_buffer) {
-		(void)conn_process(c, c->in.data, c->in.len);
+		(void)conn_process(c, CONN_INPUT_KEPT, c->in.data, c->in.len);
 		return;
 	}
 	(void)conn_flush(c);

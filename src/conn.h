@@ -1,7 +1,8 @@
 /*
  * conn: one client connection inside a worker's event loop — its socket,
- * its bounded input and output backlogs, its idle timer, and the loop of
- * read, detect, decode, dispatch and write that serves it.
+ * its bounded input and output backlogs, its timeouts (checked by one
+ * sweep per worker), and the loop of read, detect, request and write
+ * that serves it.
  */
 #ifndef CALCD_CONN_H
 #define CALCD_CONN_H
@@ -45,10 +46,13 @@ struct conn_env {
 	void			*on_close_arg;
 };
 
-/* Set up env's buffers for the given limits; -1 if out of memory. */
+/* Set up env (buffers, the timeout sweep) for the given limits; -1 if out of memory. */
 int		 conn_env_init(struct conn_env *, struct event_base *, const struct conn_limits *);
 void		 conn_env_free(struct conn_env *);
-/* New limits, for connections from now on and timers armed from now on. */
+/*
+ * New limits, for every connection: from its next message, read and write
+ * on, and from the next timeout sweep.
+ */
 void		 conn_env_set_limits(struct conn_env *, const struct conn_limits *);
 
 /* Take over fd (non-blocking, connected); NULL after closing it on failure. */

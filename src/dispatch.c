@@ -13,6 +13,13 @@
 #include "dispatch.h"
 
 #define DISPATCH_MAX_ARGS	2
+/*
+ * Structs dispatch reads its way into: the arguments, and a Work inside
+ * them.  max_nesting_depth counts only what is skipped below these.
+ */
+#define DISPATCH_DEPTH		2
+/* Bytes of a peer's method or service name quoted in a reply. */
+#define DISPATCH_QUOTE_LEN	200
 
 /* Fields of the Work struct that calculate takes. */
 enum {
@@ -44,7 +51,6 @@ struct dispatch_reply {
 	struct proto_writer		 writer;
 	const struct proto_string	*name;
 	int32_t				 seqid;
-	const char			*method;
 };
 
 struct dispatch_method {
@@ -60,12 +66,12 @@ struct dispatch_method {
 /* --- replies ------------------------------------------------------------- */
 
 static void
-reply_begin(struct dispatch_reply *rep, uint8_t type)
+reply_begin(struct dispatch_reply *rep)
 {
 	const struct proto_ops	*ops = rep->ops;
 	struct proto_writer	*w = &rep->writer;
 
-	ops->write_message_begin(w, rep->name, type, rep->seqid);
+	ops->write_message_begin(w, rep->name, PROTO_REPLY, rep->seqid);
 	ops->write_struct_begin(w);
 }
 
@@ -80,14 +86,13 @@ static void
 reply_exception(struct dispatch_reply *rep, enum proto_app_error type, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The texts are short: a quoted peer's name is at most DISPATCH_QUOTE_LEN bytes. */
 static void
 reply_exception(struct dispatch_reply *rep, enum proto_app_error type, const char *fmt, ...)
 {
-	const struct proto_ops	*ops = rep->ops;
-	struct proto_writer	*w = &rep->writer;
-	char			 text[512];
-	va_list			 ap;
-	int			 n;
+	char	text[512];
+	va_list	ap;
+	int	n;
 
 	va_start(ap, fmt);
 	n = vsnprintf(text, sizeof text, fmt, ap);
@@ -96,18 +101,14 @@ reply_exception(struct dispatch_reply *rep, enum proto_app_error type, const cha
 		n = 0;
 	if ((size_t)n >= sizeof text)
 		n = sizeof text - 1;
-	reply_begin(rep, PROTO_EXCEPTION);
-	ops->write_field_begin(w, PROTO_T_STRING, 1);
-	ops->write_string(w, text, (size_t)n);
-	ops->write_field_begin(w, PROTO_T_I32, 2);
-	ops->write_i32(w, type);
-	reply_end(rep);
+	proto_write_app_exception(rep->ops, &rep->writer, rep->name, rep->seqid, type, text,
+	    (size_t)n);
 }
 
 static void
 reply_i32(struct dispatch_reply *rep, int32_t value)
 {
-	reply_begin(rep, PROTO_REPLY);
+	reply_begin(rep);
 	rep->ops->write_field_begin(&rep->writer, PROTO_T_I32, 0);
 	rep->ops->write_i32(&rep->writer, value);
 	reply_end(rep);
@@ -116,7 +117,7 @@ reply_i32(struct dispatch_reply *rep, int32_t value)
 static void
 reply_void(struct dispatch_reply *rep)
 {
-	reply_begin(rep, PROTO_REPLY);
+	reply_begin(rep);
 	reply_end(rep);
 }
 
@@ -127,7 +128,7 @@ reply_invalid_operation(struct dispatch_reply *rep, int32_t what_op, const char 
 	const struct proto_ops	*ops = rep->ops;
 	struct proto_writer	*w = &rep->writer;
 
-	reply_begin(rep, PROTO_REPLY);
+	reply_begin(rep);
 	ops->write_field_begin(w, PROTO_T_STRUCT, 1);
 	ops->write_struct_begin(w);
 	ops->write_field_begin(w, PROTO_T_I32, 1);
@@ -140,12 +141,12 @@ reply_invalid_operation(struct dispatch_reply *rep, int32_t what_op, const char 
 }
 
 static void
-reply_shared_struct(struct dispatch_reply *rep, const struct calc_shared *s)
+reply_shared_struct(struct dispatch_reply *rep, const struct calc_shared_struct *s)
 {
 	const struct proto_ops	*ops = rep->ops;
 	struct proto_writer	*w = &rep->writer;
 
-	reply_begin(rep, PROTO_REPLY);
+	reply_begin(rep);
 	ops->write_field_begin(w, PROTO_T_STRUCT, 0);
 	ops->write_struct_begin(w);
 	ops->write_field_begin(w, PROTO_T_I32, 1);
@@ -216,7 +217,7 @@ handle_calculate(struct dispatch_reply *rep, const struct dispatch_args *args)
 static void
 handle_get_struct(struct dispatch_reply *rep, const struct dispatch_args *args)
 {
-	struct calc_shared shared;
+	struct calc_shared_struct shared;
 
 	if (!calc_log_get(args->i32[0], &shared)) {
 		reply_exception(rep, PROTO_APP_UNKNOWN,
@@ -226,30 +227,31 @@ handle_get_struct(struct dispatch_reply *rep, const struct dispatch_args *args)
 	reply_shared_struct(rep, &shared);
 }
 
-#define METHOD(n) .name = (n), .name_len = sizeof(n) - 1
+/* A name and its length, counted by the compiler. */
+#define DISPATCH_NAME(n)	.name = (n), .name_len = sizeof(n) - 1
 
 static const struct dispatch_method dispatch_methods[] = {
-	{ METHOD("add"), .nargs = 2, .handle = handle_add,
+	{ DISPATCH_NAME("add"), .nargs = 2, .handle = handle_add,
 	  .args = { { 1, PROTO_T_I32, "a" }, { 2, PROTO_T_I32, "b" } } },
-	{ METHOD("subtract"), .nargs = 2, .handle = handle_subtract,
+	{ DISPATCH_NAME("subtract"), .nargs = 2, .handle = handle_subtract,
 	  .args = { { 1, PROTO_T_I32, "a" }, { 2, PROTO_T_I32, "b" } } },
-	{ METHOD("ping"), .handle = handle_ping },
-	{ METHOD("calculate"), .nargs = 2, .handle = handle_calculate,
+	{ DISPATCH_NAME("ping"), .handle = handle_ping },
+	{ DISPATCH_NAME("calculate"), .nargs = 2, .handle = handle_calculate,
 	  .args = { { 1, PROTO_T_I32, "logid" }, { 2, PROTO_T_STRUCT, "w" } } },
-	{ METHOD("zip"), .oneway = true, .handle = handle_zip },
-	{ METHOD("getStruct"), .shared = true, .nargs = 1, .handle = handle_get_struct,
+	{ DISPATCH_NAME("zip"), .oneway = true, .handle = handle_zip },
+	{ DISPATCH_NAME("getStruct"), .shared = true, .nargs = 1, .handle = handle_get_struct,
 	  .args = { { 1, PROTO_T_I32, "key" } } },
 };
 
 /* Service names a multiplexed client may put before the method. */
 static const struct {
 	const char	*name;
-	size_t		 len;
+	size_t		 name_len;
 	bool		 shared_only;
 } dispatch_services[] = {
-	{ "CalculatorService", 17, false },
-	{ "Calculator", 10, false },
-	{ "SharedService", 13, true },
+	{ DISPATCH_NAME("CalculatorService") },
+	{ DISPATCH_NAME("Calculator") },
+	{ DISPATCH_NAME("SharedService"), .shared_only = true },
 };
 
 /*
@@ -272,23 +274,22 @@ dispatch_reply_name(const struct proto_string *name)
 }
 
 /*
- * Find the method a message names, "method" or "Service:method".  NULL
- * with *reason set when there is none.
+ * Find the method a message names, "method" or "Service:method" (bare is
+ * the method alone, from dispatch_reply_name).  NULL with *reason set
+ * when there is none.
  */
 static const struct dispatch_method *
-dispatch_lookup(const struct proto_string *name, const char **reason)
+dispatch_lookup(const struct proto_string *name, const struct proto_string *bare,
+    const char **reason)
 {
-	const uint8_t	*method = name->ptr, *colon;
-	size_t		 len = name->len;
-	bool		 shared_only = false;
+	bool shared_only = false;
 
-	colon = len ? memchr(name->ptr, ':', len) : NULL;
-	if (colon != NULL) {
-		size_t	service_len = (size_t)(colon - name->ptr);
+	if (bare->ptr != name->ptr) {
+		size_t	service_len = name->len - bare->len - 1;	/* before the ':' */
 		size_t	i;
 
 		for (i = 0; i < sizeof dispatch_services / sizeof dispatch_services[0]; i++)
-			if (dispatch_services[i].len == service_len &&
+			if (dispatch_services[i].name_len == service_len &&
 			    memcmp(dispatch_services[i].name, name->ptr, service_len) == 0)
 				break;
 		if (i == sizeof dispatch_services / sizeof dispatch_services[0]) {
@@ -296,13 +297,11 @@ dispatch_lookup(const struct proto_string *name, const char **reason)
 			return NULL;
 		}
 		shared_only = dispatch_services[i].shared_only;
-		method = colon + 1;
-		len -= service_len + 1;
 	}
 	for (size_t i = 0; i < sizeof dispatch_methods / sizeof dispatch_methods[0]; i++) {
 		const struct dispatch_method *m = &dispatch_methods[i];
 
-		if (m->name_len == len && memcmp(m->name, method, len) == 0 &&
+		if (m->name_len == bare->len && memcmp(m->name, bare->ptr, bare->len) == 0 &&
 		    (!shared_only || m->shared))
 			return m;
 	}
@@ -313,7 +312,7 @@ dispatch_lookup(const struct proto_string *name, const char **reason)
 /* --- decoding ------------------------------------------------------------ */
 
 static int
-dispatch_read_work(const struct proto_ops *ops, struct proto_reader *r,
+dispatch_read_work(const struct proto_ops *ops, struct proto_reader *r, unsigned nesting,
     struct dispatch_args *args)
 {
 	uint8_t	type;
@@ -341,15 +340,18 @@ dispatch_read_work(const struct proto_ops *ops, struct proto_reader *r,
 		} else if (id == WORK_COMMENT && type != PROTO_T_STRING) {
 			args->work_wrong_type[id] = type;
 		}
-		if (ops->skip(r, type) != 0)
+		if (proto_skip_nested(ops, r, type, nesting) != 0)
 			return proto_need_also(r, 2);
 	}
 	return ops->read_struct_end(r);
 }
 
-/* Read the argument struct; unknown and mistyped fields are skipped. */
+/*
+ * Read the argument struct; unknown and mistyped fields are skipped, each
+ * nesting at most `nesting` levels deep.
+ */
 static int
-dispatch_read_args(const struct proto_ops *ops, struct proto_reader *r,
+dispatch_read_args(const struct proto_ops *ops, struct proto_reader *r, unsigned nesting,
     const struct dispatch_method *m, struct dispatch_args *args)
 {
 	uint8_t	type;
@@ -377,14 +379,14 @@ dispatch_read_args(const struct proto_ops *ops, struct proto_reader *r,
 				args->wrong_type[i] = 0;
 				continue;
 			} else if (type == PROTO_T_STRUCT) {
-				if (dispatch_read_work(ops, r, args) != 0)
+				if (dispatch_read_work(ops, r, nesting, args) != 0)
 					return -1;	/* the need counts the args' stop */
 				args->have[i] = true;
 				args->wrong_type[i] = 0;
 				continue;
 			}
 		}
-		if (ops->skip(r, type) != 0)
+		if (proto_skip_nested(ops, r, type, nesting) != 0)
 			return proto_need_also(r, 1);	/* the args' stop */
 	}
 	return ops->read_struct_end(r);
@@ -447,13 +449,14 @@ dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
 	struct dispatch_args		 args;
 	const struct dispatch_method	*m = NULL;
 	const char			*reason = NULL;
+	char				 quoted[DISPATCH_QUOTE_LEN + 1];
 	size_t				 out_start = out->len;
 	uint8_t				 type = 0;
 	int32_t				 seqid = 0;
 
 	memset(res, 0, sizeof *res);
 	memset(&args, 0, sizeof args);
-	proto_reader_init(&r, data, len, limits->max_message_size, limits->max_nesting_depth);
+	proto_reader_init(&r, data, len, limits->max_message_size, DISPATCH_DEPTH);
 
 	if (ops->read_message_begin(&r, &name, &type, &seqid) != 0)
 		goto failed;
@@ -465,19 +468,18 @@ dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
 		proto_fail(&r, PROTO_BAD, "invalid message type");
 		goto failed;
 	}
+	reply_name = dispatch_reply_name(&name);
 	if (type == PROTO_CALL || type == PROTO_ONEWAY)
-		m = dispatch_lookup(&name, &reason);
-	if (dispatch_read_args(ops, &r, m, &args) != 0)
+		m = dispatch_lookup(&name, &reply_name, &reason);
+	if (dispatch_read_args(ops, &r, limits->max_nesting_depth, m, &args) != 0)
 		goto failed;
 
 	/* The whole message is here: now, and only now, act on it. */
 	res->status = PROTO_OK;
 	res->consumed = r.pos;
-	reply_name = dispatch_reply_name(&name);
 	rep.ops = ops;
 	rep.name = &reply_name;
 	rep.seqid = seqid;
-	rep.method = m ? m->name : NULL;
 	proto_writer_init(&rep.writer, out);
 
 	if (type == PROTO_REPLY || type == PROTO_EXCEPTION) {
@@ -488,15 +490,13 @@ dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
 		if (type == PROTO_ONEWAY)
 			return;
 		if (strcmp(reason, "unknown service") == 0) {
-			size_t service_len = name.len - reply_name.len - 1;
-
 			reply_exception(&rep, PROTO_APP_UNKNOWN_METHOD,
-			    "unknown service '%.*s' (calcd serves CalculatorService, Calculator "
-			    "and SharedService)", (int)(service_len > 200 ? 200 : service_len),
-			    (const char *)name.ptr);
+			    "unknown service '%s' (calcd serves CalculatorService, Calculator "
+			    "and SharedService)", proto_text(name.ptr, name.len - reply_name.len - 1,
+			    quoted, sizeof quoted));
 		} else {
-			reply_exception(&rep, PROTO_APP_UNKNOWN_METHOD, "%s '%.*s'", reason,
-			    (int)(name.len > 200 ? 200 : name.len), (const char *)name.ptr);
+			reply_exception(&rep, PROTO_APP_UNKNOWN_METHOD, "%s '%s'", reason,
+			    proto_text(name.ptr, name.len, quoted, sizeof quoted));
 		}
 	} else {
 		if (!dispatch_check_args(&rep, m, &args))
@@ -537,7 +537,6 @@ dispatch_error_reply(const struct proto_ops *ops, const struct dispatch_result *
 	rep.ops = ops;
 	rep.name = &reply_name;
 	rep.seqid = res->seqid;
-	rep.method = NULL;
 	proto_writer_init(&rep.writer, out);
 	reply_exception(&rep, PROTO_APP_PROTOCOL_ERROR,
 	    "calcd could not decode this call (%s); closing the connection",

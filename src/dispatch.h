@@ -14,7 +14,7 @@
 
 struct dispatch_limits {
 	size_t		max_message_size;
-	unsigned	max_nesting_depth;
+	unsigned	max_nesting_depth;	/* levels inside a value calcd skips */
 };
 
 struct dispatch_result {

@@ -1,6 +1,8 @@
 /*
  * proto: what the binary and compact codecs share — reader and writer
- * set-up, failure recording, and type names for error messages.
+ * set-up, failure recording, skipping under a nesting limit, the
+ * TApplicationException writer, and the text of types and peers' names
+ * for error messages.
  */
 #include <string.h>
 
@@ -32,6 +34,21 @@ proto_writer_init(struct proto_writer *w, struct buf *out)
 	w->last_field_id[0] = 0;
 	w->bool_field_id = 0;
 	w->bool_field_pending = false;
+}
+
+int
+proto_skip_nested(const struct proto_ops *ops, struct proto_reader *r, uint8_t type,
+    unsigned levels)
+{
+	unsigned	outer = r->max_depth;
+	unsigned	limit = r->depth + (levels > PROTO_MAX_DEPTH_LIMIT ?
+			    PROTO_MAX_DEPTH_LIMIT : levels);
+	int		rc;
+
+	r->max_depth = limit > PROTO_READER_DEPTH ? PROTO_READER_DEPTH : limit;
+	rc = ops->skip(r, type);
+	r->max_depth = outer;
+	return rc;
 }
 
 int
@@ -92,4 +109,97 @@ proto_type_name(uint8_t type)
 	case PROTO_T_UUID:	return "uuid";
 	default:		return "unknown type";
 	}
+}
+
+int
+proto_write_app_exception(const struct proto_ops *ops, struct proto_writer *w,
+    const struct proto_string *name, int32_t seqid, enum proto_app_error type,
+    const char *text, size_t len)
+{
+	ops->write_message_begin(w, name, PROTO_EXCEPTION, seqid);
+	ops->write_struct_begin(w);
+	ops->write_field_begin(w, PROTO_T_STRING, 1);
+	ops->write_string(w, text, len);
+	ops->write_field_begin(w, PROTO_T_I32, 2);
+	ops->write_i32(w, type);
+	ops->write_field_stop(w);
+	return ops->write_struct_end(w);
+}
+
+/*
+ * Length of the well-formed UTF-8 character at p[0..len) (Unicode's table
+ * of well-formed byte sequences: no overlong forms, no surrogates, nothing
+ * past U+10FFFF), or 0 if none starts there.
+ */
+static size_t
+proto_utf8_char(const uint8_t *p, size_t len)
+{
+	uint8_t	lo = 0x80, hi = 0xbf;
+	size_t	n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if (len < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+const char *
+proto_text(const uint8_t *data, size_t len, char *out, size_t size)
+{
+	static const char	replacement[] = "\xef\xbf\xbd";	/* U+FFFD */
+	static const char	cut[] = "...";
+	size_t			limit, used = 0, total = 0, n, i;
+	size_t			room;
+
+	if (size == 0)
+		return out;
+	limit = size - 1;
+	/* Does all of it fit?  Count no further than needed to tell. */
+	for (i = 0; i < len && total <= limit; i += n) {
+		n = proto_utf8_char(data + i, len - i);
+		total += n == 0 || data[i] == 0 ? sizeof replacement - 1 : n;
+		if (n == 0)
+			n = 1;
+	}
+	room = total > limit ? (limit < sizeof cut - 1 ? 0 : limit - (sizeof cut - 1)) : limit;
+	for (i = 0; i < len; i += n) {
+		const uint8_t	*c = data + i;
+		size_t		 clen = n = proto_utf8_char(data + i, len - i);
+
+		if (n == 0 || data[i] == 0) {
+			c = (const uint8_t *)replacement;
+			clen = sizeof replacement - 1;
+			n = 1;
+		}
+		if (clen > room - used)
+			break;
+		memcpy(out + used, c, clen);
+		used += clen;
+	}
+	if (i < len && used + sizeof cut - 1 <= limit) {
+		memcpy(out + used, cut, sizeof cut - 1);
+		used += sizeof cut - 1;
+	}
+	out[used] = '\0';
+	return out;
 }

@@ -61,7 +61,9 @@ enum proto_status {
 	PROTO_TOO_BIG,		/* a length or count passes the limit */
 };
 
-#define PROTO_MAX_DEPTH_LIMIT	64	/* hard ceiling for max_depth */
+#define PROTO_MAX_DEPTH_LIMIT	64	/* hard ceiling for a nesting limit */
+/* Levels a reader can track: a limit's worth inside a few structs read on the way. */
+#define PROTO_READER_DEPTH	(PROTO_MAX_DEPTH_LIMIT + 8)
 
 struct proto_reader {
 	const uint8_t	*data;
@@ -74,7 +76,7 @@ struct proto_reader {
 	enum proto_status status;
 	const char	*error;		/* static text with BAD / TOO_BIG */
 	/* compact protocol state */
-	int16_t		 last_field_id[PROTO_MAX_DEPTH_LIMIT + 1];
+	int16_t		 last_field_id[PROTO_READER_DEPTH + 1];
 	int8_t		 pending_bool;	/* -1 none, else value of a compact bool field */
 };
 
@@ -145,9 +147,16 @@ struct proto_ops {
 extern const struct proto_ops proto_binary;
 extern const struct proto_ops proto_compact;
 
-/* Start reading data[0..len) with the given limits. */
+/* Start reading data[0..len) with the given limits (max_depth at most 64). */
 void	proto_reader_init(struct proto_reader *, const uint8_t *data, size_t len,
 	    size_t max_size, unsigned max_depth);
+/*
+ * Skip one value of the given type, letting structs and containers nest
+ * at most `levels` deep inside it however deep the reader already is: a
+ * limit on what is skipped, not on the structs read on the way to it.
+ */
+int	proto_skip_nested(const struct proto_ops *, struct proto_reader *, uint8_t type,
+	    unsigned levels);
 
 void	proto_writer_init(struct proto_writer *, struct buf *out);
 
@@ -195,5 +204,23 @@ proto_put(struct proto_writer *w, const void *p, size_t n)
 }
 
 const char *proto_type_name(uint8_t type);
+
+/*
+ * Append a whole TApplicationException message of the given type and
+ * text, replying to the call named name with seqid; 0, or -1 once w has
+ * failed.  The one writer of these, for dispatch and for THeader refusals.
+ */
+int	proto_write_app_exception(const struct proto_ops *, struct proto_writer *,
+	    const struct proto_string *name, int32_t seqid, enum proto_app_error type,
+	    const char *text, size_t len);
+
+/*
+ * A peer's bytes (a method or service name) as text to quote in a message
+ * or a log line: valid UTF-8 whatever they hold, each byte that is not
+ * part of a UTF-8 character (and NUL) turned into U+FFFD, cut at a
+ * character boundary to fit out[0..size) with its NUL, "..." marking a
+ * cut.  Returns out.
+ */
+const char *proto_text(const uint8_t *data, size_t len, char *out, size_t size);
 
 #endif

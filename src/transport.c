@@ -1,6 +1,7 @@
 /*
  * transport: which framing and protocol a connection speaks, decided once
- * from its first bytes, and cutting its stream into messages.
+ * from its first bytes; cutting its stream into messages; framing the
+ * replies.
  *
  *   0x80 ...                 unframed, binary with a strict header
  *   0x82 ...                 unframed, compact
@@ -11,9 +12,8 @@
  */
 #include <string.h>
 
+#include "bytes.h"
 #include "transport.h"
-
-#define TRANSPORT_FRAME_HEADER	4
 
 /* THeader (doc/specs/HeaderFormat.md in Apache Thrift). */
 #define HEADER_MAGIC		0x0fff
@@ -21,12 +21,6 @@
 #define HEADER_MAX_FRAME	0x3fffffffu
 #define HEADER_PROTOCOL_BINARY	0
 #define HEADER_PROTOCOL_COMPACT	2
-
-static uint32_t
-transport_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* Common mistakes worth naming in the log: HTTP or TLS on the Thrift port. */
 static const char *
@@ -89,83 +83,74 @@ transport_detect(const uint8_t *data, size_t len, struct transport *t, const cha
 	return PROTO_OK;
 }
 
-/* Fill in the length of the frame that starts at out->data[start]. */
-static void
-transport_frame_end(struct buf *out, size_t start)
+/* Inline in the request path; transport_frame_check is the same for others. */
+static inline void
+transport_frame(const uint8_t *data, size_t len, uint32_t ceiling, size_t max,
+    struct transport_frame *f)
 {
-	uint32_t len = (uint32_t)(out->len - start - TRANSPORT_FRAME_HEADER);
+	f->status = PROTO_OK;
+	f->len = 0;
+	f->need = 0;
+	f->error = NULL;
+	if (len < TRANSPORT_FRAME_HEADER) {
+		f->status = PROTO_NEED_MORE;
+		f->need = TRANSPORT_FRAME_HEADER;
+		return;
+	}
+	f->len = bytes_be32(data);
+	if (f->len == 0) {
+		f->status = PROTO_BAD;
+		f->error = "empty frame";
+	} else if (f->len > INT32_MAX) {
+		f->status = PROTO_BAD;
+		f->error = "negative frame length";
+	} else if (f->len > ceiling) {
+		f->status = PROTO_BAD;
+		f->error = "frame length out of range";
+	} else if (f->len > max) {
+		f->status = PROTO_TOO_BIG;
+		f->error = "frame exceeds max_message_size";
+	} else if (len - TRANSPORT_FRAME_HEADER < f->len) {
+		f->status = PROTO_NEED_MORE;
+		f->need = TRANSPORT_FRAME_HEADER + (size_t)f->len;
+	}
+}
 
-	out->data[start] = (uint8_t)(len >> 24);
-	out->data[start + 1] = (uint8_t)(len >> 16);
-	out->data[start + 2] = (uint8_t)(len >> 8);
-	out->data[start + 3] = (uint8_t)len;
+void
+transport_frame_check(const uint8_t *data, size_t len, uint32_t ceiling, size_t max,
+    struct transport_frame *f)
+{
+	transport_frame(data, len, ceiling, max, f);
+}
+
+static void
+transport_message_fail(struct transport_message *msg, enum proto_status status,
+    const char *error)
+{
+	msg->status = status;
+	msg->error = error;
 }
 
 /*
- * Dispatch the message in a frame's payload, whose reply frame was begun
- * at out_start.  The whole frame is consumed, whatever it carries past its
- * message; a message longer than its frame is malformed.
+ * The frame at data: msg gets its payload; false with msg failed if it
+ * isn't all here or can't be a frame.
  */
-static void
-transport_dispatch_frame(const struct proto_ops *ops, const uint8_t *payload, size_t len,
-    size_t frame_size, const struct dispatch_limits *limits, struct buf *out,
-    size_t out_start, struct dispatch_result *res)
+static bool
+transport_take_frame(const uint8_t *data, size_t len, uint32_t ceiling,
+    struct transport_message *msg)
 {
-	dispatch_message(ops, payload, len, limits, out, res);
-	if (res->status != PROTO_OK) {
-		out->len = out_start;
-		if (res->status == PROTO_NEED_MORE) {
-			res->status = PROTO_BAD;
-			res->error = "frame shorter than its message";
-		}
-		return;
-	}
-	res->consumed = frame_size;
-	if (!res->replied) {
-		out->len = out_start;
-		return;
-	}
-	transport_frame_end(out, out_start);
-}
+	struct transport_frame f;
 
-static void
-transport_process_framed(const struct transport *t, const uint8_t *data, size_t len,
-    const struct dispatch_limits *limits, struct buf *out, struct dispatch_result *res)
-{
-	size_t		 out_start = out->len;
-	uint32_t	 frame_len;
-	uint8_t		 header[TRANSPORT_FRAME_HEADER] = { 0 };
-
-	memset(res, 0, sizeof *res);
-	if (len < TRANSPORT_FRAME_HEADER) {
-		res->status = PROTO_NEED_MORE;
-		res->need = TRANSPORT_FRAME_HEADER;
-		return;
+	transport_frame(data, len, ceiling, msg->max_size, &f);
+	if (f.status != PROTO_OK) {
+		transport_message_fail(msg, f.status, f.error);
+		msg->need = f.need;
+		return false;
 	}
-	frame_len = transport_be32(data);
-	if (frame_len == 0 || frame_len > INT32_MAX) {
-		res->status = PROTO_BAD;
-		res->error = frame_len ? "negative frame length" : "empty frame";
-		return;
-	}
-	if (frame_len > limits->max_message_size) {
-		res->status = PROTO_TOO_BIG;
-		res->error = "frame exceeds max_message_size";
-		return;
-	}
-	if (len - TRANSPORT_FRAME_HEADER < frame_len) {
-		res->status = PROTO_NEED_MORE;
-		res->need = TRANSPORT_FRAME_HEADER + (size_t)frame_len;
-		return;
-	}
-	/* The reply's length goes in front once it is known. */
-	if (buf_append(out, header, sizeof header) != 0) {
-		res->status = PROTO_TOO_BIG;
-		res->error = "reply exceeds the output buffer limit";
-		return;
-	}
-	transport_dispatch_frame(t->proto, data + TRANSPORT_FRAME_HEADER, frame_len,
-	    TRANSPORT_FRAME_HEADER + (size_t)frame_len, limits, out, out_start, res);
+	msg->data = data + TRANSPORT_FRAME_HEADER;
+	msg->len = f.len;
+	msg->consumed = TRANSPORT_FRAME_HEADER + (size_t)f.len;
+	return true;
 }
 
 /* An unsigned varint inside a THeader's header block; -1 if it runs past end. */
@@ -186,198 +171,96 @@ transport_header_varint(const uint8_t **p, const uint8_t *end, uint32_t *v)
 	return -1;
 }
 
-/* Start a THeader reply frame echoing flags and sequence number; 0 or -1. */
-static int
-transport_header_begin(struct buf *out, const uint8_t *request, uint8_t protocol_id)
-{
-	/* length (filled in later), magic, flags, seq, header size 1 (4 bytes) */
-	uint8_t head[TRANSPORT_FRAME_HEADER + HEADER_FIXED + 4] = {
-		0, 0, 0, 0, HEADER_MAGIC >> 8, HEADER_MAGIC & 0xff,
-		request[6], request[7], request[8], request[9], request[10], request[11],
-		0, 1,
-		protocol_id, 0 /* no transforms */, 0, 0 /* padding */,
-	};
-
-	return buf_append(out, head, sizeof head);
-}
-
 /*
- * A frame calcd can't decode (a transform, an unknown protocol) still
- * gets an answer: a TApplicationException in binary, then the stream
- * goes on, since frames carry their own length.
+ * A THeader frame: fixed fields, then a header block (protocol id,
+ * transforms, info headers), then the message.  A frame calcd can't
+ * decode still gets an answer, and the stream goes on, since frames carry
+ * their own length.
  */
 static void
-transport_header_refuse(const uint8_t *frame, enum proto_app_error type, const char *why,
-    struct buf *out, struct dispatch_result *res)
+transport_next_header(const uint8_t *data, size_t len, struct transport_message *msg)
 {
-	size_t			 start = out->len;
-	struct proto_writer	 w;
-	struct proto_string	 empty = { (const uint8_t *)"", 0 };
-	const struct proto_ops	*ops = &proto_binary;
+	const uint8_t	*frame, *header, *header_end;
+	size_t		 header_len;
+	uint32_t	 protocol_id, transforms;
 
-	proto_writer_init(&w, out);
-	if (transport_header_begin(out, frame, HEADER_PROTOCOL_BINARY) != 0)
-		w.failed = true;
-	ops->write_message_begin(&w, &empty, PROTO_EXCEPTION, 0);
-	ops->write_struct_begin(&w);
-	ops->write_field_begin(&w, PROTO_T_STRING, 1);
-	ops->write_string(&w, why, strlen(why));
-	ops->write_field_begin(&w, PROTO_T_I32, 2);
-	ops->write_i32(&w, type);
-	ops->write_field_stop(&w);
-	ops->write_struct_end(&w);
-	if (w.failed) {
-		out->len = start;
-		res->status = PROTO_TOO_BIG;
-		res->error = "reply exceeds the output buffer limit";
+	if (!transport_take_frame(data, len, HEADER_MAX_FRAME, msg))
+		return;
+	frame = msg->data;
+	if (msg->len < HEADER_FIXED || bytes_be16(frame) != HEADER_MAGIC) {
+		transport_message_fail(msg, PROTO_BAD, "malformed THeader frame");
 		return;
 	}
-	transport_frame_end(out, start);
-	res->replied = true;
-	res->error = why;
-}
-
-static void
-transport_process_header(const uint8_t *data, size_t len,
-    const struct dispatch_limits *limits, struct buf *out, struct dispatch_result *res)
-{
-	const uint8_t		*header, *header_end, *frame_end;
-	const struct proto_ops	*ops;
-	size_t			 out_start = out->len, header_len;
-	uint32_t		 frame_len, protocol_id, transforms;
-
-	memset(res, 0, sizeof *res);
-	if (len < TRANSPORT_FRAME_HEADER) {
-		res->status = PROTO_NEED_MORE;
-		res->need = TRANSPORT_FRAME_HEADER;
+	header_len = (size_t)bytes_be16(frame + 8) * 4;
+	if (header_len > msg->len - HEADER_FIXED) {
+		transport_message_fail(msg, PROTO_BAD, "malformed THeader frame");
 		return;
 	}
-	frame_len = transport_be32(data);
-	if (frame_len > HEADER_MAX_FRAME) {
-		res->status = PROTO_BAD;
-		res->error = "THeader frame length out of range";
-		return;
-	}
-	if (frame_len > limits->max_message_size) {
-		res->status = PROTO_TOO_BIG;
-		res->error = "frame exceeds max_message_size";
-		return;
-	}
-	if (len - TRANSPORT_FRAME_HEADER < frame_len) {
-		res->status = PROTO_NEED_MORE;
-		res->need = TRANSPORT_FRAME_HEADER + (size_t)frame_len;
-		return;
-	}
-	frame_end = data + TRANSPORT_FRAME_HEADER + frame_len;
-	if (frame_len < HEADER_FIXED || data[4] != (HEADER_MAGIC >> 8) ||
-	    data[5] != (HEADER_MAGIC & 0xff)) {
-		res->status = PROTO_BAD;
-		res->error = "malformed THeader frame";
-		return;
-	}
-	header_len = ((size_t)data[12] << 8 | data[13]) * 4;
-	if (header_len > frame_len - HEADER_FIXED) {
-		res->status = PROTO_BAD;
-		res->error = "malformed THeader frame";
-		return;
-	}
-	res->consumed = TRANSPORT_FRAME_HEADER + (size_t)frame_len;
-	res->status = PROTO_OK;
-	header = data + TRANSPORT_FRAME_HEADER + HEADER_FIXED;
+	msg->header_flags = bytes_be16(frame + 2);
+	msg->header_seq = bytes_be32(frame + 4);
+	msg->header_protocol = HEADER_PROTOCOL_BINARY;
+	header = frame + HEADER_FIXED;
 	header_end = header + header_len;
 	if (transport_header_varint(&header, header_end, &protocol_id) != 0 ||
 	    transport_header_varint(&header, header_end, &transforms) != 0) {
-		res->status = PROTO_BAD;
-		res->error = "malformed THeader header";
-		return;
-	}
-	if (transforms != 0) {
-		transport_header_refuse(data, PROTO_APP_INVALID_TRANSFORM,
-		    "calcd supports no THeader transforms (zlib, snappy, hmac): send the "
-		    "payload untransformed", out, res);
-		return;
-	}
-	if (protocol_id == HEADER_PROTOCOL_BINARY)
-		ops = &proto_binary;
-	else if (protocol_id == HEADER_PROTOCOL_COMPACT)
-		ops = &proto_compact;
-	else {
-		transport_header_refuse(data, PROTO_APP_INVALID_PROTOCOL,
-		    "calcd speaks THeader with the binary (0) or compact (2) protocol only",
-		    out, res);
+		transport_message_fail(msg, PROTO_BAD, "malformed THeader header");
 		return;
 	}
 	/* Info headers (key/value pairs, padding) are ignorable: skip to the payload. */
-	if (transport_header_begin(out, data, (uint8_t)protocol_id) != 0) {
-		res->status = PROTO_TOO_BIG;
-		res->error = "reply exceeds the output buffer limit";
-		return;
+	msg->len -= (size_t)(header_end - msg->data);
+	msg->data = header_end;
+	msg->proto = &proto_binary;
+	if (transforms != 0) {
+		msg->refusal_type = PROTO_APP_INVALID_TRANSFORM;
+		msg->refusal = "calcd supports no THeader transforms (zlib, snappy, hmac): "
+		    "send the payload untransformed";
+	} else if (protocol_id == HEADER_PROTOCOL_COMPACT) {
+		msg->proto = &proto_compact;
+		msg->header_protocol = HEADER_PROTOCOL_COMPACT;
+	} else if (protocol_id != HEADER_PROTOCOL_BINARY) {
+		msg->refusal_type = PROTO_APP_INVALID_PROTOCOL;
+		msg->refusal = "calcd speaks THeader with the binary (0) or compact (2) "
+		    "protocol only";
 	}
-	transport_dispatch_frame(ops, header_end, (size_t)(frame_end - header_end),
-	    TRANSPORT_FRAME_HEADER + (size_t)frame_len, limits, out, out_start, res);
 }
 
 void
-transport_process(const struct transport *t, const uint8_t *data, size_t len,
-    const struct dispatch_limits *limits, struct buf *out, struct dispatch_result *res)
+transport_next_frame(const struct transport *t, const uint8_t *data, size_t len,
+    struct transport_message *msg)
 {
-	size_t out_start = out->len;
-
-	if (t->kind == TRANSPORT_FRAMED) {
-		transport_process_framed(t, data, len, limits, out, res);
-		return;
-	}
-	if (t->kind == TRANSPORT_HEADER) {
-		transport_process_header(data, len, limits, out, res);
-		return;
-	}
-	dispatch_message(t->proto, data, len, limits, out, res);
-	/* Unframed, a message is as long as its parse says: hold it to the limit. */
-	if ((res->status == PROTO_NEED_MORE && res->need > limits->max_message_size) ||
-	    (res->status == PROTO_OK && res->consumed > limits->max_message_size)) {
-		out->len = out_start;
-		res->replied = false;
-		res->status = PROTO_TOO_BIG;
-		res->error = "message exceeds max_message_size";
+	switch (t->kind) {
+	case TRANSPORT_FRAMED:
+		(void)transport_take_frame(data, len, INT32_MAX, msg);
+		break;
+	case TRANSPORT_HEADER:
+		transport_next_header(data, len, msg);
+		break;
+	default:
+		transport_message_fail(msg, PROTO_BAD, "transport not detected yet");
+		break;
 	}
 }
 
 int
-transport_error_reply(const struct transport *t, const uint8_t *data, size_t len,
-    const struct dispatch_result *res, struct buf *out)
+transport_reply_begin_slow(const struct transport_message *msg, struct buf *out)
 {
-	size_t			 start = out->len;
-	const struct proto_ops	*ops = t->proto;
-	uint8_t			 placeholder[TRANSPORT_FRAME_HEADER] = { 0 };
+	static const uint8_t	no_length[TRANSPORT_FRAME_HEADER];
+	/* THeader: length (filled in later), magic, flags, seq, header size 1 */
+	uint8_t			head[TRANSPORT_FRAME_HEADER + HEADER_FIXED + 4] = { 0 };
 
-	if (res->message_type != PROTO_CALL)
-		return -1;
-	switch (t->kind) {
-	case TRANSPORT_BUFFERED:
-		return dispatch_error_reply(ops, res, out);
+	switch (msg->kind) {
 	case TRANSPORT_FRAMED:
-		if (buf_append(out, placeholder, sizeof placeholder) != 0)
-			return -1;
-		break;
+		return buf_append(out, no_length, sizeof no_length);
 	case TRANSPORT_HEADER:
-		/* The header block was read, so its first byte is protocol 0 or 2. */
-		if (len < TRANSPORT_FRAME_HEADER + HEADER_FIXED + 1)
-			return -1;
-		ops = data[TRANSPORT_FRAME_HEADER + HEADER_FIXED] == HEADER_PROTOCOL_COMPACT ?
-		    &proto_compact : &proto_binary;
-		if (transport_header_begin(out, data, data[TRANSPORT_FRAME_HEADER +
-		    HEADER_FIXED]) != 0)
-			return -1;
-		break;
+		bytes_put_be16(head + 4, HEADER_MAGIC);
+		bytes_put_be16(head + 6, msg->header_flags);
+		bytes_put_be32(head + 8, msg->header_seq);
+		bytes_put_be16(head + 12, 1);
+		head[14] = msg->header_protocol;	/* then no transforms, padding */
+		return buf_append(out, head, sizeof head);
 	default:
-		return -1;
+		return 0;
 	}
-	if (dispatch_error_reply(ops, res, out) != 0) {
-		out->len = start;
-		return -1;
-	}
-	transport_frame_end(out, start);
-	return 0;
 }
 
 const char *

@@ -15,6 +15,7 @@ import re
 import resource
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -489,6 +490,96 @@ def wait_closed(sock, timeout=5.0, max_bytes=1 << 20):
     return False, data
 
 
+# THeader's protocol ids for the protocols inside a frame.
+HEADER_PROTOCOL_IDS = {"binary": 0, "compact": 2}
+
+
+def message_header(protocol, name, mtype, seqid):
+    """The bytes a message begins with: its type, name and seqid in protocol
+    (strict binary, or compact), as any Thrift library writes them."""
+    mem = TTransport.TMemoryBuffer()
+    PROTOCOLS[protocol](mem).writeMessageBegin(name, mtype, seqid)
+    return mem.getvalue()
+
+
+def frame_payload(transport, protocol, payload, seqid=0):
+    """payload (one or more whole messages) as transport sends it: as is
+    (buffered), after a 4-byte length (framed), or in one THeader frame with
+    protocol's id, no transforms and no info headers, sequence number seqid."""
+    if transport == "buffered":
+        return payload
+    if transport == "framed":
+        return struct.pack(">i", len(payload)) + payload
+    if transport == "header":
+        header = bytes([HEADER_PROTOCOL_IDS[protocol], 0])   # protocol id, 0 transforms
+        header += b"\0" * (-len(header) % 4)
+        frame = struct.pack(">HHiH", 0x0FFF, 0, seqid, len(header) // 4) + header + payload
+        return struct.pack(">i", len(frame)) + frame
+    raise ValueError("frame_payload: transport %r" % transport)
+
+
+class RawReplies:
+    """Reads whole replies off a raw socket.socket speaking transport x protocol
+    (transport buffered, framed or header), as bytes.  next() returns
+    (payload, header): payload is the reply message's bytes, unframed; header
+    is None, or for THeader (protocol id, sequence number) of its frame."""
+
+    def __init__(self, sock, transport, protocol, timeout=SOCKET_TIMEOUT, max_bytes=1 << 20):
+        self.sock, self.transport, self.protocol = sock, transport, protocol
+        self.timeout, self.max_bytes = timeout, max_bytes
+        self.buf = b""
+
+    def _more(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0 or len(self.buf) >= self.max_bytes:
+            raise AssertionError("no whole reply within %.1f s (%d bytes: %r)"
+                                 % (self.timeout, len(self.buf), self.buf[:64]))
+        self.sock.settimeout(left)
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed after %d bytes of a reply: %r"
+                                 % (len(self.buf), self.buf[:64]))
+        self.buf += chunk
+
+    def _take(self, n, deadline):
+        while len(self.buf) < n:
+            self._more(deadline)
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def _message_length(self):
+        """Length of the whole message at the start of buf, None if not all here."""
+        mem = TTransport.TMemoryBuffer(self.buf)
+        p = PROTOCOLS[self.protocol](mem)
+        try:
+            p.readMessageBegin()
+            p.skip(TType.STRUCT)
+            p.readMessageEnd()
+        except EOFError:
+            return None
+        return mem.cstringio_buf.tell()
+
+    def next(self):
+        deadline = time.monotonic() + self.timeout
+        if self.transport == "buffered":
+            while True:
+                n = self._message_length() if self.buf else None
+                if n is not None:
+                    return self._take(n, deadline), None
+                self._more(deadline)
+        length = struct.unpack(">i", self._take(4, deadline))[0]
+        if not 0 < length <= self.max_bytes:
+            raise AssertionError("frame length %d" % length)
+        frame = self._take(length, deadline)
+        if self.transport == "framed":
+            return frame, None
+        magic, _flags, seqid, words = struct.unpack(">HHiH", frame[:10])
+        if magic != 0x0FFF:
+            raise AssertionError("not a THeader frame: %r" % frame[:16])
+        header = frame[10:10 + 4 * words]
+        return frame[10 + 4 * words:], (header[0], seqid)
+
+
 class DaemonTestCase(unittest.TestCase):
     """One daemon (default config, 127.0.0.1:0) per test class; each test
     checks afterwards that it is still alive; tearDownClass insists on a
@@ -593,6 +684,7 @@ __all__ = [
     "InvalidOperation", "LISTEN_RE", "MUXES", "Operation", "PROTOCOLS", "SERVICE_NAMES",
     "SharedService", "SharedStruct", "TRANSPORTS", "Work", "combo_name", "connect",
     "encode_call", "encode_messages", "fresh_logid", "raw_socket", "read_reply",
+    "HEADER_PROTOCOL_IDS", "RawReplies", "frame_payload", "message_header",
     "reply_reader", "run_calcd", "wait_closed", "work", "write_file",
     "limits_conf", "log_mark", "peer_name", "proc_cpu_seconds", "proc_fd_count",
     "proc_rss_kib", "raise_nofile", "wait_log",

@@ -152,6 +152,58 @@ class Limits(unittest.TestCase):
                         self.assertEqual(c.client.getStruct(logid),
                                          SharedStruct(key=logid, value=str(n * 10)))
 
+    def test_calculation_log_million(self):
+        # The largest log: getStruct is answered (it no longer scans the log).
+        with daemon_with("listen = 127.0.0.1:0\ncalculation_log_size = 1000000\n") as d:
+            for transport, protocol in (("buffered", "binary"), ("framed", "compact")):
+                with connect(d, transport, protocol) as c:
+                    logids = [fresh_logid() for _ in range(1000)]
+                    for n, logid in enumerate(logids):
+                        self.assertEqual(c.client.calculate(logid, work(n, 3, Operation.ADD)),
+                                         n + 3)
+                    self.assertEqual(c.client.calculate(logids[0], work(7, 6,
+                                                                        Operation.MULTIPLY)), 42)
+                    for n, logid in enumerate(logids):
+                        self.assertEqual(c.client.getStruct(logid),
+                                         SharedStruct(key=logid, value=str(42 if n == 0
+                                                                             else n + 3)))
+                    with self.assertRaises(TApplicationException):
+                        c.client.getStruct(fresh_logid())
+            d.assert_alive(self)
+
+    def test_max_nesting_depth_one(self):
+        # The limit is for what calcd skips: the arguments and Work don't count.
+        with daemon_with("listen = 127.0.0.1:0\nmax_nesting_depth = 1\n") as d:
+            for transport, protocol in (("buffered", "binary"), ("framed", "binary"),
+                                        ("buffered", "compact"), ("framed", "compact")):
+                with self.subTest(transport=transport, protocol=protocol):
+                    with connect(d, transport, protocol) as c:
+                        logid = fresh_logid()
+                        self.assertEqual(c.client.calculate(logid, work(6, 7,
+                                                                        Operation.MULTIPLY)), 42)
+                        self.assertEqual(c.client.getStruct(logid).value, "42")
+                        # An unknown field one level deep, in the arguments and in Work.
+                        c.send_call("calculate", [
+                            (1, TType.I32, logid),
+                            (2, TType.STRUCT, [(1, TType.I32, 5), (2, TType.I32, 4),
+                                               (3, TType.I32, Operation.SUBTRACT),
+                                               (9, TType.STRUCT, [(1, TType.I32, 1)])]),
+                            (3, TType.LIST, (TType.I32, [1, 2, 3]))], seqid=5)
+                        name, mtype, seqid, res = c.read_reply(
+                            CalculatorService.calculate_result)
+                        self.assertEqual((mtype, seqid, res.success), (TMessageType.REPLY, 5, 1))
+                        # Two levels: refused, the call named, the connection closed.
+                        c.send_call("add", [(1, TType.I32, 1), (2, TType.I32, 2),
+                                            (3, TType.STRUCT, [(1, TType.STRUCT,
+                                                                [(1, TType.I32, 1)])])], seqid=6)
+                        name, mtype, seqid, x = c.read_reply()
+                        self.assertEqual((mtype, seqid), (TMessageType.EXCEPTION, 6))
+                        self.assertEqual(x.type, TApplicationException.PROTOCOL_ERROR)
+                        self.assertIn("nesting too deep", x.message)
+                        closed, _ = wait_closed(c.sock.handle, timeout=5.0)
+                        self.assertTrue(closed, "connection still open")
+            d.assert_alive(self)
+
     def test_slow_reader_does_not_block_others(self):
         # A client pipelines far more replies than max_output_buffer and
         # reads none; calcd must keep serving everyone else.

@@ -66,6 +66,26 @@ class UnknownMethod(ErrorsTestCase):
                 self.assertStillWorks(c)
 
 
+    def test_long_utf8_method_name(self):
+        # 300 bytes of multi-byte characters: the message quotes as much of
+        # the name as fits, cut between characters, so the client decodes
+        # the exception rather than failing with UnicodeDecodeError.
+        for prefix in ("", "x", "xx"):
+            name = prefix + "\u20ac" * ((300 - len(prefix)) // 3)
+            for transport, protocol in COMBOS:
+                with self.subTest(prefix=prefix, combo=combo_name(transport, protocol)):
+                    with self.connect(transport, protocol) as c:
+                        c.send_call(name, [(1, TType.I32, 1)], seqid=99)
+                        rname, mtype, seqid, exc = c.read_reply()
+                        self.assertEqual((rname, mtype, seqid),
+                                         (name, TMessageType.EXCEPTION, 99))
+                        self.assertAppError(exc, UNKNOWN_METHOD)
+                        quoted = re.search(r"'([^']*)\.\.\.'", exc.message)
+                        self.assertIsNotNone(quoted, exc.message)
+                        self.assertTrue(name.startswith(quoted.group(1)), exc.message)
+                        self.assertGreater(len(quoted.group(1)), 50)
+                        self.assertStillWorks(c)
+
     def test_unknown_service_prefix(self):
         for transport, protocol in COMBOS:
             with self.subTest(combo=combo_name(transport, protocol)):

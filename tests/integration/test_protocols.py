@@ -1,13 +1,17 @@
 """The tutorial flows over every transport x protocol combination, plain
-and multiplexed, and the arithmetic and calculation log behind them."""
+and multiplexed, the method name each reply carries on the wire, and the
+arithmetic and calculation log behind them."""
 
 import os
 import unittest
 
 from calcd_harness import (ALL_COMBOS, COMBOS, INT32_MAX, INT32_MIN, CalculatorService, DaemonTestCase, InvalidOperation, Operation,
-                           SharedStruct, combo_name, fresh_logid, work)
+                           HEADER_PROTOCOL_IDS, PROTOCOLS, RawReplies, SharedService, SharedStruct,
+                           combo_name, encode_call, encode_messages, frame_payload, fresh_logid,
+                           message_header, raw_socket, read_reply, work)
 
-from thrift.Thrift import TApplicationException
+from thrift.Thrift import TApplicationException, TMessageType, TType
+from thrift.transport import TTransport
 
 
 class TutorialFlow(DaemonTestCase):
@@ -72,6 +76,94 @@ class TutorialFlow(DaemonTestCase):
                 with self.connect(transport, protocol) as c:
                     for i in range(n):
                         self.assertEqual(c.client.add(i, i * 3), i * 4)
+
+
+class ReplyNames(DaemonTestCase):
+    """The name in a reply, read off the wire: always the bare method, as
+    Apache Thrift's TMultiplexedProcessor answers "Service:method" (generated
+    C++ clients skip a reply named otherwise, Go's and C GLib's fail it; some
+    clients never look, so only the bytes tell)."""
+
+    WORK = (TType.STRUCT, [(1, TType.I32, 6), (2, TType.I32, 7), (3, TType.I32, Operation.MULTIPLY)])
+    DIVIDE_BY_ZERO = (TType.STRUCT, [(1, TType.I32, 1), (2, TType.I32, 0),
+                                     (3, TType.I32, Operation.DIVIDE)])
+
+    def cases(self, logid):
+        """(name sent, args, reply name, reply type, result class, check of the value)."""
+        def result(want):
+            return lambda v: self.assertEqual(v.success, want)
+
+        def app_error(type_, message):
+            return lambda v: self.assertEqual((v.type, v.message), (type_, message))
+
+        def ouch(v):
+            self.assertIsNone(v.success)
+            self.assertEqual((v.ouch.whatOp, v.ouch.why), (Operation.DIVIDE, "Cannot divide by 0"))
+
+        ab = [(1, TType.I32, 5), (2, TType.I32, 3)]
+        reply, exc = TMessageType.REPLY, TMessageType.EXCEPTION
+        return [
+            ("CalculatorService:add", ab, "add", reply, CalculatorService.add_result, result(8)),
+            ("Calculator:add", ab, "add", reply, CalculatorService.add_result, result(8)),
+            ("add", ab, "add", reply, CalculatorService.add_result, result(8)),
+            ("Calculator:calculate", [(1, TType.I32, logid), (2,) + self.WORK], "calculate", reply,
+             CalculatorService.calculate_result, result(42)),
+            ("SharedService:getStruct", [(1, TType.I32, logid)], "getStruct", reply,
+             SharedService.getStruct_result, result(SharedStruct(key=logid, value="42"))),
+            ("CalculatorService:ping", [], "ping", reply, CalculatorService.ping_result,
+             lambda v: None),
+            ("Calculator:calculate", [(1, TType.I32, logid + 1), (2,) + self.DIVIDE_BY_ZERO],
+             "calculate", reply, CalculatorService.calculate_result, ouch),
+            ("CalculatorService:add", [(1, TType.I32, INT32_MAX), (2, TType.I32, 1)], "add", exc,
+             None, app_error(TApplicationException.UNKNOWN, "add: 2147483647 + 1 overflows i32")),
+            ("Nope:add", ab, "add", exc, None,
+             app_error(TApplicationException.UNKNOWN_METHOD,
+                       "unknown service 'Nope' (calcd serves CalculatorService, Calculator and "
+                       "SharedService)")),
+            ("Calculator:add", [(1, TType.I32, 40), (2, TType.I32, 2)], "add", reply,
+             CalculatorService.add_result, result(42)),
+        ]
+
+    def test_reply_names_the_bare_method(self):
+        for transport in ("buffered", "framed", "header"):
+            for protocol in ("binary", "compact"):
+                with self.subTest(combo=combo_name(transport, protocol)):
+                    self._one_connection(transport, protocol)
+
+    def _one_connection(self, transport, protocol):
+        s = raw_socket(self.daemon)
+        self.addCleanup(s.close)
+        replies = RawReplies(s, transport, protocol)
+        logid = fresh_logid()
+        for i, (name, fields, want_name, want_type, result_cls, check) in enumerate(self.cases(logid)):
+            seqid = (-1) ** i * (1000 + i)  # negative ones too: every seqid is echoed
+            with self.subTest(call=name, seqid=seqid):
+                payload = encode_messages("buffered", protocol, lambda p, flush: encode_call(
+                    p, flush, name, fields, seqid))
+                s.sendall(frame_payload(transport, protocol, payload, seqid=7 + i))
+                got, header = replies.next()
+                # The name field itself, byte for byte: the bare method.
+                want = message_header(protocol, want_name, want_type, seqid)
+                self.assertEqual(got[:len(want)], want, "reply begins %r" % got[:48])
+                if transport == "header":
+                    self.assertEqual(header, (HEADER_PROTOCOL_IDS[protocol], 7 + i))
+                rname, mtype, rseqid, value = read_reply(
+                    PROTOCOLS[protocol](TTransport.TMemoryBuffer(got)), result_cls)
+                self.assertEqual((rname, mtype, rseqid), (want_name, want_type, seqid))
+                check(value)
+        # A oneway call gets no reply; the connection still answers after it all.
+        zip_call = encode_messages("buffered", protocol, lambda p, flush: encode_call(
+            p, flush, "CalculatorService:zip", [], 1, TMessageType.ONEWAY))
+        add_call = encode_messages("buffered", protocol, lambda p, flush: encode_call(
+            p, flush, "CalculatorService:add", [(1, TType.I32, 2), (2, TType.I32, 2)], 2))
+        s.sendall(frame_payload(transport, protocol, zip_call, seqid=98) +
+                  frame_payload(transport, protocol, add_call, seqid=99))
+        got, header = replies.next()
+        want = message_header(protocol, "add", TMessageType.REPLY, 2)
+        self.assertEqual(got[:len(want)], want, "reply begins %r" % got[:48])
+        self.assertEqual(read_reply(PROTOCOLS[protocol](TTransport.TMemoryBuffer(got)),
+                                    CalculatorService.add_result)[3].success, 4)
+        self.assertEqual(replies.buf, b"", "bytes after the last reply")
 
 
 class Arithmetic(DaemonTestCase):

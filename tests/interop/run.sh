@@ -1,7 +1,8 @@
 #!/bin/bash
 # calcd interop matrix: the real daemon against the Thrift client libraries of
 # many languages, every transport x protocol each library supports among
-# buffered, framed and header x binary and compact.
+# buffered, framed and header x binary and compact, plain and multiplexed
+# (TMultiplexedProtocol), and a multiplexed call to a service calcd lacks.
 #
 #   tests/interop/run.sh            run the matrix, compare with docs/COMPATIBILITY.md
 #   tests/interop/run.sh --update   run the matrix, rewrite docs/COMPATIBILITY.md
@@ -17,7 +18,7 @@
 # It installs nothing.  What the matrix needs (.ci/deps installs it):
 #
 #   apt-get install -y --no-install-recommends thrift-compiler python3 \
-#     python3-thrift python3-thriftpy g++ pkg-config libthrift-dev \
+#     python3-thrift python3-thriftpy g++ pkg-config libthrift-dev libboost-dev \
 #     libthrift-c-glib-dev libglib2.0-dev libthrift-java default-jdk-headless \
 #     golang-go golang-thrift-dev ruby ruby-thrift perl libthrift-perl \
 #     libbit-vector-perl libclass-accessor-perl php-cli php-thrift
@@ -40,7 +41,7 @@
 #                                    step must have ended (the builds run in parallel)
 #   CALCD_INTEROP_TIME_LIMIT=420     seconds from the start after which no cell starts
 #                                    (those left fail), so a run ends within ~8 min
-#                                    (a normal run takes well under a minute)
+#                                    (a run took 4-6 min with the machine busy)
 #   CALCD_INTEROP_NODE_MODULES       where npm put `thrift` (default: `npm root -g`)
 #   CALCD_INTEROP_ONLY="go cpp"      run only these rows (a partial run is never
 #                                    compared with the docs and cannot --update)
@@ -101,7 +102,11 @@ export PYTHONDONTWRITEBYTECODE=1
 
 # --- the matrix ----------------------------------------------------------------
 # One row per client: id | language | library (Debian package, or "thrift (npm)")
-# | variant | transports | protocol columns (COLUMN=CLIENT_ARGUMENT).
+# | variant | transports | protocol columns (COLUMN=CLIENT_ARGUMENT) | mode.
+# The mode is the client's last argument: plain (when empty), multiplexed (the
+# same calls through TMultiplexedProtocol) or unknown-service (a multiplexed
+# call to a service calcd does not serve).  A row ID-mux or ID-nope runs the
+# client of row ID (base_of).
 ROWS=(
 	"python|Python|python3-thrift||buffered framed header|binary=binary compact=compact"
 	"python-accel|Python|python3-thrift|accelerated|buffered framed|binary=binary-accel compact=compact-accel"
@@ -118,6 +123,31 @@ ROWS=(
 	"php|PHP|php-thrift||buffered framed|binary=binary compact=compact"
 	"php-accel|PHP|php-thrift|accelerated|buffered framed|binary=binary-accel"
 	"node|Node.js|thrift (npm)||buffered framed header|binary=binary compact=compact"
+
+	"python-mux|Python|python3-thrift|multiplexed|buffered framed header|binary=binary compact=compact|multiplexed"
+	"python-accel-mux|Python|python3-thrift|accelerated, multiplexed|buffered framed|binary=binary-accel compact=compact-accel|multiplexed"
+	"python-nope|Python|python3-thrift|unknown service|buffered framed header|binary=binary compact=compact|unknown-service"
+	"thriftpy-mux|Python|python3-thriftpy|multiplexed|buffered framed|binary=binary compact=compact|multiplexed"
+	"thriftpy-cy-mux|Python|python3-thriftpy|Cython, multiplexed|buffered framed|binary=binary-accel|multiplexed"
+	"thriftpy-fix-mux|Python|python3-thriftpy|compact patched for Python 3.9+, multiplexed|buffered framed|compact=compact-patched|multiplexed"
+	"thriftpy-nope|Python|python3-thriftpy|unknown service|buffered framed|binary=binary compact=compact|unknown-service"
+	"cpp-mux|C++|libthrift-dev|multiplexed|buffered framed header|binary=binary compact=compact|multiplexed"
+	"cpp-nope|C++|libthrift-dev|unknown service|buffered framed header|binary=binary compact=compact|unknown-service"
+	"c_glib-mux|C (GLib)|libthrift-c-glib-dev|multiplexed|buffered framed|binary=binary compact=compact|multiplexed"
+	"c_glib-nope|C (GLib)|libthrift-c-glib-dev|unknown service|buffered framed|binary=binary compact=compact|unknown-service"
+	"java-mux|Java|libthrift-java|multiplexed|buffered framed|binary=binary compact=compact|multiplexed"
+	"java-nope|Java|libthrift-java|unknown service|buffered framed|binary=binary compact=compact|unknown-service"
+	"go-mux|Go|golang-thrift-dev|multiplexed|buffered framed header|binary=binary compact=compact|multiplexed"
+	"go-nope|Go|golang-thrift-dev|unknown service|buffered framed header|binary=binary compact=compact|unknown-service"
+	"ruby-mux|Ruby|ruby-thrift|multiplexed|buffered framed|binary=binary compact=compact|multiplexed"
+	"ruby-accel-mux|Ruby|ruby-thrift|accelerated, multiplexed|buffered framed|binary=binary-accel|multiplexed"
+	"ruby-nope|Ruby|ruby-thrift|unknown service|buffered framed|binary=binary compact=compact|unknown-service"
+	"perl-mux|Perl|libthrift-perl|multiplexed|buffered framed|binary=binary|multiplexed"
+	"perl-nope|Perl|libthrift-perl|unknown service|buffered framed|binary=binary|unknown-service"
+	"php-mux|PHP|php-thrift|multiplexed|buffered framed|binary=binary compact=compact|multiplexed"
+	"php-nope|PHP|php-thrift|unknown service|buffered framed|binary=binary compact=compact|unknown-service"
+	"node-mux|Node.js|thrift (npm)|multiplexed|buffered framed header|binary=binary compact=compact|multiplexed"
+	"node-nope|Node.js|thrift (npm)|unknown service|buffered framed header|binary=binary compact=compact|unknown-service"
 )
 TRANSPORTS="buffered framed header"
 PROTOCOLS="binary compact"
@@ -139,6 +169,22 @@ declare -A NOTE=(
 	[php]='Debian installs the class Thrift\X\Y of the library as /usr/lib/php/X/Y.php; the client loads it with an autoloader of its own. The PHP library has no THeader transport.'
 	[php-accel]="TBinaryProtocolAccelerated with the package's C extension, loaded with php -d extension=thrift_protocol: Debian's php-thrift enables it only for PHP 8.1 (/etc/php/8.1/mods-available) while Debian 12's PHP is 8.2. Binary only; no THeader."
 	[node]="Header: the library's THeaderProtocol writes its THeader frame only in THeaderProtocol.flush(), and clients generated by thrift-compiler flush the transport (this.output.flush()) instead, so every request goes out as a plain unframed message: a library bug, whatever the server. The client records the bytes both ways and fails unless requests and replies were THeader frames."
+
+	[python-mux]="TMultiplexedProtocol over each row's transport and protocol; header: over THeaderProtocol, the client accepting only THeader replies."
+	[python-accel-mux]="TMultiplexedProtocol over TBinaryProtocolAccelerated / TCompactProtocolAccelerated; the client checks that the multiplexed protocols still use the C codec (python3-thrift's decorator subclasses the protocol it wraps)."
+	[thriftpy-mux]="thriftpy.protocol.multiplex.TMultiplexedProtocol. Compact: the same array.tostring() failure as the plain row, before a byte is sent."
+	[thriftpy-cy-mux]="TMultiplexedProtocol over TCyBinaryProtocol."
+	[thriftpy-fix-mux]="TMultiplexedProtocol over the compact codec patched as in the plain row."
+	[thriftpy-nope]="Compact: the same array.tostring() failure as the plain row."
+	[cpp-mux]="TMultiplexedProtocol; header: over THeaderProtocol, with the same THeader checks as the plain row. The generated client skips a reply whose name is not the bare method and then waits for another."
+	[cpp-nope]="Header: with the same THeader checks as the plain row."
+	[c_glib-mux]="ThriftMultiplexedProtocol (properties transport, protocol, service-name). The generated client fails a reply whose name does not start with the method's (WRONG_METHOD_NAME)."
+	[go-mux]="TMultiplexedProtocol; header: over THeaderProtocol, with the same THeader checks as the plain row. TStandardClient fails a reply whose name is not the bare method (WRONG_METHOD_NAME)."
+	[go-nope]="Header: with the same THeader checks as the plain row."
+	[ruby-accel-mux]="MultiplexedProtocol over BinaryProtocolAccelerated: the decorator hands every read and write to the C extension's methods."
+	[php-mux]="TMultiplexedProtocol. There is no accelerated multiplexed row: generated code uses TBinaryProtocolAccelerated's extension only when its protocol is a TBinaryProtocolAccelerated, which TMultiplexedProtocol (a decorator around one) is not, so a multiplexed client always takes the pure-PHP path the php-thrift row already runs."
+	[node-mux]="thrift.Multiplexer: each client has its own output transport, and the connection hands each reply to the client of its seqid by the reply's name (recv_NAME). Header: the same library bug as the plain row (the calls all pass, then the requests were not THeader frames)."
+	[node-nope]="Header: the same library bug as the plain row."
 )
 
 # Cells that fail because of the library, the same way against any server.
@@ -150,6 +196,12 @@ declare -A KNOWN=(
 	["node header binary"]="^FAIL: requests sent as THeader frames: expected '', got 'frame 1 at byte 0 starts 80 01 00 01 "
 	["node header compact"]="^FAIL: requests sent as THeader frames: expected '', got 'frame 1 at byte 0 starts 82 21 "
 )
+# The multiplexed and unknown-service rows of those libraries hit the same bugs.
+for v in mux nope; do
+	for k in "thriftpy buffered compact" "thriftpy framed compact" "node header binary" "node header compact"; do
+		KNOWN["${k%% *}-$v ${k#* }"]=${KNOWN[$k]}
+	done
+done
 
 # --- what is installed -----------------------------------------------------------
 deb_version() { # PACKAGE -> version, or nothing when not installed
@@ -194,7 +246,8 @@ check_row() { # ID LIBRARY
 	thriftpy*)
 		need_deb python3-thriftpy ;;
 	cpp)
-		need_deb libthrift-dev
+		# libthrift-dev's headers include Boost's, and it does not depend on them.
+		need_deb libthrift-dev libboost-dev
 		need_cmd g++ g++
 		need_cmd pkg-config pkg-config
 		need_cmd "$THRIFT" thrift-compiler ;;
@@ -289,6 +342,11 @@ build_perl() { gen perl "$W/gen/perl"; }
 build_php() { gen php "$W/gen/php"; }
 build_node() { gen js:node "$W/gen/js"; }
 
+base_of() { # ROW ID -> the row whose client it runs: cpp-mux and cpp-nope run cpp's
+	local b=${1%-mux}
+	echo "${b%-nope}"
+}
+
 build_of() { # ROW ID -> the build it needs
 	case $1 in
 	python*) echo python ;;
@@ -300,9 +358,9 @@ build_of() { # ROW ID -> the build it needs
 }
 
 # The command line of one cell, in CMD.
-cell_command() { # ROW TRANSPORT ARGUMENT LOGID
+cell_command() { # ROW TRANSPORT ARGUMENT LOGID MODE
 	local h=127.0.0.1
-	case $1 in
+	case $(base_of "$1") in
 	python*) CMD=("$PYTHON3" "$clients/python_client.py" "$W/gen/py" "$h" "$port" "$2" "$3" "$4") ;;
 	thriftpy*) CMD=("$PYTHON3" "$clients/thriftpy_client.py" "$CALCD_IDL" "$h" "$port" "$2" "$3" "$4") ;;
 	cpp) CMD=("$W/bin/cpp_client" "$h" "$port" "$2" "$3" "$4") ;;
@@ -317,6 +375,7 @@ cell_command() { # ROW TRANSPORT ARGUMENT LOGID
 	node) CMD=(env "NODE_PATH=$NODE_MODULES:$NODE_MODULES/thrift/node_modules"
 		node "$clients/node_client.js" "$W/gen/js" "$h" "$port" "$2" "$3" "$4") ;;
 	esac
+	CMD+=("${5:-plain}")
 }
 
 # --- calcd -------------------------------------------------------------------------
@@ -383,13 +442,13 @@ selected() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
 # Check every row, then start the builds the runnable rows need, in parallel.
 for row in "${ROWS[@]}"; do
-	IFS='|' read -r id lang lib variant transports protos <<<"$row"
+	IFS='|' read -r id lang lib variant transports protos mode <<<"$row"
 	selected "$id" || continue
-	check_row "$id" "$lib"
+	check_row "$(base_of "$id")" "$lib"
 	ROW_MISSING[$id]=$missing
 	ROW_VERSION[$id]=$version
 	[ -z "$missing" ] || continue
-	b=$(build_of "$id")
+	b=$(build_of "$(base_of "$id")")
 	[ "$b" = none ] || [ -n "${BUILD_PID[$b]:-}" ] && continue
 	("build_$b" >"$W/logs/build-$b.log" 2>&1) &
 	BUILD_PID[$b]=$!
@@ -410,20 +469,20 @@ start_calcd || exit 1
 echo "interop: calcd listening on 127.0.0.1:$port"
 
 results="$W/results.tsv"
-printf 'id\tlanguage\tlibrary\tvariant\tversion\ttransport\tprotocol\tstatus\tdetail\n' >"$results"
+printf 'id\tlanguage\tlibrary\tvariant\tversion\ttransport\tprotocol\tstatus\tdetail\tmode\n' >"$results"
 npass=0 nfail=0 nskip=0 cell=0
 declare -a FAILED=()
 
-record() { # ID LANG LIB VARIANT VERSION TRANSPORT PROTOCOL STATUS DETAIL
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"
+record() { # ID LANG LIB VARIANT VERSION TRANSPORT PROTOCOL STATUS DETAIL (and $mode)
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" "${mode:-plain}" >>"$results"
 }
 
 for row in "${ROWS[@]}"; do
-	IFS='|' read -r id lang lib variant transports protos <<<"$row"
+	IFS='|' read -r id lang lib variant transports protos mode <<<"$row"
 	selected "$id" || continue
 	missing=${ROW_MISSING[$id]}
 	version=${ROW_VERSION[$id]}
-	b=$(build_of "$id")
+	b=$(build_of "$(base_of "$id")")
 	label="$lang $lib${variant:+ ($variant)}"
 	for t in $TRANSPORTS; do
 		for p in $PROTOCOLS; do
@@ -465,7 +524,7 @@ for row in "${ROWS[@]}"; do
 				rc=1
 				detail="not run: calcd is no longer running"
 			else
-				cell_command "$id" "$t" "$arg" "$logid"
+				cell_command "$id" "$t" "$arg" "$logid" "$mode"
 				echo "${CMD[*]}" >"$log.cmd"
 				timeout -k 5 "$CELL_TIMEOUT" "${CMD[@]}" </dev/null >"$log.out" 2>"$log.err"
 				rc=$?

@@ -3,7 +3,8 @@
   table.py render RESULTS.tsv NOTES.tsv COMPILER_VERSION > COMPATIBILITY.md
   table.py compare [--ignore-not-installed] GENERATED.md COMMITTED.md
 
-render writes the Markdown table from the cells run.sh recorded; compare
+render writes the Markdown tables from the cells run.sh recorded (plain rows
+first, then the multiplexed ones: mode multiplexed or unknown-service); compare
 exits 0 when the two files say the same (with --ignore-not-installed, rows
 whose library was not installed in this run, and the totals, are left out of
 the comparison), else prints a unified diff and exits 1.  Only what a run
@@ -19,7 +20,7 @@ TRANSPORTS = ("buffered", "framed", "header")
 PROTOCOLS = ("binary", "compact")
 SHOW = {"pass": "pass", "FAIL": "**FAIL**", "library bug": "library bug", "n/a": "n/a",
         "not installed": "not installed"}
-TOTALS = "Totals: "
+TOTALS = "Totals"
 
 HEAD = """\
 # Compatibility: calcd and the Thrift client libraries
@@ -36,7 +37,8 @@ Each client calls `ping`; `add` and `subtract` (negative numbers, 2147483646 + 1
 optional comment), DIVIDE (100 / 7 and -100 / 7) and a division by zero, which must raise
 `InvalidOperation(whatOp=4, why='Cannot divide by 0')`; `getStruct` for two of those
 calculations; the oneway `zip`; then `ping` and `add` again on the same connection. Every
-answer is checked.
+answer is checked. The same libraries multiplexed (`TMultiplexedProtocol`) have a table of
+their own, [below](#multiplexed-clients).
 
 Transports: **buffered** is unframed (`TSocket`/`TBufferedTransport`), **framed** is
 `TFramedTransport`, **header** is `THeaderTransport`/`THeaderProtocol` with binary or
@@ -45,6 +47,33 @@ compact inside. **pass**: every answer right. **FAIL**: a wrong answer or an err
 fails on its own, the same way whatever the server (see the notes); the cell still runs
 every time and must fail exactly that way. **not installed**: the library was missing
 from the machine that ran the matrix.
+
+"""
+
+MUX_HEAD = """\
+## Multiplexed clients
+
+The same libraries through their `TMultiplexedProtocol` (C GLib: `ThriftMultiplexedProtocol`;
+Ruby, Perl: `MultiplexedProtocol`; Node.js: `thrift.Multiplexer`), over each transport and
+protocol their plain rows run, one connection per cell.
+
+A **multiplexed** row makes the calls above through three clients on the one connection: a
+`CalculatorService` client for `ping`, `add`, `subtract`, `calculate` and `zip`, a
+`SharedService` client for `getStruct`, and a `Calculator` client (the Apache tutorial's
+service name) for the `ping` and `add` after `zip`. Every answer is checked. Like Apache
+Thrift's own `TMultiplexedProcessor`, calcd names the bare method in its replies (`add`, not
+`CalculatorService:add`). Four of these clients check that name: measured once against
+the calcd of before that rule (commit fe387a9), whose replies named `CalculatorService:ping`,
+C++'s generated client skipped the reply and waited for another until its timeout, C GLib's
+and Go's failed with `WRONG_METHOD_NAME`, and Node.js's `Multiplexer` with "Received a
+response to an unknown RPC function". The others (Python, ThriftPy, Java, Ruby, Perl, PHP)
+do not look at the name.
+
+An **unknown service** row calls `add` and then `ping` through a client multiplexed as `Nope`,
+a service calcd does not serve: each must raise `TApplicationException` type 1
+(UNKNOWN_METHOD) `unknown service 'Nope' (calcd serves CalculatorService, Calculator and
+SharedService)`, and the `add` made after each through the `CalculatorService` client on the
+same connection must be answered right.
 
 """
 
@@ -69,6 +98,28 @@ def library_label(row):
     return row["library"] + (" (%s)" % row["variant"] if row["variant"] else "")
 
 
+def table(rows, totals):
+    """The Markdown table of rows, and its totals line."""
+    cols = ["%s %s" % (t, p) for t in TRANSPORTS for p in PROTOCOLS]
+    out = ["| language | library | version | " + " | ".join(cols) + " |\n",
+           "|---|---|---|" + "---|" * len(cols) + "\n"]
+    count = {}
+    for r in rows:
+        m = r["meta"]
+        statuses = [r["cells"].get((t, p), "n/a") for t in TRANSPORTS for p in PROTOCOLS]
+        for s in statuses:
+            count[s] = count.get(s, 0) + 1
+        installed = "not installed" not in statuses
+        version = r["version"] if installed and r["version"] else "not installed"
+        out.append("| %s | %s | %s | %s |\n" % (m["language"], library_label(m), version,
+                                                 " | ".join(SHOW.get(s, s) for s in statuses)))
+    out.append("\n%s: %d cells pass, %d FAIL, %d library bug, %d not installed, %d n/a.\n\n"
+               % (totals, count.get("pass", 0), count.get("FAIL", 0),
+                  count.get("library bug", 0), count.get("not installed", 0),
+                  count.get("n/a", 0)))
+    return out
+
+
 def render(results_path, notes_path, compiler):
     cells = read_tsv(results_path)
     notes = {}
@@ -82,29 +133,18 @@ def render(results_path, notes_path, compiler):
         r["cells"][(c["transport"], c["protocol"])] = c["status"]
         if c["status"] != "not installed" and c["version"]:
             r["version"] = c["version"]
+    plain = [r for r in rows.values() if r["meta"].get("mode", "plain") in ("", "plain")]
+    muxed = [r for r in rows.values() if r not in plain]
     out = [HEAD.format(compiler=compiler)]
-    cols = ["%s %s" % (t, p) for t in TRANSPORTS for p in PROTOCOLS]
-    out.append("| language | library | version | " + " | ".join(cols) + " |\n")
-    out.append("|---|---|---|" + "---|" * len(cols) + "\n")
-    count = {}
-    for rid, r in rows.items():
-        m = r["meta"]
-        statuses = [r["cells"].get((t, p), "n/a") for t in TRANSPORTS for p in PROTOCOLS]
-        for s in statuses:
-            count[s] = count.get(s, 0) + 1
-        installed = "not installed" not in statuses
-        version = r["version"] if installed and r["version"] else "not installed"
-        out.append("| %s | %s | %s | %s |\n" % (m["language"], library_label(m), version,
-                                                 " | ".join(SHOW.get(s, s) for s in statuses)))
-    out.append("\n%s%d cells pass, %d FAIL, %d library bug, %d not installed, %d n/a.\n\n"
-               % (TOTALS, count.get("pass", 0), count.get("FAIL", 0),
-                  count.get("library bug", 0), count.get("not installed", 0),
-                  count.get("n/a", 0)))
+    out += table(plain, TOTALS)
+    if muxed:
+        out.append(MUX_HEAD)
+        out += table(muxed, TOTALS + " (multiplexed)")
     out.append("## Notes\n\n")
-    for rid, r in rows.items():
-        if notes.get(rid):
+    for r in plain + muxed:
+        if notes.get(r["meta"]["id"]):
             out.append("- **%s, %s**: %s\n" % (r["meta"]["language"], library_label(r["meta"]),
-                                              notes[rid]))
+                                              notes[r["meta"]["id"]]))
     out.append("\n" + OTHERS)
     sys.stdout.write("".join(out))
 

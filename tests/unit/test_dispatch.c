@@ -43,17 +43,25 @@ struct req {
 	struct proto_writer	 w;
 };
 
+/* A call named name[0..name_len), which may hold any bytes. */
 static void
-req_begin(struct req *q, const struct proto_ops *ops, const char *name, uint8_t type,
-    int32_t seqid)
+req_begin_raw(struct req *q, const struct proto_ops *ops, const char *name, size_t name_len,
+    uint8_t type, int32_t seqid)
 {
-	struct proto_string s = pstr(name);
+	struct proto_string s = { (const uint8_t *)name, name_len };
 
 	q->ops = ops;
 	buf_init(&q->buf, 1u << 20);
 	proto_writer_init(&q->w, &q->buf);
 	ops->write_message_begin(&q->w, &s, type, seqid);
 	ops->write_struct_begin(&q->w);
+}
+
+static void
+req_begin(struct req *q, const struct proto_ops *ops, const char *name, uint8_t type,
+    int32_t seqid)
+{
+	req_begin_raw(q, ops, name, strlen(name), type, seqid);
 }
 
 static void
@@ -132,7 +140,7 @@ call_ok(struct call *c, size_t len)
 }
 
 struct reply {
-	char		name[128];
+	char		name[512];
 	uint8_t		type;
 	int32_t		seqid;
 	int		fields;		/* result fields seen */
@@ -149,7 +157,7 @@ struct reply {
 	char		why[256];
 	/* EXCEPTION */
 	bool		has_message, has_ex_type;
-	char		message[256];
+	char		message[512];
 	int32_t		ex_type;
 };
 
@@ -1280,6 +1288,304 @@ START_TEST(exact_compact)
 }
 END_TEST
 
+/* --- peers' names in messages ------------------------------------------- */
+
+/*
+ * Strict UTF-8, checked by decoding code points the way Python's decoder
+ * does: no overlong forms, no surrogates, nothing past U+10FFFF.
+ */
+static bool
+utf8_valid(const char *text)
+{
+	const unsigned char *p = (const unsigned char *)text;
+
+	while (*p != 0) {
+		uint32_t	cp;
+		int		more;
+
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0)
+			more = 1, cp = *p & 0x1f;
+		else if ((*p & 0xf0) == 0xe0)
+			more = 2, cp = *p & 0x0f;
+		else if ((*p & 0xf8) == 0xf0)
+			more = 3, cp = *p & 0x07;
+		else
+			return false;
+		p++;
+		for (int i = 0; i < more; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (*p & 0x3f);
+		}
+		if ((more == 1 && cp < 0x80) || (more == 2 && cp < 0x800) ||
+		    (more == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A long name of multi-byte characters, cut at every possible offset: the
+ * message is valid UTF-8 and quotes whole characters of the name, then "...".
+ */
+START_TEST(unknown_method_long_utf8_name)
+{
+	static const char *const chars[] = { "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80" };
+	const struct proto_ops	*ops = protos[_i];
+	struct req		 q;
+	struct reply		 rep;
+	char			 name[400];
+
+	for (size_t k = 0; k < sizeof chars / sizeof chars[0]; k++) {
+		size_t clen = strlen(chars[k]);
+
+		for (size_t prefix = 0; prefix < clen; prefix++) {
+			const char	*quoted, *end;
+			size_t		 len = prefix;
+
+			memset(name, 'x', prefix);
+			while (len + clen <= 300) {
+				memcpy(name + len, chars[k], clen);
+				len += clen;
+			}
+			name[len] = '\0';
+			req_begin(&q, ops, name, PROTO_CALL, 21);
+			req_end(&q);
+			expect_app_error(&q, name, 21, PROTO_APP_UNKNOWN_METHOD, &rep);
+			ck_assert_msg(utf8_valid(rep.message), "%zu-byte characters after %zu: "
+			    "message not UTF-8", clen, prefix);
+			quoted = strchr(rep.message, '\'');
+			ck_assert_ptr_nonnull(quoted);
+			quoted++;
+			end = strstr(quoted, "...'");
+			ck_assert_msg(end != NULL, "no cut marked in \"%s\"", rep.message);
+			ck_assert_uint_ge((size_t)(end - quoted), 100);
+			ck_assert_uint_lt((size_t)(end - quoted), len);
+			/* a prefix of the name, cut between characters */
+			ck_assert(memcmp(quoted, name, (size_t)(end - quoted)) == 0);
+			ck_assert_uint_eq(((size_t)(end - quoted) - prefix) % clen, 0);
+			req_free(&q);
+		}
+	}
+}
+END_TEST
+
+/* An unknown service's long name is cut the same way; the reply names the method. */
+START_TEST(unknown_service_long_utf8_name)
+{
+	const struct proto_ops	*ops = protos[_i];
+	struct req		 q;
+	struct reply		 rep;
+	char			 name[400];
+	size_t			 len = 0;
+
+	name[len++] = 'S';
+	while (len + 3 <= 300) {
+		memcpy(name + len, "\xe2\x82\xac", 3);
+		len += 3;
+	}
+	memcpy(name + len, ":add", 5);
+	req_begin(&q, ops, name, PROTO_CALL, 22);
+	req_i32(&q, 1, 1);
+	req_i32(&q, 2, 2);
+	req_end(&q);
+	expect_app_error(&q, name, 22, PROTO_APP_UNKNOWN_METHOD, &rep);
+	ck_assert_str_eq(rep.name, "add");
+	ck_assert_msg(utf8_valid(rep.message), "message not UTF-8");
+	ck_assert_msg(strstr(rep.message, "unknown service 'S\xe2\x82\xac") != NULL,
+	    "message \"%s\"", rep.message);
+	ck_assert_ptr_nonnull(strstr(rep.message, "...'"));
+	req_free(&q);
+}
+END_TEST
+
+/* Bytes that aren't UTF-8 (and NUL) are quoted as U+FFFD; the reply echoes the name. */
+START_TEST(unknown_method_invalid_utf8_name)
+{
+	static const char	name[] = "a\xff\xc3(b\xed\xa0\x80" "c\0d\xf4\x90\x80\x80\xc0\xaf";
+	static const char	want[] = "unknown method 'a\xef\xbf\xbd\xef\xbf\xbd(b"
+				    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "c\xef\xbf\xbd" "d"
+				    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+				    "\xef\xbf\xbd\xef\xbf\xbd'";
+	const struct proto_ops	*ops = protos[_i];
+	struct req		 q;
+	struct call		 c;
+	struct reply		 rep;
+
+	req_begin_raw(&q, ops, name, sizeof name - 1, PROTO_CALL, 23);
+	req_end(&q);
+	call_req(&c, &q);
+	call_ok(&c, q.buf.len);
+	reply_decode(ops, c.out.data, c.out.len, &rep);
+	ck_assert_int_eq(rep.type, PROTO_EXCEPTION);
+	ck_assert_int_eq(rep.ex_type, PROTO_APP_UNKNOWN_METHOD);
+	ck_assert_str_eq(rep.message, want);
+	ck_assert(memcmp(rep.name, name, sizeof name) == 0);
+	buf_free(&c.out);
+	req_free(&q);
+}
+END_TEST
+
+/* --- max_nesting_depth ---------------------------------------------------- */
+
+static const struct dispatch_limits shallow = { 1u << 20, 1 };
+
+/* Run q with max_nesting_depth 1: the status, and the reply if OK. */
+static enum proto_status
+run_shallow(struct req *q, struct reply *rep)
+{
+	struct call		c;
+	enum proto_status	st;
+
+	req_end(q);
+	call_run(&c, q->ops, q->buf.data, q->buf.len, &shallow);
+	st = c.res.status;
+	if (st == PROTO_OK) {
+		ck_assert_uint_eq(c.res.consumed, q->buf.len);
+		reply_decode(q->ops, c.out.data, c.out.len, rep);
+	} else {
+		ck_assert_uint_eq(c.out.len, 0);
+	}
+	buf_free(&c.out);
+	req_free(q);
+	return st;
+}
+
+/*
+ * Write field id as struct { 1: struct { ... 1: i32 } }, `levels` structs
+ * deep; by hand, since the writers nest only so far.
+ */
+static void
+req_nested_struct(struct req *q, int16_t id, int levels)
+{
+	bool	binary = q->ops == &proto_binary;
+	uint8_t	stop = 0;
+
+	q->ops->write_field_begin(&q->w, PROTO_T_STRUCT, id);
+	for (int i = 0; i + 1 < levels; i++)
+		ck_assert_int_eq(buf_append(&q->buf, binary ? "\x0c\x00\x01" : "\x1c",
+		    binary ? 3 : 1), 0);
+	ck_assert_int_eq(buf_append(&q->buf, binary ? "\x08\x00\x01\x00\x00\x00\x05" :
+	    "\x15\x0a", binary ? 7 : 2), 0);
+	for (int i = 0; i < levels; i++)
+		ck_assert_int_eq(buf_append(&q->buf, &stop, 1), 0);
+}
+
+/*
+ * max_nesting_depth counts levels inside what calcd skips: the argument
+ * struct and Work don't count, so depth 1 serves calculate and skips a
+ * flat struct, but refuses two levels.
+ */
+START_TEST(nesting_depth_one)
+{
+	const struct proto_ops	*ops = protos[_i];
+	struct req		 q;
+	struct reply		 rep;
+
+	req_begin(&q, ops, "calculate", PROTO_CALL, 1);
+	req_i32(&q, 1, 1);
+	req_work(&q, 2, 6, 7, OP_MULTIPLY);
+	ck_assert_status(run_shallow(&q, &rep), PROTO_OK);
+	ck_assert(rep.has_i32);
+	ck_assert_int_eq(rep.i32, 42);
+
+	/* an unknown struct in the arguments: one level */
+	req_begin(&q, ops, "add", PROTO_CALL, 2);
+	req_i32(&q, 1, 1);
+	req_nested_struct(&q, 3, 1);
+	req_i32(&q, 2, 2);
+	ck_assert_status(run_shallow(&q, &rep), PROTO_OK);
+	ck_assert_int_eq(rep.i32, 3);
+
+	/* an unknown list of i32 inside Work: one level */
+	req_begin(&q, ops, "calculate", PROTO_CALL, 3);
+	req_i32(&q, 1, 1);
+	ops->write_field_begin(&q.w, PROTO_T_STRUCT, 2);
+	ops->write_struct_begin(&q.w);
+	req_i32(&q, 1, 6);
+	ops->write_field_begin(&q.w, PROTO_T_LIST, 9);
+	ops->write_list_begin(&q.w, PROTO_T_I32, 2);
+	ops->write_i32(&q.w, 1);
+	ops->write_i32(&q.w, 2);
+	req_i32(&q, 2, 2);
+	req_i32(&q, 3, OP_DIVIDE);
+	ops->write_field_stop(&q.w);
+	ops->write_struct_end(&q.w);
+	ck_assert_status(run_shallow(&q, &rep), PROTO_OK);
+	ck_assert_int_eq(rep.i32, 3);
+
+	/* two levels in the arguments: refused */
+	req_begin(&q, ops, "add", PROTO_CALL, 4);
+	req_i32(&q, 1, 1);
+	req_i32(&q, 2, 2);
+	req_nested_struct(&q, 3, 2);
+	ck_assert_status(run_shallow(&q, &rep), PROTO_BAD);
+
+	/* two levels inside Work: refused */
+	req_begin(&q, ops, "calculate", PROTO_CALL, 5);
+	req_i32(&q, 1, 1);
+	ops->write_field_begin(&q.w, PROTO_T_STRUCT, 2);
+	ops->write_struct_begin(&q.w);
+	req_nested_struct(&q, 9, 2);
+	ops->write_field_stop(&q.w);
+	ops->write_struct_end(&q.w);
+	ck_assert_status(run_shallow(&q, &rep), PROTO_BAD);
+
+	/* a map of lists: two levels */
+	req_begin(&q, ops, "ping", PROTO_CALL, 6);
+	ops->write_field_begin(&q.w, PROTO_T_MAP, 1);
+	ops->write_map_begin(&q.w, PROTO_T_I32, PROTO_T_LIST, 1);
+	ops->write_i32(&q.w, 1);
+	ops->write_list_begin(&q.w, PROTO_T_I32, 0);
+	ck_assert_status(run_shallow(&q, &rep), PROTO_BAD);
+}
+END_TEST
+
+/* The limit is exact at any depth: n levels pass with max_nesting_depth n, n + 1 don't. */
+START_TEST(nesting_depth_exact)
+{
+	const struct proto_ops	*ops = protos[_i];
+
+	for (unsigned depth = 1; depth <= 64; depth++) {
+		const struct dispatch_limits	lim = { 1u << 20, depth };
+		struct req			q;
+		struct call			c;
+
+		for (unsigned levels = depth; levels <= depth + 1; levels++) {
+			/* skipped in the arguments and, one struct deeper, in Work */
+			for (int in_work = 0; in_work < 2; in_work++) {
+				req_begin(&q, ops, "calculate", PROTO_CALL, 7);
+				req_i32(&q, 1, 1);
+				ops->write_field_begin(&q.w, PROTO_T_STRUCT, 2);
+				ops->write_struct_begin(&q.w);
+				req_i32(&q, 2, 1);
+				req_i32(&q, 3, OP_ADD);
+				if (in_work)
+					req_nested_struct(&q, 9, (int)levels);
+				ops->write_field_stop(&q.w);
+				ops->write_struct_end(&q.w);
+				if (!in_work)
+					req_nested_struct(&q, 9, (int)levels);
+				req_end(&q);
+				call_run(&c, ops, q.buf.data, q.buf.len, &lim);
+				ck_assert_msg(c.res.status ==
+				    (levels == depth ? PROTO_OK : PROTO_BAD),
+				    "max_nesting_depth %u, %u levels %s: %s", depth, levels,
+				    in_work ? "in Work" : "in the arguments",
+				    status_name(c.res.status));
+				buf_free(&c.out);
+				req_free(&q);
+			}
+		}
+	}
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -1325,6 +1631,15 @@ dispatch_suite(void)
 	tcase_add_loop_test(tc, garbage_bad, 0, NPROTOS);
 	tcase_add_loop_test(tc, too_big_argument, 0, NPROTOS);
 	tcase_add_loop_test(tc, too_deep_unknown_field, 0, NPROTOS);
+	tcase_add_loop_test(tc, nesting_depth_one, 0, NPROTOS);
+	tcase_add_loop_test(tc, nesting_depth_exact, 0, NPROTOS);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("names");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, unknown_method_long_utf8_name, 0, NPROTOS);
+	tcase_add_loop_test(tc, unknown_service_long_utf8_name, 0, NPROTOS);
+	tcase_add_loop_test(tc, unknown_method_invalid_utf8_name, 0, NPROTOS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("exact");

@@ -1,0 +1,47 @@
+/*
+ * request: one message of a connection, from its bytes to its reply.
+ * transport cuts the message out of the stream and frames the reply;
+ * dispatch decodes it and writes the reply inside that frame.  The seam
+ * between the two, in one place; works on plain byte ranges.
+ */
+#ifndef CALCD_REQUEST_H
+#define CALCD_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "dispatch.h"
+#include "transport.h"
+
+struct request_result {
+	enum proto_status	 status;	/* OK: one message taken */
+	size_t			 consumed;	/* with OK: input it took, framing included */
+	size_t			 need;		/* with NEED_MORE: input needed in all, at least */
+	const char		*error;		/* with BAD / TOO_BIG: why */
+	bool			 replied;	/* a reply was appended to out */
+	struct transport_message message;	/* where it was and how it came */
+	struct dispatch_result	 call;		/* what was called (call.method for logs) */
+};
+
+/*
+ * Take the next message from data[0..len), answer it and append its
+ * reply, framed as the request was, to out (nothing for oneway calls).
+ * A bad call that is a whole message (unknown method, missing argument,
+ * a THeader transform) gets an exception reply and status OK; only bytes
+ * that can't be a message give BAD.  On anything but OK, out is left as
+ * it was.
+ */
+void	request_process(const struct transport *, const uint8_t *data, size_t len,
+	    const struct dispatch_limits *, struct buf *out, struct request_result *);
+
+/*
+ * After request_process failed with res, append a TApplicationException
+ * (PROTOCOL_ERROR) for the call if one can be matched to it, framed as
+ * the request was, before the connection is closed.  0 if a reply was
+ * written.
+ */
+int	request_error_reply(const struct request_result *, struct buf *out);
+
+#endif

@@ -1,0 +1,634 @@
+/*
+ * test_request: a connection's messages from bytes to framed replies,
+ * through transport and dispatch together — every transport and protocol,
+ * partial input, pipelining, frame limits, THeader replies and refusals,
+ * and the error reply before a close.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "calc.h"
+#include "codec_common.h"
+#include "request.h"
+
+/* add(2, 3) with seqid 1 and its reply, per the two specs */
+#define B_ADD		"80010001 00000003 616464 00000001" \
+			" 08 0001 00000002 08 0002 00000003 00"		/* 30 bytes */
+#define B_ADD_REPLY	"80010002 00000003 616464 00000001 08 0000 00000005 00"	/* 23 */
+#define B_ADD_OLD	"00000003 616464 01 00000001" \
+			" 08 0001 00000002 08 0002 00000003 00"		/* 27 */
+#define B_PING		"80010001 00000004 70696e67 00000002 00"		/* 17 */
+#define B_PING_REPLY	"80010002 00000004 70696e67 00000002 00"
+#define B_ZIP		"80010004 00000003 7a6970 00000003 00"		/* 16 */
+#define C_ADD		"82 21 01 03 616464 15 04 15 06 00"		/* 12 bytes */
+#define C_ADD_REPLY	"82 41 01 03 616464 05 00 0a 00"			/* 11 */
+#define C_PING		"82 21 02 04 70696e67 00"				/* 9 */
+#define C_PING_REPLY	"82 41 02 04 70696e67 00"
+#define C_ZIP		"82 81 03 03 7a6970 00"				/* 8 */
+
+static const struct dispatch_limits limits = { 1u << 20, 32 };
+
+static void
+setup(void)
+{
+	ck_assert_int_eq(calc_log_init(16), 0);
+}
+
+static void
+teardown(void)
+{
+	calc_log_free();
+}
+
+static void
+process(const struct transport *t, const uint8_t *data, size_t len,
+    const struct dispatch_limits *lim, struct buf *out, struct request_result *res)
+{
+	memset(res, 0, sizeof *res);
+	res->status = PROTO_BAD;
+	request_process(t, data, len, lim, out, res);
+}
+
+/* --- processing ---------------------------------------------------------- */
+
+/* One request per transport and protocol, with the exact reply expected. */
+static const struct {
+	enum transport_kind	 kind;
+	const struct proto_ops	*proto;
+	const char		*request;
+	const char		*reply;
+	const char		*ping;
+	const char		*ping_reply;
+	const char		*zip;
+} combos[] = {
+	{ TRANSPORT_BUFFERED, &proto_binary, B_ADD, B_ADD_REPLY, B_PING, B_PING_REPLY, B_ZIP },
+	{ TRANSPORT_FRAMED, &proto_binary, "0000001e " B_ADD, "00000017 " B_ADD_REPLY,
+	  "00000011 " B_PING, "00000011 " B_PING_REPLY, "00000010 " B_ZIP },
+	{ TRANSPORT_BUFFERED, &proto_compact, C_ADD, C_ADD_REPLY, C_PING, C_PING_REPLY, C_ZIP },
+	{ TRANSPORT_FRAMED, &proto_compact, "0000000c " C_ADD, "0000000b " C_ADD_REPLY,
+	  "00000009 " C_PING, "00000009 " C_PING_REPLY, "00000008 " C_ZIP },
+	/* old binary header in, strict out */
+	{ TRANSPORT_BUFFERED, &proto_binary, B_ADD_OLD, B_ADD_REPLY, B_PING, B_PING_REPLY, B_ZIP },
+	{ TRANSPORT_FRAMED, &proto_binary, "0000001b " B_ADD_OLD, "00000017 " B_ADD_REPLY,
+	  "00000011 " B_PING, "00000011 " B_PING_REPLY, "00000010 " B_ZIP },
+};
+#define NCOMBOS ((int)(sizeof combos / sizeof combos[0]))
+
+/* Detect the transport from the request itself, then answer it exactly. */
+START_TEST(process_exact)
+{
+	struct hexin		 in;
+	struct transport	 t;
+	struct buf		 out;
+	struct request_result	 res;
+	const char		*error = NULL;
+
+	in.len = hex_decode(combos[_i].request, in.data, sizeof in.data);
+	ck_assert_status(transport_detect(in.data, in.len, &t, &error), PROTO_OK);
+	ck_assert_int_eq(t.kind, combos[_i].kind);
+	ck_assert_ptr_eq(t.proto, combos[_i].proto);
+	buf_init(&out, 1u << 20);
+	process(&t, in.data, in.len, &limits, &out, &res);
+	ck_assert_msg(res.status == PROTO_OK, "%s (%s)", status_name(res.status),
+	    res.error ? res.error : "");
+	ck_assert_uint_eq(res.consumed, in.len);
+	ck_assert(res.replied);
+	ck_assert_hex(out.data, out.len, combos[_i].reply);
+	buf_free(&out);
+}
+END_TEST
+
+/* Every proper prefix of a request is NEED_MORE and leaves out alone. */
+START_TEST(process_prefixes_need_more)
+{
+	struct hexin		in;
+	struct transport	t = { combos[_i].kind, combos[_i].proto };
+	struct buf		out;
+	struct request_result	res;
+
+	in.len = hex_decode(combos[_i].request, in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	ck_assert_int_eq(buf_append(&out, "pre", 3), 0);
+	for (size_t cut = 0; cut < in.len; cut++) {
+		process(&t, in.data, cut, &limits, &out, &res);
+		ck_assert_msg(res.status == PROTO_NEED_MORE, "%zu of %zu bytes: %s (%s)",
+		    cut, in.len, status_name(res.status), res.error ? res.error : "");
+		ck_assert_msg(res.need > cut && res.need <= in.len,
+		    "%zu of %zu bytes: need %zu", cut, in.len, res.need);
+		/* a frame header says exactly how much is needed */
+		if (t.kind == TRANSPORT_FRAMED && cut >= 4)
+			ck_assert_msg(res.need == in.len, "%zu of %zu bytes: need %zu",
+			    cut, in.len, res.need);
+		ck_assert_msg(out.len == 3 && !res.replied, "%zu bytes: out touched", cut);
+	}
+	buf_free(&out);
+}
+END_TEST
+
+/* add, zip (no reply), ping, add in one buffer: taken one at a time. */
+START_TEST(process_pipelined)
+{
+	struct transport	 t = { combos[_i].kind, combos[_i].proto };
+	struct buf		 out;
+	struct request_result	 res;
+	uint8_t			 data[HEX_MAX], want[HEX_MAX];
+	size_t			 len = 0, pos = 0, wlen = 0, lens[4];
+	const char		*parts[4] = { combos[_i].request, combos[_i].zip,
+				    combos[_i].ping, combos[_i].request };
+	const char		*replies[3] = { combos[_i].reply, combos[_i].ping_reply,
+				    combos[_i].reply };
+	int			 n;
+
+	for (int i = 0; i < 4; i++) {
+		lens[i] = hex_decode(parts[i], data + len, sizeof data - len);
+		len += lens[i];
+	}
+	for (int i = 0; i < 3; i++)
+		wlen += hex_decode(replies[i], want + wlen, sizeof want - wlen);
+	buf_init(&out, 1u << 20);
+	for (n = 0; n < 10 && pos < len; n++) {
+		process(&t, data + pos, len - pos, &limits, &out, &res);
+		ck_assert_msg(res.status == PROTO_OK, "message %d: %s (%s)", n,
+		    status_name(res.status), res.error ? res.error : "");
+		ck_assert_msg(res.consumed == lens[n], "message %d: consumed %zu, want %zu",
+		    n, res.consumed, lens[n]);
+		ck_assert(res.replied == (n != 1));
+		pos += res.consumed;
+	}
+	ck_assert_int_eq(n, 4);
+	ck_assert_uint_eq(pos, len);
+	ck_assert_uint_eq(out.len, wlen);
+	ck_assert(memcmp(out.data, want, wlen) == 0);
+	/* nothing left: wants more */
+	process(&t, data + len, 0, &limits, &out, &res);
+	ck_assert_status(res.status, PROTO_NEED_MORE);
+	buf_free(&out);
+}
+END_TEST
+
+START_TEST(process_oneway_no_reply)
+{
+	struct hexin		in;
+	struct transport	t = { combos[_i].kind, combos[_i].proto };
+	struct buf		out;
+	struct request_result	res;
+
+	in.len = hex_decode(combos[_i].zip, in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	process(&t, in.data, in.len, &limits, &out, &res);
+	ck_assert_status(res.status, PROTO_OK);
+	ck_assert_uint_eq(res.consumed, in.len);
+	ck_assert(!res.replied);
+	ck_assert_uint_eq(out.len, 0);
+	buf_free(&out);
+}
+END_TEST
+
+/* A reply that doesn't fit the output buffer: TOO_BIG, and out as it was. */
+START_TEST(process_reply_buffer_full)
+{
+	struct hexin		in, reply;
+	struct transport	t = { combos[_i].kind, combos[_i].proto };
+	struct buf		out;
+	struct request_result	res;
+
+	in.len = hex_decode(combos[_i].request, in.data, sizeof in.data);
+	reply.len = hex_decode(combos[_i].reply, reply.data, sizeof reply.data);
+	for (size_t limit = 3; limit < 3 + reply.len; limit++) {
+		buf_init(&out, limit);
+		ck_assert_int_eq(buf_append(&out, "pre", 3), 0);
+		process(&t, in.data, in.len, &limits, &out, &res);
+		ck_assert_msg(res.status == PROTO_TOO_BIG, "limit %zu: %s", limit,
+		    status_name(res.status));
+		ck_assert_ptr_nonnull(res.error);
+		ck_assert(!res.replied);
+		ck_assert_uint_eq(out.len, 3);
+		buf_free(&out);
+	}
+	/* and with just enough room, the reply */
+	buf_init(&out, 3 + reply.len);
+	ck_assert_int_eq(buf_append(&out, "pre", 3), 0);
+	process(&t, in.data, in.len, &limits, &out, &res);
+	ck_assert_status(res.status, PROTO_OK);
+	ck_assert_hex(out.data + 3, out.len - 3, combos[_i].reply);
+	buf_free(&out);
+}
+END_TEST
+
+/* --- frames -------------------------------------------------------------- */
+
+static const struct transport framed_protos[] = {
+	{ TRANSPORT_FRAMED, &proto_binary },
+	{ TRANSPORT_FRAMED, &proto_compact },
+};
+
+static void
+framed_fails(const struct transport *t, const char *hex,
+    const struct dispatch_limits *lim, enum proto_status want)
+{
+	struct hexin		in;
+	struct buf		out;
+	struct request_result	res;
+
+	in.len = hex_decode(hex, in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	ck_assert_int_eq(buf_append(&out, "pre", 3), 0);
+	process(t, in.data, in.len, lim, &out, &res);
+	ck_assert_msg(res.status == want, "%s %s: %s, want %s", t->proto->name, hex,
+	    status_name(res.status), status_name(want));
+	if (want == PROTO_BAD || want == PROTO_TOO_BIG)
+		ck_assert_ptr_nonnull(res.error);
+	ck_assert_msg(out.len == 3 && !res.replied, "%s: out touched", hex);
+	buf_free(&out);
+}
+
+/* A frame longer than max_message_size is refused from its header alone. */
+START_TEST(framed_too_big)
+{
+	const struct dispatch_limits small = { 64, 32 };
+
+	framed_fails(&framed_protos[_i], "00000041", &small, PROTO_TOO_BIG);
+	framed_fails(&framed_protos[_i], "7fffffff 80", &small, PROTO_TOO_BIG);
+	framed_fails(&framed_protos[_i], "00100001", &limits, PROTO_TOO_BIG);
+}
+END_TEST
+
+/* Exactly max_message_size is fine: wait for the rest of the frame. */
+START_TEST(framed_max_size_boundary)
+{
+	const struct dispatch_limits	 small = { 64, 32 };
+	struct hexin			 in;
+	struct buf			 out;
+	struct request_result		 res;
+
+	in.len = hex_decode("00000040", in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	process(&framed_protos[_i], in.data, in.len, &small, &out, &res);
+	ck_assert_status(res.status, PROTO_NEED_MORE);
+	ck_assert_uint_eq(res.need, 4 + 64);
+	ck_assert_uint_eq(out.len, 0);
+	buf_free(&out);
+}
+END_TEST
+
+START_TEST(framed_bad_length)
+{
+	framed_fails(&framed_protos[_i], "00000000", &limits, PROTO_BAD);
+	framed_fails(&framed_protos[_i], "00000000 00000000", &limits, PROTO_BAD);
+	framed_fails(&framed_protos[_i], "ffffffff", &limits, PROTO_BAD);
+	framed_fails(&framed_protos[_i], "80000000 80010001", &limits, PROTO_BAD);
+}
+END_TEST
+
+/* Bytes a frame carries past its message are consumed and ignored. */
+START_TEST(framed_trailing_bytes)
+{
+	static const char *const frames[] = {
+		"00000021 " B_ADD " ffffff  00000011",		/* binary, +3 */
+		"0000000f " C_ADD " ffffff  00000011",		/* compact, +3 */
+	};
+	static const char *const replies[] = {
+		"00000017 " B_ADD_REPLY,
+		"0000000b " C_ADD_REPLY,
+	};
+	struct hexin		in;
+	struct buf		out;
+	struct request_result	res;
+
+	in.len = hex_decode(frames[_i], in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	process(&framed_protos[_i], in.data, in.len, &limits, &out, &res);
+	ck_assert_msg(res.status == PROTO_OK, "%s (%s)", status_name(res.status),
+	    res.error ? res.error : "");
+	ck_assert_uint_eq(res.consumed, in.len - 4);
+	ck_assert(res.replied);
+	ck_assert_hex(out.data, out.len, replies[_i]);
+	buf_free(&out);
+}
+END_TEST
+
+/* A frame that ends inside its message is malformed, even if more follows. */
+START_TEST(framed_shorter_than_message)
+{
+	static const char *const frames[] = {
+		"0000001d " B_ADD " 00000000",			/* 29 of 30 */
+		"0000000b " C_ADD " 00000000",			/* 11 of 12 */
+		"00000010 " B_ADD,				/* in the args */
+		"00000008 " C_ADD,
+	};
+
+	framed_fails(&framed_protos[_i], frames[_i], &limits, PROTO_BAD);
+	framed_fails(&framed_protos[_i], frames[_i + 2], &limits, PROTO_BAD);
+}
+END_TEST
+
+/* A complete frame of bytes that are no message: BAD, not NEED_MORE. */
+START_TEST(framed_garbage)
+{
+	static const char *const frames[] = {
+		"00000006 80020001 0000",
+		"00000006 83210103 6164",
+	};
+
+	framed_fails(&framed_protos[_i], frames[_i], &limits, PROTO_BAD);
+}
+END_TEST
+
+/* Buffered: a message too long for max_message_size is TOO_BIG. */
+START_TEST(buffered_too_big)
+{
+	const struct dispatch_limits	 small = { 64, 32 };
+	struct transport		 t = { TRANSPORT_BUFFERED, &proto_binary };
+	struct hexin			 in;
+	struct buf			 out;
+	struct request_result		 res;
+
+	/* add with a 1000-byte string in field 3, header only */
+	in.len = hex_decode("80010001 00000003 616464 00000001 0b 0003 000003e8 6162",
+	    in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	process(&t, in.data, in.len, &small, &out, &res);
+	ck_assert_status(res.status, PROTO_TOO_BIG);
+	ck_assert_uint_eq(out.len, 0);
+	buf_free(&out);
+}
+END_TEST
+
+/* Buffered: many small fields adding up past max_message_size are TOO_BIG too. */
+START_TEST(buffered_sum_too_big)
+{
+	const struct dispatch_limits	 small = { 64, 32 };
+	struct transport		 t = { TRANSPORT_BUFFERED, &proto_binary };
+	struct wfix			 f;
+	struct proto_string		 name = pstr("add");
+	struct request_result		 res;
+	struct buf			 out;
+
+	wfix_init(&f, 4096);
+	proto_binary.write_message_begin(&f.w, &name, PROTO_CALL, 1);
+	proto_binary.write_struct_begin(&f.w);
+	for (int16_t id = 1; id <= 20; id++) {
+		proto_binary.write_field_begin(&f.w, PROTO_T_I32, id);
+		proto_binary.write_i32(&f.w, id);
+	}
+	proto_binary.write_field_stop(&f.w);
+	proto_binary.write_struct_end(&f.w);
+	ck_assert(!f.w.failed);
+	ck_assert_uint_gt(f.buf.len, 64);
+	buf_init(&out, 1u << 20);
+	process(&t, f.buf.data, f.buf.len, &small, &out, &res);
+	ck_assert_status(res.status, PROTO_TOO_BIG);
+	ck_assert_uint_eq(out.len, 0);
+	ck_assert(!res.replied);
+	buf_free(&out);
+	buf_free(&f.buf);
+}
+END_TEST
+
+/* --- THeader ------------------------------------------------------------- */
+
+static const struct transport header_transport = { TRANSPORT_HEADER, NULL };
+
+/* Frame header: length, magic, flags, sequence number, header size in words. */
+#define H_BINARY	"0fff 0001 00000007 0001 00000000"	/* protocol 0, no transforms */
+#define H_COMPACT	"0fff 0001 00000007 0001 02000000"	/* protocol 2 */
+
+static void
+header_ok(const char *request, const char *reply, size_t consumed)
+{
+	struct hexin		in;
+	struct buf		out;
+	struct request_result	res;
+
+	in.len = hex_decode(request, in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	process(&header_transport, in.data, in.len, &limits, &out, &res);
+	ck_assert_msg(res.status == PROTO_OK, "%s: %s (%s)", request, status_name(res.status),
+	    res.error ? res.error : "");
+	ck_assert_uint_eq(res.consumed, consumed);
+	if (reply == NULL) {
+		ck_assert(!res.replied);
+		ck_assert_uint_eq(out.len, 0);
+	} else {
+		ck_assert(res.replied);
+		ck_assert_hex(out.data, out.len, reply);
+	}
+	buf_free(&out);
+}
+
+static void
+header_fails(const char *request, enum proto_status want, size_t need)
+{
+	struct hexin		in;
+	struct buf		out;
+	struct request_result	res;
+
+	in.len = hex_decode(request, in.data, sizeof in.data);
+	buf_init(&out, 1u << 20);
+	process(&header_transport, in.data, in.len, &limits, &out, &res);
+	ck_assert_msg(res.status == want, "%s: %s, want %s", request, status_name(res.status),
+	    status_name(want));
+	ck_assert_uint_eq(out.len, 0);
+	if (want == PROTO_NEED_MORE)
+		ck_assert_uint_eq(res.need, need);
+	else
+		ck_assert_ptr_nonnull(res.error);
+	buf_free(&out);
+}
+
+/* Replies echo flags, sequence number and protocol, with no transforms. */
+START_TEST(header_binary_and_compact)
+{
+	header_ok("0000002c " H_BINARY " " B_ADD, "00000025 " H_BINARY " " B_ADD_REPLY, 48);
+	header_ok("0000001a " H_COMPACT " " C_ADD, "00000019 " H_COMPACT " " C_ADD_REPLY, 30);
+	/* oneway: consumed, no reply frame at all */
+	header_ok("0000001e " H_BINARY " " B_ZIP, NULL, 34);
+}
+END_TEST
+
+/* Info headers (here one key/value pair) and padding are skipped. */
+START_TEST(header_info_skipped)
+{
+	header_ok("00000030 0fff 0000 00000009 0002 00000101 016b0176 " B_ADD,
+	    "00000025 0fff 0000 00000009 0001 00000000 " B_ADD_REPLY, 52);
+}
+END_TEST
+
+/* A transform or protocol calcd lacks gets a TApplicationException, in binary. */
+START_TEST(header_unsupported_transform_and_protocol)
+{
+	struct hexin		in;
+	struct buf		out;
+	struct request_result	res;
+	static const struct {
+		const char	*request;
+		const char	*tail;		/* type field and stops */
+	} cases[] = {
+		{ "00000012 0fff 0000 00000005 0001 00010100 deadbeef", "08000200000008 00" },
+		{ "00000012 0fff 0000 00000005 0001 01000000 deadbeef", "08000200000009 00" },
+	};
+	struct hexin tail, head;
+
+	hex_decode("0fff 0000 00000005 0001 00000000 80010003 00000000 00000000 0b0001",
+	    head.data, sizeof head.data);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		in.len = hex_decode(cases[i].request, in.data, sizeof in.data);
+		tail.len = hex_decode(cases[i].tail, tail.data, sizeof tail.data);
+		buf_init(&out, 1u << 20);
+		process(&header_transport, in.data, in.len, &limits, &out, &res);
+		ck_assert_status(res.status, PROTO_OK);
+		ck_assert_uint_eq(res.consumed, in.len);
+		ck_assert(res.replied);
+		ck_assert_uint_gt(out.len, 4 + 21 + tail.len);
+		ck_assert_uint_eq(bytes_be32(out.data), out.len - 4);
+		ck_assert_mem_eq(out.data + 4, head.data, 21);
+		ck_assert_mem_eq(out.data + out.len - tail.len, tail.data, tail.len);
+		buf_free(&out);
+	}
+}
+END_TEST
+
+START_TEST(header_malformed)
+{
+	/* header size (2 words) larger than the frame leaves room for */
+	header_fails("0000000e 0fff 0000 00000001 0002 00000000", PROTO_BAD, 0);
+	/* shorter than the fixed part */
+	header_fails("00000009 0fff 0000 00000001 00", PROTO_BAD, 0);
+	/* a varint that runs off the end of the header block */
+	header_fails("0000000e 0fff 0000 00000001 0001 80808080", PROTO_BAD, 0);
+	/* the payload ends inside its message */
+	header_fails("00000018 " H_BINARY " 80010001 00000003 616464", PROTO_BAD, 0);
+	/* not all there yet */
+	header_fails("0000002c " H_BINARY " 80010001", PROTO_NEED_MORE, 48);
+	header_fails("000000", PROTO_NEED_MORE, 4);
+	/* over max_message_size (1 MiB here) at once, from the length alone */
+	header_fails("00100001 0fff", PROTO_TOO_BIG, 0);
+	header_fails("7fffffff 0fff", PROTO_BAD, 0);
+}
+END_TEST
+
+/* A bad call that can be named gets a PROTOCOL_ERROR reply before the close. */
+START_TEST(error_reply_for_named_calls)
+{
+	static const struct {
+		struct transport	 t;
+		const char		*request;
+		const char		*head;	/* start of the reply */
+	} cases[] = {
+		{ { TRANSPORT_BUFFERED, &proto_binary },
+		  "80010001 00000003 616464 00000009 63 0001 00",
+		  "80010003 00000003 616464 00000009 0b 0001" },
+		{ { TRANSPORT_FRAMED, &proto_binary },
+		  "00000013 80010001 00000003 616464 00000009 63 0001 00",
+		  "80010003 00000003 616464 00000009 0b 0001" },
+		{ { TRANSPORT_FRAMED, &proto_compact },
+		  "00000009 82 21 09 03 616464 1f 00",
+		  "82 61 09 03 616464 18" },
+		{ { TRANSPORT_HEADER, NULL },
+		  "00000021 " H_BINARY " 80010001 00000003 616464 00000009 63 0001 00",
+		  H_BINARY " 80010003 00000003 616464 00000009 0b 0001" },
+	};
+	struct hexin		in, head, tail;
+	struct buf		out;
+	struct request_result	res;
+	size_t			skip;
+
+	tail.len = hex_decode("08 0002 00000007 00", tail.data, sizeof tail.data);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct transport *t = &cases[i].t;
+
+		in.len = hex_decode(cases[i].request, in.data, sizeof in.data);
+		head.len = hex_decode(cases[i].head, head.data, sizeof head.data);
+		buf_init(&out, 1u << 20);
+		process(t, in.data, in.len, &limits, &out, &res);
+		ck_assert_msg(res.status == PROTO_BAD, "case %zu: %s", i, status_name(res.status));
+		ck_assert_uint_eq(out.len, 0);
+		ck_assert_int_eq(request_error_reply(&res, &out), 0);
+		skip = t->kind == TRANSPORT_BUFFERED ? 0 : 4;
+		if (skip)
+			ck_assert_uint_eq(bytes_be32(out.data), out.len - 4);
+		ck_assert_uint_gt(out.len, skip + head.len + tail.len);
+		ck_assert_mem_eq(out.data + skip, head.data, head.len);
+		if (t->proto != &proto_compact)
+			ck_assert_mem_eq(out.data + out.len - tail.len, tail.data, tail.len);
+		else	/* compact: i32 field 2 (delta 1) = zigzag(7), stop */
+			ck_assert_mem_eq(out.data + out.len - 3, "\x15\x0e\x00", 3);
+		buf_free(&out);
+	}
+}
+END_TEST
+
+/* Nothing to name (garbage, a oneway call): no error reply. */
+START_TEST(error_reply_needs_a_call)
+{
+	static const struct transport binary = { TRANSPORT_BUFFERED, &proto_binary };
+	struct hexin		in;
+	struct buf		out;
+	struct request_result	res;
+
+	buf_init(&out, 1u << 20);
+	in.len = hex_decode("80020001 00000003 616464", in.data, sizeof in.data);
+	process(&binary, in.data, in.len, &limits, &out, &res);
+	ck_assert_status(res.status, PROTO_BAD);
+	ck_assert_int_eq(request_error_reply(&res, &out), -1);
+	in.len = hex_decode("80010004 00000003 7a6970 00000003 63 0001 00", in.data,
+	    sizeof in.data);
+	process(&binary, in.data, in.len, &limits, &out, &res);
+	ck_assert_status(res.status, PROTO_BAD);
+	ck_assert_int_eq(request_error_reply(&res, &out), -1);
+	ck_assert_uint_eq(out.len, 0);
+	buf_free(&out);
+}
+END_TEST
+
+static Suite *
+request_suite(void)
+{
+	Suite	*s = suite_create("request");
+	TCase	*tc;
+
+	tc = tcase_create("process");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, process_exact, 0, NCOMBOS);
+	tcase_add_loop_test(tc, process_prefixes_need_more, 0, NCOMBOS);
+	tcase_add_loop_test(tc, process_pipelined, 0, NCOMBOS);
+	tcase_add_loop_test(tc, process_oneway_no_reply, 0, NCOMBOS);
+	tcase_add_loop_test(tc, process_reply_buffer_full, 0, NCOMBOS);
+	tcase_add_test(tc, buffered_too_big);
+	tcase_add_test(tc, buffered_sum_too_big);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("frames");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, framed_too_big, 0, 2);
+	tcase_add_loop_test(tc, framed_max_size_boundary, 0, 2);
+	tcase_add_loop_test(tc, framed_bad_length, 0, 2);
+	tcase_add_loop_test(tc, framed_trailing_bytes, 0, 2);
+	tcase_add_loop_test(tc, framed_shorter_than_message, 0, 2);
+	tcase_add_loop_test(tc, framed_garbage, 0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("theader");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, header_binary_and_compact);
+	tcase_add_test(tc, header_info_skipped);
+	tcase_add_test(tc, header_unsupported_transform_and_protocol);
+	tcase_add_test(tc, header_malformed);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("error_reply");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, error_reply_for_named_calls);
+	tcase_add_test(tc, error_reply_needs_a_call);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return codec_run_suite(request_suite());
+}
