@@ -125,7 +125,7 @@ shed_grow(struct shed_table *t)
 	size_t			  n = t->nbuckets == 0 ? SHED_FIRST_BUCKETS : t->nbuckets * 2;
 	struct shed_peer	**b;
 
-	if (n < t->nbuckets || (b = calloc(n, sizeof *b)) == NULL)
+	if (n < t->nbuckets || (b = calloc(n, sizeof(struct shed_peer *))) == NULL)
 		return;
 	for (size_t i = 0; i < t->nbuckets; i++) {
 		struct shed_peer *p, *next;
