@@ -241,23 +241,6 @@ shed_peer_append(struct shed_peer *p, struct shed_link *l)
 }
 
 void
-shed_track(struct shed_table *t, struct shed_link *l, const struct sockaddr *sa)
-{
-	struct shed_peer *p;
-
-	memset(l, 0, sizeof *l);
-	l->stamp = ++t->clock;
-	shed_append(t, l);
-	if ((p = shed_peer_get(t, sa)) == NULL)
-		return;
-	l->peer = p;
-	shed_peer_append(p, l);
-	p->count++;
-	if (t->heaviest == NULL || p->count > t->heaviest->count)
-		t->heaviest = p;
-}
-
-void
 shed_touch(struct shed_table *t, struct shed_link *l)
 {
 	l->stamp = ++t->clock;
@@ -271,19 +254,71 @@ shed_touch(struct shed_table *t, struct shed_link *l)
 	}
 }
 
-void
-shed_untrack(struct shed_table *t, struct shed_link *l)
+/* Take l off its peer's list and count (the peer goes with its last link). */
+static void
+shed_leave_peer(struct shed_table *t, struct shed_link *l)
 {
 	struct shed_peer *p = l->peer;
 
-	shed_unlink(t, l);
-	l->prev = l->next = NULL;
 	if (p == NULL)
 		return;
 	shed_peer_unlink(p, l);
 	l->peer = NULL;
+	l->peer_prev = l->peer_next = NULL;
 	if (--p->count == 0)
 		shed_peer_forget(t, p);
+}
+
+/* Put l on the list of sa's peer, in the order of its stamp. */
+static void
+shed_join_peer(struct shed_table *t, struct shed_link *l, const struct sockaddr *sa)
+{
+	struct shed_peer	*p;
+	struct shed_link	*after;
+
+	if ((p = shed_peer_get(t, sa)) == NULL)
+		return;
+	l->peer = p;
+	/* Usually the newest; a rekeyed link may be older than some already there. */
+	for (after = p->tail; after != NULL && after->stamp > l->stamp; after = after->peer_prev)
+		;
+	l->peer_prev = after;
+	l->peer_next = after != NULL ? after->peer_next : p->head;
+	if (l->peer_next != NULL)
+		l->peer_next->peer_prev = l;
+	else
+		p->tail = l;
+	if (after != NULL)
+		after->peer_next = l;
+	else
+		p->head = l;
+	p->count++;
+	if (t->heaviest == NULL || p->count > t->heaviest->count)
+		t->heaviest = p;
+}
+
+void
+shed_track(struct shed_table *t, struct shed_link *l, const struct sockaddr *sa)
+{
+	memset(l, 0, sizeof *l);
+	l->stamp = ++t->clock;
+	shed_append(t, l);
+	shed_join_peer(t, l, sa);
+}
+
+void
+shed_rekey(struct shed_table *t, struct shed_link *l, const struct sockaddr *sa)
+{
+	shed_leave_peer(t, l);
+	shed_join_peer(t, l, sa);
+}
+
+void
+shed_untrack(struct shed_table *t, struct shed_link *l)
+{
+	shed_unlink(t, l);
+	l->prev = l->next = NULL;
+	shed_leave_peer(t, l);
 }
 
 unsigned

@@ -51,6 +51,12 @@ void		 shed_table_free(struct shed_table *);
 void		 shed_track(struct shed_table *, struct shed_link *, const struct sockaddr *addr);
 /* A call completed on link's connection: it becomes the newest. */
 void		 shed_touch(struct shed_table *, struct shed_link *);
+/*
+ * The connection's peer is addr after all (a PROXY protocol header named
+ * the client behind a proxy): counted there from now on, its place in
+ * the order kept.
+ */
+void		 shed_rekey(struct shed_table *, struct shed_link *, const struct sockaddr *addr);
 /* The connection is closing. */
 void		 shed_untrack(struct shed_table *, struct shed_link *);
 /* Connections its peer address has in this table (0 if unknown). */

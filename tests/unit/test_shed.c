@@ -270,6 +270,42 @@ START_TEST(peers_by_address)
 }
 END_TEST
 
+/* A PROXY header names the client behind a proxy: counted there, in its place. */
+START_TEST(rekey_moves_the_peer)
+{
+	struct shed_table	t;
+	struct item		it[4];
+	struct sockaddr_in	client = v4("192.0.2.50", 7);
+	enum shed_class		class;
+
+	shed_table_init(&t);
+	track_v4(&t, &it[0], "192.0.2.50", SHED_IDLE);	/* the client, directly */
+	track_v4(&t, &it[1], "10.0.0.1", SHED_IDLE);	/* through the proxy */
+	track_v4(&t, &it[2], "10.0.0.1", SHED_IDLE);
+	track_v4(&t, &it[3], "192.0.2.50", SHED_IDLE);
+	ck_assert_uint_eq(shed_peer_count(&it[1].link), 2);
+	shed_rekey(&t, &it[1].link, (struct sockaddr *)&client);
+	ck_assert_uint_eq(shed_peer_count(&it[1].link), 3);
+	ck_assert_uint_eq(shed_peer_count(&it[2].link), 1);
+	ck_assert_uint_eq(t.npeers, 2);
+	/* The client's list is still oldest first: 0, 1, 3. */
+	ck_assert_ptr_eq(pick(&t, &class), &it[0]);
+	shed_untrack(&t, &it[0].link);
+	ck_assert_ptr_eq(pick(&t, &class), &it[1]);
+	shed_untrack(&t, &it[1].link);
+	/* 1 each now: the oldest of all. */
+	ck_assert_ptr_eq(pick(&t, &class), &it[2]);
+	shed_rekey(&t, &it[2].link, (struct sockaddr *)&client);
+	ck_assert_uint_eq(t.npeers, 1);		/* the proxy's address is gone */
+	ck_assert_uint_eq(shed_peer_count(&it[3].link), 2);
+	ck_assert_ptr_eq(pick(&t, &class), &it[2]);
+	shed_untrack(&t, &it[2].link);
+	shed_untrack(&t, &it[3].link);
+	ck_assert_uint_eq(t.npeers, 0);
+	shed_table_free(&t);
+}
+END_TEST
+
 START_TEST(totals_counted)
 {
 	struct shed_table	t;
@@ -309,6 +345,7 @@ shed_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("table");
 	tcase_add_test(tc, peers_by_address);
+	tcase_add_test(tc, rekey_moves_the_peer);
 	tcase_add_test(tc, totals_counted);
 	suite_add_tcase(s, tc);
 	return s;
