@@ -36,7 +36,16 @@ enum conf_type {
 	CONF_LEVEL,		/* log level name, stored as enum log_level */
 	CONF_TARGET,		/* stderr or syslog, as enum log_target */
 	CONF_LISTEN,		/* HOST:PORT, appended to conf->listen */
+	CONF_ADDRESS,		/* HOST:PORT into one struct conf_listen */
 	CONF_PATH,		/* absolute path into a char[CONF_PATH_LEN] */
+	CONF_TEXT,		/* any text without space, into a char[width] */
+	CONF_TLS_VERSION,	/* "1.2" or "1.3", as CONF_TLS_1_2 or CONF_TLS_1_3 */
+};
+
+/* A name a key of a choice type (conf_choices) takes and the value stored for it. */
+struct conf_choice {
+	const char	*name;
+	unsigned	 value;
 };
 
 #define CONF_REPEAT		0x1	/* may appear on more than one line */
@@ -54,6 +63,10 @@ struct conf_key {
 };
 
 #define CONF_FIELD(f)	offsetof(struct conf, f), sizeof(((struct conf *)0)->f)
+
+static const struct conf_choice conf_tls_versions[] = {
+	{ "1.2", CONF_TLS_1_2 }, { "1.3", CONF_TLS_1_3 }, { NULL, 0 }
+};
 
 /*
  * Adding a key is one row here, one field in struct conf and one
@@ -85,11 +98,35 @@ static const struct conf_key conf_keys[] = {
 	  "10s", 0, CONF_HOUR },
 	{ "message_timeout", CONF_DURATION, CONF_FIELD(message_timeout_ms), 0,
 	  "30s", 0, 24 * CONF_HOUR },
+	/* No default: no metrics endpoint unless asked for. */
+	{ "metrics_listen", CONF_ADDRESS, CONF_FIELD(metrics_listen), 0,
+	  NULL, 0, 0 },
 	/* No default: without a pid_file line there is no pid file. */
 	{ "pid_file", CONF_PATH, CONF_FIELD(pid_file), CONF_NEEDS_RESTART,
 	  NULL, 0, 0 },
+	/*
+	 * TLS.  The files are only named here; the tls module reads and
+	 * checks them (tls_conf_check), blaming the line that named them.
+	 */
+	{ "tls_certificate", CONF_PATH, CONF_FIELD(tls_certificate), 0,
+	  NULL, 0, 0 },
+	{ "tls_key", CONF_PATH, CONF_FIELD(tls_key), 0,
+	  NULL, 0, 0 },
+	{ "tls_client_ca", CONF_PATH, CONF_FIELD(tls_client_ca), 0,
+	  NULL, 0, 0 },
+	{ "tls_client_crl", CONF_PATH, CONF_FIELD(tls_client_crl), 0,
+	  NULL, 0, 0 },
+	{ "tls_min_version", CONF_TLS_VERSION, CONF_FIELD(tls_min_version), 0,
+	  "1.2", 0, 0 },
+	{ "tls_handshake_timeout", CONF_DURATION, CONF_FIELD(tls_handshake_timeout_ms), 0,
+	  "10s", 100, 10 * CONF_MIN },
+	{ "tls_ciphers", CONF_TEXT, CONF_FIELD(tls_ciphers), 0,
+	  NULL, 0, 0 },
+	{ "tls_ciphersuites", CONF_TEXT, CONF_FIELD(tls_ciphersuites), 0,
+	  NULL, 0, 0 },
 };
 #define CONF_NKEYS	(sizeof conf_keys / sizeof conf_keys[0])
+_Static_assert(CONF_NKEYS <= CONF_MAX_KEYS, "raise CONF_MAX_KEYS: struct conf keeps a line per key");
 
 struct conf_unit {
 	const char	*suffix;	/* compared case-insensitively */
@@ -314,6 +351,57 @@ conf_set_path(struct conf *conf, const struct conf_key *key,
 	return 0;
 }
 
+/* Cipher lists and the like: passed on as they are, so checked by their user. */
+static int
+conf_set_text(struct conf *conf, const struct conf_key *key,
+    const char *value, char *err, size_t errlen)
+{
+	size_t	len = strlen(value);
+
+	for (const char *p = value; *p != '\0'; p++) {
+		if (isspace((unsigned char)*p) || !isprint((unsigned char)*p)) {
+			(void)snprintf(err, errlen, "space or control character in value");
+			return -1;
+		}
+	}
+	if (len >= key->width) {
+		(void)snprintf(err, errlen, "value too long (at most %zu bytes)", key->width - 1);
+		return -1;
+	}
+	memcpy((char *)conf + key->offset, value, len + 1);
+	return 0;
+}
+
+/* The names a key of a choice type takes, ending with a NULL name. */
+static const struct conf_choice *
+conf_choices(enum conf_type type)
+{
+	return type == CONF_TLS_VERSION ? conf_tls_versions : NULL;
+}
+
+/* One of the names of the key's type, exactly; the error lists them. */
+static int
+conf_set_choice(struct conf *conf, const struct conf_key *key,
+    const char *value, char *err, size_t errlen)
+{
+	const struct conf_choice	*choices = conf_choices(key->type), *c;
+	size_t				 used;
+
+	for (c = choices; c->name != NULL; c++) {
+		if (strcmp(value, c->name) == 0) {
+			conf_store(conf, key, c->value);
+			return 0;
+		}
+	}
+	used = (size_t)snprintf(err, errlen, "unknown value '%s' (", value);
+	for (c = choices; c->name != NULL && used < errlen; c++)
+		used += (size_t)snprintf(err + used, errlen - used, "%s%s",
+		    c == choices ? "" : "|", c->name);
+	if (used < errlen)
+		(void)snprintf(err + used, errlen - used, ")");
+	return -1;
+}
+
 static int
 conf_set_listen(struct conf *conf, const char *value, char *err,
     size_t errlen)
@@ -334,6 +422,21 @@ conf_set_listen(struct conf *conf, const char *value, char *err,
 	return 0;
 }
 
+static int
+conf_set_address(struct conf *conf, const struct conf_key *key, const char *value,
+    char *err, size_t errlen)
+{
+	struct conf_listen	address;
+	const char		*why;
+
+	if ((why = conf_parse_listen(value, &address)) != NULL) {
+		(void)snprintf(err, errlen, "invalid address '%s': %s", value, why);
+		return -1;
+	}
+	memcpy((char *)conf + key->offset, &address, sizeof address);
+	return 0;
+}
+
 /* Parse value for key into conf; on error conf is untouched and err says why. */
 static int
 conf_set(struct conf *conf, const struct conf_key *key, const char *value,
@@ -350,8 +453,14 @@ conf_set(struct conf *conf, const struct conf_key *key, const char *value,
 		return conf_set_target(conf, value, err, errlen);
 	case CONF_LISTEN:
 		return conf_set_listen(conf, value, err, errlen);
+	case CONF_ADDRESS:
+		return conf_set_address(conf, key, value, err, errlen);
 	case CONF_PATH:
 		return conf_set_path(conf, key, value, err, errlen);
+	case CONF_TEXT:
+		return conf_set_text(conf, key, value, err, errlen);
+	case CONF_TLS_VERSION:
+		return conf_set_choice(conf, key, value, err, errlen);
 	case CONF_COUNT:
 	case CONF_COUNT_AUTO:
 	case CONF_SIZE:
@@ -479,6 +588,7 @@ conf_line(struct conf *conf, struct conf_file *cf, char *line)
 	}
 	if (cf->first_line[i] == 0) {
 		cf->first_line[i] = cf->line;
+		conf->key_line[i] = cf->line;
 		/* Listen lines in the file replace the default, not add. */
 		if (key->type == CONF_LISTEN)
 			conf->listen_count = 0;
@@ -534,6 +644,7 @@ conf_same_value(const struct conf_key *key, const struct conf *a, const struct c
 
 	switch (key->type) {
 	case CONF_PATH:
+	case CONF_TEXT:
 		return strcmp(x, y) == 0;
 	case CONF_LISTEN:
 		if (a->listen_count != b->listen_count)
@@ -543,15 +654,29 @@ conf_same_value(const struct conf_key *key, const struct conf *a, const struct c
 			    strcmp(a->listen[i].port, b->listen[i].port) != 0)
 				return false;
 		return true;
+	case CONF_ADDRESS:
+		return strcmp(((const struct conf_listen *)x)->host,
+		    ((const struct conf_listen *)y)->host) == 0 &&
+		    strcmp(((const struct conf_listen *)x)->port,
+		    ((const struct conf_listen *)y)->port) == 0;
 	case CONF_COUNT:
 	case CONF_COUNT_AUTO:
 	case CONF_SIZE:
 	case CONF_DURATION:
 	case CONF_LEVEL:
 	case CONF_TARGET:
+	case CONF_TLS_VERSION:
 		break;
 	}
 	return memcmp(x, y, key->width) == 0;
+}
+
+unsigned
+conf_key_line(const struct conf *conf, const char *name)
+{
+	const struct conf_key *key = conf_find(name);
+
+	return key != NULL ? conf->key_line[key - conf_keys] : 0;
 }
 
 unsigned

@@ -14,6 +14,7 @@
 #include <sys/time.h>
 
 #include "buf.h"
+#include "metrics.h"
 #include "dispatch.h"
 #include "shed.h"
 
@@ -27,6 +28,7 @@ struct conn_limits {
 	size_t			max_output_buffer;	/* stop reading a peer past this */
 	uint64_t		idle_timeout_ms;	/* 0: never */
 	uint64_t		message_timeout_ms;	/* 0: never */
+	bool			count_metrics;		/* metrics_listen is set */
 };
 
 /* What a worker gives every connection it owns; the connections share it. */
@@ -42,12 +44,18 @@ struct conn_env {
 	struct shed_table	 shed;			/* the same, oldest call first, by peer */
 	unsigned		 count;
 	unsigned long long	 requests;		/* messages served */
+	struct metrics_block	*metrics_block;		/* the worker's counters */
+	struct metrics_block	*metrics;		/* the same, or NULL: not counting */
 	void			(*on_close)(void *arg);
 	void			*on_close_arg;
 };
 
-/* Set up env (buffers, the timeout sweep) for the given limits; -1 if out of memory. */
-int		 conn_env_init(struct conn_env *, struct event_base *, const struct conn_limits *);
+/*
+ * Set up env (buffers, the timeout sweep) for the given limits; it counts
+ * into metrics, its worker's block, while limits say so.  -1 if out of memory.
+ */
+int		 conn_env_init(struct conn_env *, struct event_base *, struct metrics_block *metrics,
+		    const struct conn_limits *);
 void		 conn_env_free(struct conn_env *);
 /*
  * New limits, for every connection: from its next message, read and write
@@ -57,7 +65,9 @@ void		 conn_env_set_limits(struct conn_env *, const struct conn_limits *);
 
 /* Take over fd (non-blocking, connected); NULL after closing it on failure. */
 struct conn	*conn_new(struct conn_env *, int fd, const struct sockaddr *, socklen_t);
-void		 conn_close(struct conn *);
+/* Close c, counted under reason (calcd_connections_closed_total). */
+void		 conn_close(struct conn *, enum metrics_close_reason);
+/* Close every connection (shutdown_timeout is over, or the worker ends). */
 void		 conn_close_all(struct conn_env *);
 /*
  * Shutting down: answer what every connection has sent, then close each
@@ -71,6 +81,11 @@ void		 conn_drain_all(struct conn_env *);
  * and log it.  false if there was none to close.
  */
 bool		 conn_shed_one(struct conn_env *);
+/*
+ * calcd is full and nothing could be closed to make room: close fd, a
+ * connection accepted from sa, and count and log it as refused.
+ */
+void		 conn_refuse(struct conn_env *, int fd, const struct sockaddr *);
 
 /* "1.2.3.4:5678" / "[::1]:5678" for logs. */
 void		 conn_format_address(const struct sockaddr *, char *out, size_t len);

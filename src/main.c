@@ -25,6 +25,7 @@
 #include "conf.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 
 /* Two causes share status 1: the documented status of every start-up failure. */
 #define MAIN_EXIT_OK			0
@@ -227,6 +228,9 @@ main_reload(void *arg, struct conf *out)
 	}
 	conf_defaults(&next);
 	count = conf_load(&next, main_args.reload_path, errors);
+	/* A bad certificate or key fails the reload like a bad line: the old ones stay. */
+	if (count == 0)
+		count = tls_conf_check(&next, main_args.reload_path, false, errors);
 	if (fclose(errors) != 0 || text == NULL) {
 		free(text);
 		log_error("reload: out of memory");
@@ -416,6 +420,9 @@ main(int argc, char **argv)
 
 	conf_defaults(&conf);
 	errors = conf_load(&conf, main_args.path, stderr);
+	/* The files the tls_* keys name, once every line has parsed. */
+	if (errors == 0)
+		errors = tls_conf_check(&conf, main_args.path, false, stderr);
 	if (errors > 0) {
 		fprintf(stderr, "calcd: %s: %d error%s in the configuration%s\n", main_args.path,
 		    errors, errors == 1 ? "" : "s", test_only ? "" : ", not starting");

@@ -19,7 +19,7 @@
 #include <event2/event.h>
 
 #include "log.h"
-#include "shed.h"
+#include "metrics.h"
 #include "worker.h"
 
 enum worker_order_kind {
@@ -54,6 +54,7 @@ struct worker {
 	int		 pipe_write;
 	bool		 stopping;
 	struct conn_env	 env;
+	struct metrics_block *metrics;	/* this thread's counters, apart from its neighbours' */
 	atomic_uint	*connections;	/* the main thread's count of open connections */
 	atomic_uint	 beats;		/* the loop's heartbeat, for the watchdog */
 	atomic_ullong	 requests;	/* env.requests, published each tick */
@@ -129,8 +130,7 @@ worker_make_room(struct worker *w, const struct worker_order *order)
 	if (on.hops < pool->count &&
 	    worker_send_order(&pool->workers[(w->index + 1) % pool->count], &on, false) == 0)
 		return false;	/* still in flight */
-	shed_note_refused((const struct sockaddr *)&order->addr);
-	close(order->fd);
+	conn_refuse(&w->env, order->fd, (const struct sockaddr *)&order->addr);
 	atomic_fetch_sub(w->connections, 1);
 	atomic_fetch_sub(&pool->sheds_in_flight, 1);
 	return false;
@@ -258,7 +258,14 @@ worker_init(struct worker *w, struct worker_pool *pool, unsigned index,
 		log_error("worker %u: cannot set up its event loop", index);
 		return -1;
 	}
-	if (conn_env_init(&w->env, w->base, limits) != 0) {
+	/* A cache line of its own: two workers' counters never share one. */
+	w->metrics = aligned_alloc(64, (sizeof *w->metrics + 63) / 64 * 64);
+	if (w->metrics == NULL) {
+		log_error("worker %u: out of memory", index);
+		return -1;
+	}
+	memset(w->metrics, 0, sizeof *w->metrics);
+	if (conn_env_init(&w->env, w->base, w->metrics, limits) != 0) {
 		log_error("worker %u: out of memory", index);
 		return -1;
 	}
@@ -283,6 +290,7 @@ worker_free(struct worker *w)
 	conn_env_free(&w->env);
 	if (w->base != NULL)
 		event_base_free(w->base);
+	free(w->metrics);
 }
 
 struct worker_pool *
@@ -398,6 +406,18 @@ worker_pool_requests(const struct worker_pool *pool)
 	for (unsigned i = 0; i < pool->count; i++)
 		requests += atomic_load_explicit(&pool->workers[i].requests, memory_order_relaxed);
 	return requests;
+}
+
+unsigned
+worker_pool_metrics(const struct worker_pool *pool, const struct metrics_block **blocks,
+    unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < pool->count && n < max; i++)
+		if (pool->workers[i].metrics != NULL)
+			blocks[n++] = pool->workers[i].metrics;
+	return n;
 }
 
 bool

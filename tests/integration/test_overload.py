@@ -266,7 +266,7 @@ class FloodAtMaxConnections(OverloadCase):
         self.assertIsNotNone(m, "no max_connections = auto line; log:\n" + self.log_tail())
         capacity, reserved = int(m.group(1)), int(m.group(2))
         self.assertEqual(capacity + reserved, NOFILE)
-        self.assertEqual(reserved, 121 + 5 * 2, "calcd.conf(5) says 121 + 5 x workers")
+        self.assertEqual(reserved, 137 + 5 * 2, "calcd.conf(5) says 137 + 5 x workers")
         self.assertGreater(self.FLOOD, capacity)
         flood, closed, mark = self.run_flood()
         # calcd held exactly max_connections: the flood's, the busy and the idle clients.
