@@ -28,6 +28,7 @@ import struct
 import threading
 import time
 import unittest
+import urllib.request
 
 from calcd_harness import (Daemon, connect, limits_conf, log_mark, proc_cpu_seconds,
                            proc_fd_count, wait_log)
@@ -334,7 +335,8 @@ class AllBusy(unittest.TestCase):
 
     def test_refused_when_every_connection_is_busy(self):
         conf = limits_conf("busy", workers=2, max_connections=2, max_output_buffer="4K",
-                           idle_timeout="60s", message_timeout="60s", shutdown_timeout="1s")
+                           idle_timeout="60s", message_timeout="60s", shutdown_timeout="1s",
+                           metrics_listen="127.0.0.1:0")
         with Daemon(conf=conf) as d:
             stuck = [self.stuck_reader(d.port) for _ in range(2)]
             mark = log_mark(d)
@@ -369,6 +371,15 @@ class AllBusy(unittest.TestCase):
             self.assertIsNotNone(wait_log(d, r"shed 1 connection in the last second to admit "
                                           r"new ones \([01] idle, [01] partial\)", 3.0, mark),
                                  "no shed line; log:\n" + d.stderr_text())
+            # The metrics say the same: one closed as refused (limit), one shed.
+            m = wait_log(d, r"serving metrics on http://([0-9.]+:\d+)/metrics", 0.1)
+            self.assertIsNotNone(m, "no metrics endpoint; log:\n" + d.stderr_text())
+            with urllib.request.urlopen("http://%s/metrics" % m.group(1), timeout=5) as r:
+                text = r.read().decode()
+            for reason in ("limit", "shed"):
+                self.assertRegex(text, r'(?m)^calcd_connections_closed_total\{reason="%s"\} 1$'
+                                 % reason)
+            self.assertRegex(text, r"(?m)^calcd_connections_accepted_total 4$")
 
 
 if __name__ == "__main__":
