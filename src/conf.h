@@ -16,6 +16,7 @@
 
 #define CONF_MAX_LISTEN		16
 #define CONF_PATH_LEN		256	/* longest path value, with its NUL */
+#define CONF_MAX_CONNECTIONS	1000000	/* the most max_connections may be */
 #define CONF_TEXT_LEN		512	/* longest free-text value (cipher lists), with its NUL */
 #define CONF_MAX_KEYS		64	/* room in struct conf for the line of every key */
 
@@ -27,7 +28,7 @@ struct conf {
 	struct conf_listen listen[CONF_MAX_LISTEN];
 	unsigned	listen_count;
 	unsigned	workers;		/* 0 until resolved; "auto" -> CPUs */
-	unsigned	max_connections;
+	unsigned	max_connections;	/* 0 until resolved; "auto" -> from RLIMIT_NOFILE */
 	uint64_t	idle_timeout_ms;	/* 0 = never */
 	uint64_t	max_message_size;	/* bytes */
 	uint64_t	max_output_buffer;	/* bytes of unsent replies per connection */

@@ -67,6 +67,7 @@ struct conn {
 	struct sockaddr_storage peer_addr; /* the peer: the socket's, or the PROXY header's source */
 	socklen_t	 peer_addrlen;
 	char		 peer[CONN_PEER_LEN];
+	struct shed_link shed;		/* its place in env->shed */
 };
 
 static struct log_ratelimit conn_bad_input_rl;
@@ -213,12 +214,13 @@ conn_schedule_sweep(struct conn_env *env)
 }
 
 /*
- * The one place a connection's peer address is set: at accept, and again
- * from a PROXY header.  Logs name c->peer; whatever counts per peer should
- * take its address from here.
+ * The one place a connection's peer address is set: at accept, before the
+ * per-peer table (shed) tracks it, and again from a PROXY header, when the
+ * table counts it under the client's address from then on.  Logs name
+ * c->peer.
  */
 static void
-conn_set_peer(struct conn *c, const struct sockaddr *sa, socklen_t salen)
+conn_set_peer(struct conn *c, const struct sockaddr *sa, socklen_t salen, bool tracked)
 {
 	if (salen > sizeof c->peer_addr)
 		salen = sizeof c->peer_addr;
@@ -226,6 +228,8 @@ conn_set_peer(struct conn *c, const struct sockaddr *sa, socklen_t salen)
 	memcpy(&c->peer_addr, sa, salen);
 	c->peer_addrlen = salen;
 	conn_format_address(sa, c->peer, sizeof c->peer);
+	if (tracked)
+		shed_rekey(&c->env->shed, &c->shed, sa);
 }
 
 struct conn *
@@ -243,7 +247,7 @@ conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t sale
 	c->env = env;
 	c->fd = fd;
 	c->proxy_header = (flags & CONN_PROXY) != 0;
-	conn_set_peer(c, sa, salen);
+	conn_set_peer(c, sa, salen, false);
 	/* Replies are whole messages: send them now, not after a delayed ACK. */
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -267,6 +271,7 @@ conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t sale
 		env->head->prev = c;
 	env->head = c;
 	env->count++;
+	shed_track(&env->shed, &c->shed, sa);
 	if (env->metrics != NULL)
 		metrics_add(&env->metrics->accepted, 1);
 	log_debug("%s: connected", c->peer);
@@ -291,6 +296,7 @@ conn_close(struct conn *c, enum metrics_close_reason reason)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	env->count--;
+	shed_untrack(&env->shed, &c->shed);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	log_debug("%s: closed", c->peer);
@@ -319,6 +325,7 @@ conn_env_init(struct conn_env *env, struct event_base *base, struct metrics_bloc
 	if ((env->scratch = malloc(CONN_SCRATCH_LEN)) == NULL)
 		return -1;
 	buf_init(&env->reply, 0);
+	shed_table_init(&env->shed);
 	env->sweep_ev = event_new(base, -1, EV_PERSIST, conn_on_sweep, env);
 	if (env->sweep_ev == NULL)
 		return -1;
@@ -330,6 +337,7 @@ void
 conn_env_free(struct conn_env *env)
 {
 	buf_free(&env->reply);
+	shed_table_free(&env->shed);
 	free(env->scratch);
 	env->scratch = NULL;
 	if (env->sweep_ev != NULL)
@@ -557,6 +565,8 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 			started_ns = now_ns;
 		}
 	}
+	if (off > 0)
+		shed_touch(&env->shed, &c->shed);	/* a call completed: the newest */
 
 	/* Keep the unfinished tail; the scratch buffer is reused by the next read. */
 	if (input == CONN_INPUT_KEPT) {
@@ -674,7 +684,7 @@ conn_proxy_input(struct conn *c, const uint8_t *data, size_t len)
 	buf_consume(&c->in, res.len);
 	if (res.addresses) {
 		(void)snprintf(via, sizeof via, "%s", c->peer);
-		conn_set_peer(c, (const struct sockaddr *)&res.src, res.addr_len);
+		conn_set_peer(c, (const struct sockaddr *)&res.src, res.addr_len, true);
 		log_debug("%s: connected through %s (PROXY v%u)", c->peer, via, res.version);
 	} else {
 		log_debug("%s: PROXY v%u %s header, no client address", c->peer, res.version,
@@ -765,6 +775,48 @@ conn_end(struct conn *c)
 		return -1;
 	}
 	return conn_linger(c);
+}
+
+/* --- admission under pressure: which connection makes room ----------------- */
+
+static enum shed_class
+conn_shed_class(struct shed_link *link, void *arg)
+{
+	const struct conn *c = (const struct conn *)(const void *)
+	    ((const char *)link - offsetof(struct conn, shed));
+
+	(void)arg;
+	if (c->out.len > 0 || c->paused || c->writing)
+		return SHED_BUSY;
+	return c->in.len > 0 ? SHED_PARTIAL : SHED_IDLE;
+}
+
+bool
+conn_shed_one(struct conn_env *env)
+{
+	struct shed_link	*victim;
+	struct conn		*c;
+	enum shed_class		 class;
+
+	if ((victim = shed_pick(&env->shed, conn_shed_class, NULL, &class)) == NULL)
+		return false;
+	c = (struct conn *)(void *)((char *)victim - offsetof(struct conn, shed));
+	log_debug("%s: closed to admit a new connection (%s, %u from its address here)",
+	    c->peer, class == SHED_IDLE ? "idle" : "partial message", shed_peer_count(victim));
+	shed_note_shed(victim, class);
+	conn_close(c, METRICS_CLOSE_SHED);
+	return true;
+}
+
+void
+conn_refuse(struct conn_env *env, int fd, const struct sockaddr *sa)
+{
+	close(fd);
+	shed_note_refused(sa);
+	if (env->metrics != NULL) {
+		metrics_add(&env->metrics->accepted, 1);
+		metrics_add(&env->metrics->closed[METRICS_CLOSE_LIMIT], 1);
+	}
 }
 
 void
