@@ -221,6 +221,37 @@ class ProxyListenerTest(unittest.TestCase):
         self.assertTrue(wait_closed(s)[0])
 
 
+class ProxyShedTest(unittest.TestCase):
+    def test_a_full_calcd_counts_connections_by_the_headers_address(self):
+        """When calcd is full it closes a connection of the peer holding the
+        most: behind a balancer, that peer is the client the header names,
+        not the balancer (whose address every connection shares)."""
+        conf = limits_conf("proxy-shed", workers=1, max_connections=4, log_level="debug")
+        d = Daemon(listen=("127.0.0.1:0 proxy",), conf=conf).start()
+        self.addCleanup(lambda: d.alive() and d.kill())
+        held = []
+        for src, sport in (("198.51.100.1", 1001), ("198.51.100.1", 1002),
+                           ("198.51.100.1", 1003), ("198.51.100.2", 2001)):
+            s = raw_socket(d.port)
+            self.addCleanup(s.close)
+            s.sendall(v1(src=src, sport=sport) + add_calls("buffered", "binary", [(1, 1)]))
+            self.assertEqual(read_adds(s, "buffered", "binary", 1), [(1, 2)])
+            held.append(s)
+        mark = log_mark(d)
+        s = raw_socket(d.port)
+        self.addCleanup(s.close)
+        s.sendall(v1(src="198.51.100.3", sport=3001) + add_calls("buffered", "binary", [(2, 2)]))
+        self.assertEqual(read_adds(s, "buffered", "binary", 1), [(1, 4)])
+        m = wait_log(d, r"(\S+): closed to admit a new connection \(idle, (\d+) from its "
+                        r"address here\)", start=mark, timeout=5)
+        self.assertIsNotNone(m, d.stderr_text())
+        self.assertRegex(m.group(1), r"^198\.51\.100\.1:100[123]$")
+        self.assertEqual(m.group(2), "3")
+        for c in held + [s]:
+            c.close()
+        d.stop()
+
+
 class ProxyConfigTest(unittest.TestCase):
     def free_port(self):
         with socket.socket() as s:
