@@ -202,7 +202,9 @@ show() {
 
 sc() { show systemctl --no-pager "$@"; }
 prop() { nsx systemctl show -p "$2" --value "$1"; }
-journal_has() { nsx journalctl --no-pager -o cat -u calcd.service | grep -qF -- "$1"; }
+# grep reads it all (not -q): a grep that quits at its match leaves journalctl
+# to die of SIGPIPE, which pipefail counts as a failure.
+journal_has() { nsx journalctl --no-pager -o cat -u calcd.service | grep -F -- "$1" >/dev/null; }
 journal_count() { nsx journalctl --no-pager -o cat -u calcd.service | grep -cF -- "$1" || true; }
 expect() { # WHAT GOT WANT
 	[ "$2" = "$3" ] || die "$1 is '$2', not '$3'"
@@ -287,7 +289,7 @@ expect "calcctl subtract 10 4" "$(nsx calcctl subtract 10 4)" 6
 step "systemctl status shows calcd's STATUS line"
 status=$(sc status calcd) || die "systemctl status calcd failed"
 echo "$status"
-grep -qE 'Status: "Serving on [^;]*:9090[^;]*; [0-9]+ connections?; [0-9]+ requests served"' <<<"$status" ||
+grep -qE 'Status: "Serving on [^;]*:9090[^;]*; [0-9]+ connections?; [0-9]+ requests served[;"]' <<<"$status" ||
 	die "no STATUS line from calcd in systemctl status"
 echo "ok STATUS line"
 
