@@ -517,10 +517,11 @@ IFS=$'\t' read -r runs_total runs_noisy runs_failed calcd_failed replies_checked
 	echo "- Every reply checked: $replies_checked replies in $runs_total runs," \
 		"$([ "$runs_failed" = 0 ] && echo "all right" ||
 		echo "**$runs_failed runs failed** ($calcd_failed of them calcd's)")."
-	echo "- × calcd: this server's value ÷ calcd's, same load and same transport. Calls/s" \
-		"above 1: faster than calcd; latency, CPU and memory above 1: more than calcd."
+	echo "- × calcd: this server's value ÷ calcd's, same load and same transport (the rows'" \
+		"medians; the two tables after this one pair runs round by round). Calls/s above 1:" \
+		"faster than calcd; latency, CPU and memory above 1: more than calcd."
 	echo
-	awk -F'\t' -v idle="$idle" '
+	awk -F'\t' -v idle="$idle" -v noise="$noise" '
 	function kv(line, key,   v) {
 		v = " " line " "
 		if (!sub(".* " key "=", "", v))
@@ -558,6 +559,46 @@ IFS=$'\t' read -r runs_total runs_noisy runs_failed calcd_failed replies_checked
 			return sprintf("32 × 1 + %s idle", commas(idle))
 		split(p, c, "x")
 		return c[1] " × " c[2]
+	}
+	# Paired ratio of row a to row b: the median over the rounds in which both
+	# ran clean of a ÷ b (the k-th attempt of a row was in the k-th round, the
+	# extra rounds included).  Sets pmed, plo, phi, pn; pn = 0 if no pair.
+	function paired(a, b, which,   k, m, v, x, y, i, j, t) {
+		m = 0
+		for (k = 1; k <= att[a] && k <= att[b]; k++) {
+			if (!pclean[a, k] || !pclean[b, k])
+				continue
+			x = which == "cpu" ? pcpu[a, k] : prate[a, k]
+			y = which == "cpu" ? pcpu[b, k] : prate[b, k]
+			if (x + 0 < 0 || y + 0 <= 0)
+				continue
+			v[++m] = x / y
+		}
+		for (i = 2; i <= m; i++)
+			for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
+				t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+			}
+		pn = m
+		if (m == 0)
+			return ""
+		pmed = v[int((m + 1) / 2)]; plo = v[1]; phi = v[m]
+		return sprintf("%.2f", pmed)
+	}
+	function paired_text(r) {
+		if (pn == 0)
+			return "–"
+		return sprintf("%s (%.2f–%.2f, %d)", r, plo, phi, pn)
+	}
+	# raw.tsv first: every attempt of every row, in order.
+	NR == FNR {
+		key = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4
+		k = ++att[key]
+		if ($5 == "ok") {
+			prate[key, k] = kv($6, "calls_per_s")
+			pcpu[key, k] = kv($6, "server_cpu_us_per_call")
+			pclean[key, k] = kv($6, "other_cpu_pct") + 0 <= noise + 0
+		}
+		next
 	}
 	{
 		n++
@@ -601,7 +642,7 @@ IFS=$'\t' read -r runs_total runs_noisy runs_failed calcd_failed replies_checked
 			print ""
 			print "### calcd in each transport and protocol at 32 × 16"
 			print ""
-			print "Each against calcd in buffered binary, same run (× above 1: more calls/s, more CPU per call)."
+			print "Each against calcd in buffered binary: × is the median over the rounds in which both ran clean of the ratio within the round (lowest–highest, rounds). Above 1: more calls/s, more CPU per call."
 			print ""
 			print "| transport | protocol | calls/s | × buffered binary | p99 µs | server CPU µs/call | × buffered binary | clean runs | others, % of a CPU |"
 			print "|---|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -612,10 +653,15 @@ IFS=$'\t' read -r runs_total runs_noisy runs_failed calcd_failed replies_checked
 					printf "| %s | %s | **FAILED**: %s | | | | | | |\n", tr[i], pr[i], rest[i]
 					continue
 				}
+				me = point[i] SUBSEP "calcd" SUBSEP tr[i] SUBSEP pr[i]
+				bb = "32x16" SUBSEP "calcd" SUBSEP "buffered" SUBSEP "binary"
+				r = paired(me, bb, "rate")
+				r = me == bb ? "1" : paired_text(r)
+				c = paired(me, bb, "cpu")
+				c = me == bb ? "1" : paired_text(c)
 				printf "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f |\n",
 				    tr[i] == "header" ? "THeader" : tr[i], pr[i], commas(rate[i]),
-				    ratio(rate[i], crate[base]), us(p99[i]), cpu_text(i),
-				    ratio(cpu[i], ccpu[base]), runs_text(i), other[i]
+				    r, us(p99[i]), cpu_text(i), c, runs_text(i), other[i]
 			}
 		}
 
@@ -623,7 +669,7 @@ IFS=$'\t' read -r runs_total runs_noisy runs_failed calcd_failed replies_checked
 		print ""
 		print "### Targets (issue 15), this run"
 		print ""
-		print "At 32 × 1, 256 × 1, 32 × 16 and 256 × 16 (other loads for reference), buffered binary:"
+		print "At 32 × 1, 256 × 1, 32 × 16 and 256 × 16 (other loads for reference), buffered binary. Each ratio is the median over the rounds in which both servers ran clean of calcd ÷ limit within the round (lowest–highest, rounds): runs of one round are seconds apart, so a machine that slows down between rounds moves both. Without such a round, the ratio of the rows above (unpaired)."
 		print ""
 		print "| load | calcd ÷ limit calls/s (≥ 0.92) | calcd ÷ limit CPU/call (≤ 1.10) | calcd p99 < TNonblockingServer p99 (framed) |"
 		print "|---|---:|---:|---|"
@@ -632,7 +678,18 @@ IFS=$'\t' read -r runs_total runs_noisy runs_failed calcd_failed replies_checked
 				continue
 			target = point[i] ~ /^(32x1|256x1|32x16|256x16)$/
 			key = point[i] SUBSEP "buffered" SUBSEP "binary"
-			r = ratio(crate[key], rate[i]); c = ratio(ccpu[key], cpu[i])
+			me = point[i] SUBSEP "calcd" SUBSEP "buffered" SUBSEP "binary"
+			them = point[i] SUBSEP "limit" SUBSEP "buffered" SUBSEP "binary"
+			r = paired(me, them, "rate")
+			rtext = paired_text(r)
+			if (r == "") {
+				r = ratio(crate[key], rate[i]); rtext = r " (unpaired)"
+			}
+			c = paired(me, them, "cpu")
+			ctext = paired_text(c)
+			if (c == "") {
+				c = ratio(ccpu[key], cpu[i]); ctext = c " (unpaired)"
+			}
 			p = "–"
 			fkey = point[i] SUBSEP "framed" SUBSEP "binary"
 			for (j = 1; j <= n; j++)
@@ -644,13 +701,13 @@ IFS=$'\t' read -r runs_total runs_noisy runs_failed calcd_failed replies_checked
 			rflag = (target && r != "–" && r + 0 < 0.92) ? " **short**" : ""
 			cflag = (target && c != "–" && c + 0 > 1.10) ? " **over**" : ""
 			printf "| %s%s | %s%s | %s%s | %s |\n", label(point[i]),
-			    target ? "" : " (reference)", r, rflag, c, cflag, p
+			    target ? "" : " (reference)", rtext, rflag, ctext, cflag, p
 		}
 		key = "idle" SUBSEP "buffered" SUBSEP "binary"
 		if (crss[key] != "")
 			printf "\nMemory: calcd holds %s idle connections (all answered) at %s bytes each (target ≤ 4096).\n",
 			    commas(idle), commas(crss[key])
-	}' "$work/chosen.tsv"
+	}' "$raw" "$work/chosen.tsv"
 	if [ -n "$instructions" ]; then
 		echo
 		echo "Instructions per call (\`bench/profile.sh --instructions\`: callgrind, user-space" \
