@@ -29,7 +29,8 @@ wire_src=(request transport dispatch calc binary compact proto buf)
 wire_files=()
 for f in "${wire_src[@]}"; do wire_files+=("$top/src/$f.c"); done
 "$CLANG" "${flags[@]}" "$here/fuzz_wire.c" "${wire_files[@]}" -o "$work/bin/fuzz_wire"
-"$CLANG" "${flags[@]}" "$here/fuzz_scan.c" "$top/src/scan.c" "${wire_files[@]}" \
+"$CLANG" "${flags[@]}" "$here/fuzz_scan.c" "$top/src/scan.c" "$top/src/scan_binary.c" \
+	"$top/src/scan_compact.c" "${wire_files[@]}" \
 	-o "$work/bin/fuzz_scan"
 "$CLANG" "${flags[@]}" "$here/fuzz_conf.c" "$top/src/conf.c" "$top/src/conf_listen.c" "$top/src/log.c" \
 	-o "$work/bin/fuzz_conf"
