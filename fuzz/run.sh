@@ -25,13 +25,11 @@ mkdir -p "$work/bin" "$work/corpus-wire" "$work/corpus-conf" "$work/seed-wire" "
 	"$work/corpus-proxy" "$work/seed-proxy" "$work/corpus-scan" "$work/seed-scan"
 flags=(-g -O1 -std=gnu11 -Wall -Wextra -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=all -I"$top/src" -I. -include config.h)
-wire_src=(request transport dispatch calc binary compact proto buf)
+wire_src=(request transport scan scan_binary scan_compact dispatch calc binary compact proto buf)
 wire_files=()
 for f in "${wire_src[@]}"; do wire_files+=("$top/src/$f.c"); done
 "$CLANG" "${flags[@]}" "$here/fuzz_wire.c" "${wire_files[@]}" -o "$work/bin/fuzz_wire"
-"$CLANG" "${flags[@]}" "$here/fuzz_scan.c" "$top/src/scan.c" "$top/src/scan_binary.c" \
-	"$top/src/scan_compact.c" "${wire_files[@]}" \
-	-o "$work/bin/fuzz_scan"
+"$CLANG" "${flags[@]}" "$here/fuzz_scan.c" "${wire_files[@]}" -o "$work/bin/fuzz_scan"
 "$CLANG" "${flags[@]}" "$here/fuzz_conf.c" "$top/src/conf.c" "$top/src/conf_listen.c" "$top/src/log.c" \
 	-o "$work/bin/fuzz_conf"
 "$CLANG" "${flags[@]}" "$here/fuzz_proxy.c" "$top/src/proxy.c" -o "$work/bin/fuzz_proxy"

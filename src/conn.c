@@ -209,6 +209,7 @@ conn_close(struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	env->count--;
+	transport_free(&c->transport);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	log_debug("%s: closed", c->peer);

@@ -13,11 +13,6 @@
 #include "dispatch.h"
 
 #define DISPATCH_MAX_ARGS	2
-/*
- * Structs dispatch reads its way into: the arguments, and a Work inside
- * them.  max_nesting_depth counts only what is skipped below these.
- */
-#define DISPATCH_DEPTH		2
 /* Bytes of a peer's method or service name quoted in a reply. */
 #define DISPATCH_QUOTE_LEN	200
 
