@@ -83,8 +83,7 @@ request_process(struct transport *t, const uint8_t *data, size_t len,
 
 	res->consumed = 0;
 	res->replied = false;
-	transport_next(t, data, len, limits->max_message_size,
-	    limits->max_nesting_depth + REQUEST_SCAN_SLACK, msg);
+	transport_next(t, data, len, limits->max_message_size, msg);
 	if (msg->status != PROTO_OK) {
 		memset(call, 0, sizeof *call);	/* nothing was called */
 		if (msg->kind == TRANSPORT_BUFFERED && msg->status != PROTO_NEED_MORE)
@@ -101,7 +100,8 @@ request_process(struct transport *t, const uint8_t *data, size_t len,
 	} else {
 		dispatch_message(msg->proto, msg->data, msg->len, limits, out, call);
 	}
-	transport_message_end(t, msg, call->status, call->consumed, call->error);
+	transport_message_end(t, msg, call->status, call->consumed, call->error,
+	    limits->max_nesting_depth + REQUEST_SCAN_SLACK);
 	if (msg->status != PROTO_OK) {
 		request_fail(res, out, start);
 		return;

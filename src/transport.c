@@ -257,32 +257,50 @@ transport_free(struct transport *t)
 	t->scan = NULL;
 }
 
-/* The scan has its answer: msg gets it, and t is ready for the next message. */
-static void
-transport_scan_end(struct transport *t, struct transport_message *msg)
-{
-	const struct scan *s = t->scan;
-
-	if (s->status == SCAN_DONE) {
-		msg->len = s->length;
-		msg->scanned = true;
-	} else {
-		transport_message_fail(msg, s->status == SCAN_TOO_BIG ? PROTO_TOO_BIG : PROTO_BAD,
-		    s->error);
-	}
-	transport_free(t);
-}
-
+/*
+ * Scan on.  DONE: msg is exactly the message, and the scan stays until
+ * transport_scanned_end has the decoder's verdict.  A refusal ends it.
+ */
 void
 transport_next_scan(struct transport *t, const uint8_t *data, size_t len,
     struct transport_message *msg)
 {
-	if (scan_continue(t->scan, data, len) == SCAN_NEED_MORE) {
+	const struct scan *s = t->scan;
+
+	switch (scan_continue(t->scan, data, len)) {
+	case SCAN_NEED_MORE:
 		msg->status = PROTO_NEED_MORE;
-		msg->need = t->scan->need;
+		msg->need = s->need;
+		return;
+	case SCAN_DONE:
+		msg->len = s->length;
+		return;
+	default:
+		transport_message_fail(msg, s->status == SCAN_TOO_BIG ? PROTO_TOO_BIG : PROTO_BAD,
+		    s->error);
+		transport_free(t);
 		return;
 	}
-	transport_scan_end(t, msg);
+}
+
+/*
+ * The decoder's verdict on a message its scan found complete: final, but
+ * it must take all of the message and no more; then t is ready for the
+ * next one.  (The scan held it to max_message_size.)
+ */
+void
+transport_scanned_end(struct transport *t, struct transport_message *msg,
+    enum proto_status status, size_t used, const char *error)
+{
+	transport_free(t);
+	msg->status = status;
+	msg->error = error;
+	if (status == PROTO_OK && used == msg->len) {
+		msg->consumed = used;
+	} else if (status == PROTO_OK || status == PROTO_NEED_MORE) {
+		msg->status = PROTO_BAD;
+		msg->error = "malformed message";
+	}
 }
 
 /*
@@ -292,18 +310,18 @@ transport_next_scan(struct transport *t, const uint8_t *data, size_t len,
  * malformed.
  */
 void
-transport_scan_begin(struct transport *t, struct transport_message *msg)
+transport_scan_begin(struct transport *t, struct transport_message *msg, unsigned max_depth)
 {
 	if (t->scan == NULL && (t->scan = malloc(sizeof *t->scan)) == NULL) {
 		transport_message_fail(msg, PROTO_TOO_BIG, "out of memory for an unfinished message");
 		return;
 	}
 	scan_init(t->scan, t->proto == &proto_compact ? SCAN_COMPACT : SCAN_BINARY,
-	    msg->max_size, msg->max_depth, 0);
+	    msg->max_size, max_depth, 0);
 	msg->status = PROTO_OK;
 	transport_next_scan(t, msg->data, msg->len, msg);
 	if (msg->status == PROTO_OK) {
-		msg->scanned = false;
+		transport_free(t);
 		transport_message_fail(msg, PROTO_BAD, "malformed message");
 	}
 }

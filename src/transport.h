@@ -40,8 +40,8 @@ struct transport {
 	enum transport_kind	 kind;
 	const struct proto_ops	*proto;	/* NULL for THeader: each frame names its own */
 	/*
-	 * Unframed: the scan of a message found incomplete, NULL between
-	 * messages.  Allocated only while such a message is unfinished.
+	 * Unframed: the scan of a message found incomplete, from then until
+	 * transport_message_end has settled it; NULL between messages.
 	 */
 	struct scan		*scan;
 };
@@ -71,12 +71,6 @@ struct transport_message {
 	/* how the message came, for its reply's frame */
 	enum transport_kind	 kind;
 	size_t			 max_size;	/* max_message_size it was cut with */
-	unsigned		 max_depth;	/* unframed: the nesting its scan allows */
-	/*
-	 * Unframed: data[0..len) is exactly the message, as its scan found
-	 * it; false while the decoder is to find where it ends in data.
-	 */
-	bool			 scanned;
 	/* THeader only, once its header block was read: echoed in the reply */
 	uint16_t		 header_flags;
 	uint32_t		 header_seq;
@@ -120,7 +114,10 @@ void	transport_next_frame(const struct transport *, const uint8_t *data, size_t 
 	    struct transport_message *);
 void	transport_next_scan(struct transport *, const uint8_t *data, size_t len,
 	    struct transport_message *);
-void	transport_scan_begin(struct transport *, struct transport_message *);
+void	transport_scan_begin(struct transport *, struct transport_message *,
+	    unsigned max_depth);
+void	transport_scanned_end(struct transport *, struct transport_message *,
+	    enum proto_status, size_t used, const char *error);
 int	transport_reply_begin_slow(const struct transport_message *, struct buf *out);
 
 /*
@@ -128,14 +125,13 @@ int	transport_reply_begin_slow(const struct transport_message *, struct buf *out
  * max_message_size from its length.  Unframed, a message that arrives
  * whole is found by decoding it: the message is all of data, and
  * transport_message_end holds it to max_message_size.  One found
- * incomplete is scanned (max_depth: the nesting the scan allows below
- * the argument struct) until it is all here, then given exactly
- * (msg->scanned); meanwhile this returns NEED_MORE, or the scan's BAD or
- * TOO_BIG.
+ * incomplete is scanned until it is all here, then given exactly (with
+ * t->scan still set, until transport_message_end); meanwhile this
+ * returns NEED_MORE, or the scan's BAD or TOO_BIG.
  */
 static inline void
 transport_next(struct transport *t, const uint8_t *data, size_t len,
-    size_t max_message_size, unsigned max_depth, struct transport_message *msg)
+    size_t max_message_size, struct transport_message *msg)
 {
 	msg->status = PROTO_OK;
 	msg->consumed = msg->need = 0;
@@ -146,8 +142,6 @@ transport_next(struct transport *t, const uint8_t *data, size_t len,
 	msg->refusal = NULL;
 	msg->kind = t->kind;
 	msg->max_size = max_message_size;
-	msg->max_depth = max_depth;
-	msg->scanned = false;
 	if (t->kind != TRANSPORT_BUFFERED)
 		transport_next_frame(t, data, len, msg);
 	else if (t->scan != NULL)
@@ -160,16 +154,21 @@ transport_next(struct transport *t, const uint8_t *data, size_t len,
  * need or error to how the input stands: a frame is consumed whole, but
  * a message longer than its frame is malformed.  An unframed message is
  * as long as it was decoded, and no longer than max_message_size; if the
- * decoder wants more of it, its scan begins (in t), and says how much.
+ * decoder wants more of it, its scan begins (in t, allowing values to
+ * nest scan_depth levels below the argument struct), and says how much.
  * A scanned message the decoder takes in full or refuses; anything else
  * is malformed.
  */
 static inline void
 transport_message_end(struct transport *t, struct transport_message *msg,
-    enum proto_status status, size_t used, const char *error)
+    enum proto_status status, size_t used, const char *error, unsigned scan_depth)
 {
 	bool framed = msg->kind != TRANSPORT_BUFFERED;
 
+	if (t->scan != NULL) {
+		transport_scanned_end(t, msg, status, used, error);
+		return;
+	}
 	msg->status = status;
 	switch (status) {
 	case PROTO_OK:
@@ -177,10 +176,7 @@ transport_message_end(struct transport *t, struct transport_message *msg,
 		if (framed)
 			return;
 		msg->consumed = used;
-		if (msg->scanned && used != msg->len) {
-			msg->status = PROTO_BAD;
-			msg->error = "malformed message";
-		} else if (used > msg->max_size) {
+		if (used > msg->max_size) {
 			msg->status = PROTO_TOO_BIG;
 			msg->error = "message exceeds max_message_size";
 		}
@@ -189,11 +185,8 @@ transport_message_end(struct transport *t, struct transport_message *msg,
 		if (framed) {
 			msg->status = PROTO_BAD;
 			msg->error = "frame shorter than its message";
-		} else if (msg->scanned) {
-			msg->status = PROTO_BAD;
-			msg->error = "malformed message";
 		} else {
-			transport_scan_begin(t, msg);
+			transport_scan_begin(t, msg, scan_depth);
 		}
 		return;
 	default:

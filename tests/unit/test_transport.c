@@ -205,7 +205,7 @@ next_hex(struct transport *t, struct hexin *in, const char *hex, size_t max,
 {
 	in->len = hex_decode(hex, in->data, sizeof in->data);
 	memset(msg, 0xa5, sizeof *msg);
-	transport_next(t, in->data, in->len, max, MAX_DEPTH, msg);
+	transport_next(t, in->data, in->len, max, msg);
 }
 
 /* A frame's payload is the message; the frame is what it consumes. */
@@ -225,7 +225,7 @@ START_TEST(framed_next)
 	/* and only the first frame, with more behind it */
 	in.len = hex_decode(frames[_i], in.data, sizeof in.data);
 	in.len += hex_decode(frames[_i], in.data + in.len, sizeof in.data - in.len);
-	transport_next(&framed_protos[_i], in.data, in.len, MAX_MESSAGE, MAX_DEPTH, &msg);
+	transport_next(&framed_protos[_i], in.data, in.len, MAX_MESSAGE, &msg);
 	ck_assert_status(msg.status, PROTO_OK);
 	ck_assert_uint_eq(msg.consumed, in.len / 2);
 }
@@ -240,7 +240,7 @@ START_TEST(framed_prefixes)
 
 	in.len = hex_decode(frames[_i], in.data, sizeof in.data);
 	for (size_t cut = 0; cut < in.len; cut++) {
-		transport_next(&framed_protos[_i], in.data, cut, MAX_MESSAGE, MAX_DEPTH, &msg);
+		transport_next(&framed_protos[_i], in.data, cut, MAX_MESSAGE, &msg);
 		ck_assert_msg(msg.status == PROTO_NEED_MORE, "%zu bytes: %s", cut,
 		    status_name(msg.status));
 		ck_assert_uint_eq(msg.need, cut < 4 ? 4 : in.len);
@@ -296,19 +296,19 @@ START_TEST(framed_message_end)
 
 	next_hex(&framed_protos[_i], &in, "00000010 " B_ADD, MAX_MESSAGE, &msg);
 	ck_assert_status(msg.status, PROTO_OK);
-	transport_message_end(&framed_protos[_i], &msg, PROTO_OK, 12, NULL);
+	transport_message_end(&framed_protos[_i], &msg, PROTO_OK, 12, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_OK);
 	ck_assert_uint_eq(msg.consumed, 20);
 
 	next_hex(&framed_protos[_i], &in, "00000010 " B_ADD, MAX_MESSAGE, &msg);
-	transport_message_end(&framed_protos[_i], &msg, PROTO_NEED_MORE, 0, NULL);
+	transport_message_end(&framed_protos[_i], &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_BAD);
 	ck_assert_str_eq(msg.error, "frame shorter than its message");
 	ck_assert_ptr_null(framed_protos[_i].scan);	/* frames are never scanned */
 
 	next_hex(&framed_protos[_i], &in, "00000010 " B_ADD, MAX_MESSAGE, &msg);
 	transport_message_end(&framed_protos[_i], &msg, PROTO_BAD, 0,
-	    "bad binary protocol version");
+	    "bad binary protocol version", MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_BAD);
 	ck_assert_str_eq(msg.error, "bad binary protocol version");
 }
@@ -326,15 +326,14 @@ START_TEST(buffered_next_and_end)
 	ck_assert_ptr_eq(msg.data, in.data);
 	ck_assert_uint_eq(msg.len, in.len);
 	ck_assert_ptr_eq(msg.proto, &proto_binary);
-	ck_assert(!msg.scanned);
-	transport_message_end(&t, &msg, PROTO_OK, 30, NULL);
+	transport_message_end(&t, &msg, PROTO_OK, 30, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_OK);
 	ck_assert_uint_eq(msg.consumed, 30);
 	ck_assert_ptr_null(t.scan);	/* a message that came whole is never scanned */
 
 	/* a whole message longer than max_message_size is too big */
 	next_hex(&t, &in, B_ADD, 29, &msg);
-	transport_message_end(&t, &msg, PROTO_OK, 30, NULL);
+	transport_message_end(&t, &msg, PROTO_OK, 30, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_TOO_BIG);
 	ck_assert_ptr_nonnull(msg.error);
 	ck_assert_ptr_null(t.scan);
@@ -355,14 +354,14 @@ START_TEST(buffered_scan)
 
 	whole.len = hex_decode(B_ADD B_ADD_OLD, whole.data, sizeof whole.data);
 	next_hex(&t, &in, "80010001", 64, &msg);
-	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_NEED_MORE);
 	/* name length, seqid, the arguments' stop */
 	ck_assert_uint_eq(msg.need, 4 + 4 + 4 + 1);
 	ck_assert_ptr_nonnull(t.scan);
 	/* The same message, more of it each time, and the next one behind it. */
 	for (size_t len = 5; len <= whole.len; len++) {
-		transport_next(&t, whole.data, len, 64, MAX_DEPTH, &msg);
+		transport_next(&t, whole.data, len, 64, &msg);
 		if (len < 30) {
 			ck_assert_msg(msg.status == PROTO_NEED_MORE, "%zu bytes: %s", len,
 			    status_name(msg.status));
@@ -373,20 +372,21 @@ START_TEST(buffered_scan)
 			continue;
 		}
 		ck_assert_status(msg.status, PROTO_OK);
-		ck_assert(msg.scanned);
 		ck_assert_ptr_eq(msg.data, whole.data);
 		ck_assert_uint_eq(msg.len, 30);
-		ck_assert_ptr_null(t.scan);
-		transport_message_end(&t, &msg, PROTO_OK, 30, NULL);
+		/* the scan stays until the decoder's verdict is in */
+		ck_assert_ptr_nonnull(t.scan);
+		transport_message_end(&t, &msg, PROTO_OK, 30, NULL, MAX_DEPTH);
 		ck_assert_status(msg.status, PROTO_OK);
 		ck_assert_uint_eq(msg.consumed, 30);
+		ck_assert_ptr_null(t.scan);
 		break;
 	}
-	ck_assert(msg.scanned);
+	ck_assert_uint_eq(msg.consumed, 30);
 	/* the next message is decoded straight away again */
-	transport_next(&t, whole.data + 30, whole.len - 30, 64, MAX_DEPTH, &msg);
+	transport_next(&t, whole.data + 30, whole.len - 30, 64, &msg);
 	ck_assert_status(msg.status, PROTO_OK);
-	ck_assert(!msg.scanned);
+	ck_assert_ptr_null(t.scan);
 	ck_assert_uint_eq(msg.len, whole.len - 30);
 	transport_free(&t);
 	transport_free(&t);	/* twice is harmless */
@@ -403,14 +403,14 @@ START_TEST(buffered_scan_refusals)
 
 	/* not all here, and already longer than max_message_size */
 	next_hex(&t, &in, "80010001", 12, &msg);
-	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_TOO_BIG);
 	ck_assert_str_eq(msg.error, "message exceeds max_message_size");
 	ck_assert_ptr_null(t.scan);
 
 	/* malformed in a later piece: the scan says why */
 	next_hex(&t, &in, "80010001 00000003", 64, &msg);
-	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_NEED_MORE);
 	next_hex(&t, &in, "80010001 00000003 616464 00000001 07 0001", 64, &msg);
 	ck_assert_status(msg.status, PROTO_BAD);
@@ -419,36 +419,48 @@ START_TEST(buffered_scan_refusals)
 
 	/* the decoder wanted more of what the scan finds complete */
 	next_hex(&t, &in, B_ADD, 64, &msg);
-	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_BAD);
 	ck_assert_str_eq(msg.error, "malformed message");
 	ck_assert_ptr_null(t.scan);
 
 	/* the scanned message, and the decoder takes less of it, or wants more */
 	next_hex(&t, &in, "80010001", 64, &msg);
-	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
 	next_hex(&t, &in, B_ADD, 64, &msg);
-	ck_assert(msg.scanned);
-	transport_message_end(&t, &msg, PROTO_OK, 29, NULL);
+	ck_assert_ptr_nonnull(t.scan);
+	transport_message_end(&t, &msg, PROTO_OK, 29, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_BAD);
 	ck_assert_str_eq(msg.error, "malformed message");
 	next_hex(&t, &in, "80010001", 64, &msg);
-	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
 	next_hex(&t, &in, B_ADD, 64, &msg);
-	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_BAD);
 	/* and its refusal stands */
 	next_hex(&t, &in, "80010001", 64, &msg);
-	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
 	next_hex(&t, &in, B_ADD, 64, &msg);
-	transport_message_end(&t, &msg, PROTO_BAD, 0, "varint overflows 32 bits");
+	transport_message_end(&t, &msg, PROTO_BAD, 0, "varint overflows 32 bits", MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_BAD);
 	ck_assert_str_eq(msg.error, "varint overflows 32 bits");
+	ck_assert_ptr_null(t.scan);
+
+	/* the scan allows the depth it was begun with below the arguments */
+	next_hex(&t, &in, "80010001 00000003 616464 00000001 0c 0001 0c 0001", 64, &msg);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, 2);
+	ck_assert_status(msg.status, PROTO_NEED_MORE);
+	transport_free(&t);
+	next_hex(&t, &in, "80010001 00000003 616464 00000001 0c 0001 0c 0001", 64, &msg);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, 1);
+	ck_assert_status(msg.status, PROTO_BAD);
+	ck_assert_str_eq(msg.error, "nesting too deep");
+	ck_assert_ptr_null(t.scan);
 
 	/* compact: the scan knows which protocol it reads */
 	t.proto = &proto_compact;
 	next_hex(&t, &in, "82 21 01 03 61", 64, &msg);
-	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_NEED_MORE);
 	next_hex(&t, &in, C_ADD, 64, &msg);
 	ck_assert_status(msg.status, PROTO_OK);
