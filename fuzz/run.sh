@@ -1,39 +1,36 @@
 #!/bin/bash
-# Build the libFuzzer harnesses with clang (ASan + UBSan) and run each for
-# FUZZ_SECONDS (default 60).  fuzz_wire starts from real client messages
-# that Debian's python3-thrift writes (make_corpus.py); fuzz_scan from the
-# unframed ones behind its settings bytes; fuzz_conf from the shipped
-# calcd.conf; fuzz_proxy from the PROXY protocol spec's examples and the
-# headers HAProxy sends (below), with proxy.dict.  A crash leaves its
+# Run the libFuzzer harnesses for FUZZ_SECONDS each (default 60).  make fuzz
+# builds them first and runs this; configure builds them only with
+# --enable-fuzzing (clang, ASan + UBSan, linked with libcalcd.a: see
+# Makefile.am).  fuzz_wire starts from real client messages that Debian's
+# python3-thrift writes (make_corpus.py) and fuzz/regressions/; fuzz_scan
+# from the unframed ones behind its settings bytes; fuzz_conf from the
+# shipped calcd.conf; fuzz_proxy from the PROXY protocol spec's examples and
+# the headers HAProxy sends (below), with proxy.dict.  A crash leaves its
 # input in $FUZZ_WORK and fails.
 #
-#   fuzz/run.sh [SECONDS]     from the top of a configured build tree
+#   fuzz/run.sh [SECONDS]     from the top of a build tree configured with
+#                             --enable-fuzzing, after make (make fuzz does both)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(dirname "$here")
 seconds=${1:-${FUZZ_SECONDS:-60}}
+bin=$PWD/fuzz
 work=${FUZZ_WORK:-$PWD/fuzz-work}
-: "${CLANG:=clang}"
 : "${PYTHON3:=/usr/bin/python3}"
 : "${THRIFT:=thrift}"
 
-command -v "$CLANG" >/dev/null || { echo "fuzz: $CLANG not found (apt-get install clang)" >&2; exit 1; }
-[ -f config.h ] || { echo "fuzz: run from a configured build tree (config.h)" >&2; exit 1; }
+for f in fuzz_wire fuzz_conf fuzz_proxy fuzz_scan; do
+	[ -x "$bin/$f" ] || {
+		echo "fuzz: no $bin/$f: run make fuzz in a build configured with" \
+			"--enable-fuzzing CC=clang" >&2
+		exit 1
+	}
+done
 
-mkdir -p "$work/bin" "$work/corpus-wire" "$work/corpus-conf" "$work/seed-wire" "$work/gen-py" \
+mkdir -p "$work/corpus-wire" "$work/corpus-conf" "$work/seed-wire" "$work/gen-py" \
 	"$work/corpus-proxy" "$work/seed-proxy" "$work/corpus-scan" "$work/seed-scan"
-flags=(-g -O1 -std=gnu11 -Wall -Wextra -fsanitize=fuzzer,address,undefined
-	-fno-sanitize-recover=all -I"$top/src" -I. -include config.h)
-wire_src=(request transport scan scan_binary scan_compact dispatch calc binary compact proto buf)
-wire_files=()
-for f in "${wire_src[@]}"; do wire_files+=("$top/src/$f.c"); done
-"$CLANG" "${flags[@]}" "$here/fuzz_wire.c" "${wire_files[@]}" -o "$work/bin/fuzz_wire"
-"$CLANG" "${flags[@]}" "$here/fuzz_scan.c" "${wire_files[@]}" -o "$work/bin/fuzz_scan"
-"$CLANG" "${flags[@]}" "$here/fuzz_conf.c" "$top/src/conf.c" "$top/src/conf_listen.c" "$top/src/log.c" \
-	-o "$work/bin/fuzz_conf"
-"$CLANG" "${flags[@]}" "$here/fuzz_proxy.c" "$top/src/proxy.c" -o "$work/bin/fuzz_proxy"
-
 "$THRIFT" --gen py -out "$work/gen-py" "$top/calculator.thrift"
 "$PYTHON3" "$here/make_corpus.py" "$work/gen-py" "$work/seed-wire"
 cp "$top/etc/calcd.conf" "$work/corpus-conf/shipped.conf"
@@ -80,7 +77,7 @@ run() { # NAME ARGS...
 	local name=$1
 	shift
 	echo "$name: ${seconds}s"
-	if ! "./bin/$name" -max_total_time="$seconds" -print_final_stats=1 "$@" >"$name.log" 2>&1; then
+	if ! "$bin/$name" -max_total_time="$seconds" -print_final_stats=1 "$@" >"$name.log" 2>&1; then
 		status=1
 		tail -n 40 "$name.log"
 	fi

@@ -24,6 +24,7 @@
 #include "calc.h"
 #include "calcctl_net.h"
 #include "calcctl_rpc.h"
+#include "calcctl_stats.h"
 
 #define CALCCTL_EXIT_OK		0
 #define CALCCTL_EXIT_SERVER	1
@@ -36,6 +37,7 @@
 #define CALCCTL_MAX_TIMEOUT	86400.0		/* seconds */
 #define CALCCTL_SEQID		1		/* one call per connection */
 #define CALCCTL_MAX_CALL	65536		/* bytes of the encoded call */
+#define CALCCTL_STATS_DEFAULT_PORT 9100		/* the metrics_listen example in calcd.conf */
 #define CALCCTL_NAME_LEN	256		/* "SERVICE:method" */
 
 /* How a command's argument is given on the command line. */
@@ -150,6 +152,9 @@ calcctl_usage(FILE *out)
 	    "  getstruct KEY                 print what calculate logged under KEY,\n"
 	    "                                as key=KEY value=RESULT\n"
 	    "  zip                           send the oneway call zip; print nothing\n"
+	    "  stats [--watch]               calls/s, errors, latency and connections from\n"
+	    "                                calcd's metrics endpoint (metrics_listen; -p\n"
+	    "                                defaults to 9100 here); --watch: every second\n"
 	    "options:\n"
 	    "  -H, --host HOST          server name or address (default localhost)\n"
 	    "  -p, --port PORT          server port (default 9090)\n"
@@ -447,6 +452,40 @@ done:
 	return status;
 }
 
+/* The port as text and "host:port" for messages: five digits; a host name cut in a message. */
+static void
+calcctl_set_where(struct calcctl_target *t, long port)
+{
+	(void)snprintf(t->port, sizeof t->port, "%ld", port);
+	if (strchr(t->host, ':') != NULL)
+		(void)snprintf(t->where, sizeof t->where, "[%.255s]:%s", t->host, t->port);
+	else
+		(void)snprintf(t->where, sizeof t->where, "%.255s:%s", t->host, t->port);
+}
+
+/* `calcctl stats [--watch]`: the metrics endpoint, on -p PORT (default 9100). */
+static int
+calcctl_stats_main(struct calcctl_target *t, long port, int argc, char **argv)
+{
+	struct calcctl_stats_target	target;
+	bool				watch = false;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--watch") == 0 || strcmp(argv[i], "-w") == 0)
+			watch = true;
+		else if (strcmp(argv[i], "--") != 0)
+			return calcctl_usage_error("stats: unexpected argument '%s' (stats "
+			    "[--watch])", argv[i]);
+	}
+	calcctl_set_where(t, port);
+	target.host = t->host;
+	target.port = t->port;
+	target.where = t->where;
+	target.timeout_ms = (int64_t)(t->timeout * 1000 + 0.999);
+	target.verbose = t->verbose;
+	return calcctl_stats_run(&target, watch);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -470,6 +509,7 @@ main(int argc, char **argv)
 	long				 port = CALCCTL_DEFAULT_PORT, v;
 	size_t				 len;
 	int				 ch, status;
+	bool				 port_given = false;
 
 	memset(&t, 0, sizeof t);
 	memset(&call, 0, sizeof call);
@@ -500,6 +540,7 @@ main(int argc, char **argv)
 			if (!calcctl_parse_long(optarg, 1, 65535, &port))
 				return calcctl_usage_error("-p: '%s' is not a port number "
 				    "(1 to 65535)", optarg);
+			port_given = true;
 			break;
 		case 't':
 			if (strcmp(optarg, "buffered") == 0)
@@ -551,6 +592,9 @@ main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return calcctl_usage_error("no command given");
+	if (strcmp(argv[optind], "stats") == 0)
+		return calcctl_stats_main(&t, port_given ? port : CALCCTL_STATS_DEFAULT_PORT,
+		    argc - optind - 1, argv + optind + 1);
 	if ((cmd = calcctl_find_command(argv[optind])) == NULL)
 		return calcctl_usage_error("unknown command '%s'", argv[optind]);
 	optind++;
@@ -591,12 +635,7 @@ main(int argc, char **argv)
 	    cmd->method);
 	if (len >= sizeof name)
 		return calcctl_usage_error("-s: service name too long");
-	/* Neither is ever cut short: five digits; a host name cut in a message. */
-	(void)snprintf(t.port, sizeof t.port, "%ld", port);
-	if (strchr(t.host, ':') != NULL)
-		(void)snprintf(t.where, sizeof t.where, "[%.255s]:%s", t.host, t.port);
-	else
-		(void)snprintf(t.where, sizeof t.where, "%.255s:%s", t.host, t.port);
+	calcctl_set_where(&t, port);
 	call.method = cmd->method;
 	call.name = name;
 	call.oneway = cmd->oneway;

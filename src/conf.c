@@ -36,6 +36,7 @@ enum conf_type {
 	CONF_LEVEL,		/* log level name, stored as enum log_level */
 	CONF_TARGET,		/* stderr or syslog, as enum log_target */
 	CONF_LISTEN,		/* HOST:PORT, appended to conf->listen */
+	CONF_ADDRESS,		/* HOST:PORT into one struct conf_listen */
 	CONF_PATH,		/* absolute path into a char[CONF_PATH_LEN] */
 };
 
@@ -85,6 +86,9 @@ static const struct conf_key conf_keys[] = {
 	  "10s", 0, CONF_HOUR },
 	{ "message_timeout", CONF_DURATION, CONF_FIELD(message_timeout_ms), 0,
 	  "30s", 0, 24 * CONF_HOUR },
+	/* No default: no metrics endpoint unless asked for. */
+	{ "metrics_listen", CONF_ADDRESS, CONF_FIELD(metrics_listen), 0,
+	  NULL, 0, 0 },
 	/* No default: without a pid_file line there is no pid file. */
 	{ "pid_file", CONF_PATH, CONF_FIELD(pid_file), CONF_NEEDS_RESTART,
 	  NULL, 0, 0 },
@@ -334,6 +338,21 @@ conf_set_listen(struct conf *conf, const char *value, char *err,
 	return 0;
 }
 
+static int
+conf_set_address(struct conf *conf, const struct conf_key *key, const char *value,
+    char *err, size_t errlen)
+{
+	struct conf_listen	address;
+	const char		*why;
+
+	if ((why = conf_parse_listen(value, &address)) != NULL) {
+		(void)snprintf(err, errlen, "invalid address '%s': %s", value, why);
+		return -1;
+	}
+	memcpy((char *)conf + key->offset, &address, sizeof address);
+	return 0;
+}
+
 /* Parse value for key into conf; on error conf is untouched and err says why. */
 static int
 conf_set(struct conf *conf, const struct conf_key *key, const char *value,
@@ -350,6 +369,8 @@ conf_set(struct conf *conf, const struct conf_key *key, const char *value,
 		return conf_set_target(conf, value, err, errlen);
 	case CONF_LISTEN:
 		return conf_set_listen(conf, value, err, errlen);
+	case CONF_ADDRESS:
+		return conf_set_address(conf, key, value, err, errlen);
 	case CONF_PATH:
 		return conf_set_path(conf, key, value, err, errlen);
 	case CONF_COUNT:
@@ -543,6 +564,11 @@ conf_same_value(const struct conf_key *key, const struct conf *a, const struct c
 			    strcmp(a->listen[i].port, b->listen[i].port) != 0)
 				return false;
 		return true;
+	case CONF_ADDRESS:
+		return strcmp(((const struct conf_listen *)x)->host,
+		    ((const struct conf_listen *)y)->host) == 0 &&
+		    strcmp(((const struct conf_listen *)x)->port,
+		    ((const struct conf_listen *)y)->port) == 0;
 	case CONF_COUNT:
 	case CONF_COUNT_AUTO:
 	case CONF_SIZE:

@@ -7,6 +7,7 @@
 #ifndef CALCD_CONF_H
 #define CALCD_CONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,7 +32,15 @@ struct conf {
 	uint64_t	shutdown_timeout_ms;	/* then close what is left, exit */
 	uint64_t	message_timeout_ms;	/* to finish a message; 0 = never */
 	char		pid_file[CONF_PATH_LEN]; /* absolute; "" = none; for -d */
+	struct conf_listen metrics_listen;	/* port "" = no metrics endpoint */
 };
+
+/* Whether metrics_listen is set. */
+static inline bool
+conf_metrics_enabled(const struct conf *conf)
+{
+	return conf->metrics_listen.port[0] != '\0';
+}
 
 /* Defaults, before any file is read. */
 void	conf_defaults(struct conf *);

@@ -87,6 +87,44 @@ conn_format_address(const struct sockaddr *sa, char *out, size_t len)
 	}
 }
 
+/* A failed read or write: the peer went away (reset, pipe), or something else did. */
+static enum metrics_close_reason
+conn_io_close_reason(int err)
+{
+	return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT ?
+	    METRICS_CLOSE_CLIENT : METRICS_CLOSE_ERROR;
+}
+
+/* Monotonic nanoseconds, for call durations. */
+static uint64_t
+conn_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Count one answered message: its transport, protocol, method and outcome. */
+static void
+conn_count_call(struct metrics_block *m, const struct request_result *res, uint64_t ns)
+{
+	static const enum metrics_outcome outcomes[] = {
+		[DISPATCH_OUTCOME_OK] = METRICS_OK,
+		[DISPATCH_OUTCOME_EXCEPTION] = METRICS_EXCEPTION,
+		[DISPATCH_OUTCOME_ERROR] = METRICS_ERROR,
+	};
+	enum metrics_transport transport = res->message.kind == TRANSPORT_FRAMED ?
+	    METRICS_FRAMED : res->message.kind == TRANSPORT_HEADER ? METRICS_HEADER :
+	    METRICS_BUFFERED;
+	enum metrics_protocol protocol = res->message.proto == &proto_compact ?
+	    METRICS_COMPACT : METRICS_BINARY;
+
+	metrics_add(&m->requests[transport][protocol], 1);
+	if (res->message.refusal == NULL)
+		metrics_count_call(m, res->call.method_index, outcomes[res->call.outcome], ns);
+}
+
 /* Monotonic milliseconds, coarse (a vDSO read): timeouts don't need better. */
 static uint64_t
 conn_now_ms(void)
@@ -120,12 +158,12 @@ conn_on_sweep(evutil_socket_t fd, short what, void *arg)
 			log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
 			    "%s: closing connection: message not finished within "
 			    "message_timeout (%zu bytes of it arrived)", c->peer, c->in.len);
-			conn_close(c);
+			conn_close(c, METRICS_CLOSE_MESSAGE_TIMEOUT);
 		} else if (limits->idle_timeout_ms != 0 &&
 		    now - c->last_active_ms >= limits->idle_timeout_ms) {
 			log_info("%s: %s for idle_timeout, closing", c->peer, c->out.len > 0 ?
 			    "not reading its replies" : "idle");
-			conn_close(c);
+			conn_close(c, METRICS_CLOSE_IDLE_TIMEOUT);
 		}
 	}
 }
@@ -190,14 +228,19 @@ conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t sale
 		env->head->prev = c;
 	env->head = c;
 	env->count++;
+	if (env->metrics != NULL)
+		metrics_add(&env->metrics->accepted, 1);
 	log_debug("%s: connected", c->peer);
 	return c;
 }
 
 void
-conn_close(struct conn *c)
+conn_close(struct conn *c, enum metrics_close_reason reason)
 {
 	struct conn_env *env = c->env;
+
+	if (env->metrics != NULL)
+		metrics_add(&env->metrics->closed[reason], 1);
 
 	event_del(&c->read_ev);
 	event_del(&c->write_ev);
@@ -222,16 +265,18 @@ void
 conn_close_all(struct conn_env *env)
 {
 	while (env->head != NULL)
-		conn_close(env->head);
+		conn_close(env->head, METRICS_CLOSE_SHUTDOWN);
 }
 
 int
-conn_env_init(struct conn_env *env, struct event_base *base, const struct conn_limits *limits)
+conn_env_init(struct conn_env *env, struct event_base *base, struct metrics_block *metrics,
+    const struct conn_limits *limits)
 {
 	enum { CONN_SCRATCH_LEN = 64 * 1024 };
 
 	memset(env, 0, sizeof *env);
 	env->base = base;
+	env->metrics_block = metrics;
 	env->scratch_len = CONN_SCRATCH_LEN;
 	if ((env->scratch = malloc(CONN_SCRATCH_LEN)) == NULL)
 		return -1;
@@ -258,6 +303,8 @@ void
 conn_env_set_limits(struct conn_env *env, const struct conn_limits *limits)
 {
 	env->limits = *limits;
+	/* Counting costs a little per call: only while someone can read the counts. */
+	env->metrics = limits->count_metrics ? env->metrics_block : NULL;
 	/* A read's replies stop being gathered past max_output_buffer, plus one reply. */
 	env->reply.limit = limits->max_output_buffer + limits->dispatch.max_message_size + 65536;
 	conn_schedule_sweep(env);
@@ -291,7 +338,8 @@ conn_set_writing(struct conn *c, bool on)
 static int
 conn_write_some(struct conn *c, const uint8_t *data, size_t len, size_t *written)
 {
-	ssize_t n;
+	ssize_t	n;
+	int	err;
 
 	*written = 0;
 	while (*written < len) {
@@ -299,14 +347,18 @@ conn_write_some(struct conn *c, const uint8_t *data, size_t len, size_t *written
 		if (n > 0) {
 			*written += (size_t)n;
 			c->last_active_ms = conn_now_ms();
+			if (c->env->metrics != NULL)
+				metrics_add(&c->env->metrics->bytes_sent, (uint64_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
+		err = n < 0 ? errno : EPIPE;
 		log_limited(&conn_error_rl, LOG_LEVEL_INFO, "%s: write failed: %s", c->peer,
-		    n < 0 ? strerror(errno) : "connection closed");
+		    strerror(err));
+		errno = err;	/* for the caller's close reason */
 		return -1;
 	}
 	return 0;
@@ -325,7 +377,7 @@ conn_send_replies(struct conn *c)
 	if (c->out.len == 0 && reply->len > 0) {
 		if (conn_write_some(c, reply->data, reply->len, &written) != 0) {
 			reply->len = 0;
-			conn_close(c);
+			conn_close(c, conn_io_close_reason(errno));
 			return -1;
 		}
 	}
@@ -335,7 +387,7 @@ conn_send_replies(struct conn *c)
 		log_limited(&conn_error_rl, LOG_LEVEL_WARNING,
 		    "%s: output backlog over its limit, closing", c->peer);
 		reply->len = 0;
-		conn_close(c);
+		conn_close(c, METRICS_CLOSE_LIMIT);
 		return -1;
 	}
 	reply->len = 0;
@@ -354,7 +406,7 @@ conn_flush(struct conn *c)
 		if (c->in.len > 0)
 			log_info("%s: closed with %zu bytes of an unfinished message",
 			    c->peer, c->in.len);
-		conn_close(c);
+		conn_close(c, c->eof ? METRICS_CLOSE_CLIENT : METRICS_CLOSE_SHUTDOWN);
 		return -1;
 	}
 	conn_set_writing(c, c->out.len > 0);
@@ -368,7 +420,8 @@ conn_flush(struct conn *c)
  * it and, where the bad one's call can be named, an error for it.
  */
 static void
-conn_fail(struct conn *c, const struct request_result *res, const char *why)
+conn_fail(struct conn *c, const struct request_result *res, enum metrics_close_reason reason,
+    const char *why)
 {
 	char	method[CONN_METHOD_LEN + 1];
 	size_t	written;
@@ -387,7 +440,7 @@ conn_fail(struct conn *c, const struct request_result *res, const char *why)
 	if (c->out.len == 0 && c->env->reply.len > 0)
 		(void)conn_write_some(c, c->env->reply.data, c->env->reply.len, &written);
 	c->env->reply.len = 0;
-	conn_close(c);
+	conn_close(c, reason);
 }
 
 /* Hold on to input until its message is complete; at most one message and a read. */
@@ -409,9 +462,12 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 	struct request_result	 res;
 	const char		*error = NULL;
 	size_t			 off = 0;
+	uint64_t		 started_ns = 0;
 
 	c->paused = false;
 	c->need = 0;
+	if (env->metrics != NULL)
+		started_ns = conn_now_ns();
 	while (off < len) {
 		/*
 		 * Replies past max_output_buffer go to the socket now; only
@@ -424,6 +480,8 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 				c->paused = true;
 				break;
 			}
+			if (env->metrics != NULL)
+				started_ns = conn_now_ns();	/* the send is not the next call's time */
 		}
 		if (c->transport.kind == TRANSPORT_UNKNOWN) {
 			enum proto_status st = transport_detect(data + off, len - off,
@@ -432,7 +490,7 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 			if (st == PROTO_NEED_MORE)
 				break;
 			if (st != PROTO_OK) {
-				conn_fail(c, NULL, error);
+				conn_fail(c, NULL, METRICS_CLOSE_PROTOCOL_ERROR, error);
 				return -1;
 			}
 			log_debug("%s: speaks %s", c->peer, transport_name(&c->transport));
@@ -444,18 +502,26 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 			break;
 		}
 		if (res.status != PROTO_OK) {
-			conn_fail(c, &res, res.error ? res.error : "malformed message");
+			conn_fail(c, &res, res.status == PROTO_TOO_BIG ? METRICS_CLOSE_LIMIT :
+			    METRICS_CLOSE_PROTOCOL_ERROR, res.error ? res.error : "malformed message");
 			return -1;
 		}
 		off += res.consumed;
 		env->requests++;
+		if (env->metrics != NULL) {
+			/* One clock read per call: each call starts where the last one ended. */
+			uint64_t now_ns = conn_now_ns();
+
+			conn_count_call(env->metrics, &res, now_ns - started_ns);
+			started_ns = now_ns;
+		}
 	}
 
 	/* Keep the unfinished tail; the scratch buffer is reused by the next read. */
 	if (input == CONN_INPUT_KEPT) {
 		buf_consume(&c->in, off);
 	} else if (off < len && conn_keep_input(c, data + off, len - off) != 0) {
-		conn_fail(c, NULL, "input over its limit");
+		conn_fail(c, NULL, METRICS_CLOSE_LIMIT, "input over its limit");
 		return -1;
 	}
 	if (c->in.len == 0) {
@@ -484,14 +550,19 @@ conn_read(struct conn *c, int fd)
 	ssize_t		 n;
 
 	n = recv(fd, env->scratch, env->scratch_len, 0);
-	if (n > 0)
+	if (n > 0) {
 		c->last_active_ms = conn_now_ms();
+		if (env->metrics != NULL)
+			metrics_add(&env->metrics->bytes_received, (uint64_t)n);
+	}
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		int err = errno;
+
+		if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
 			return 0;
 		log_limited(&conn_error_rl, LOG_LEVEL_INFO, "%s: read failed: %s", c->peer,
-		    strerror(errno));
-		conn_close(c);
+		    strerror(err));
+		conn_close(c, conn_io_close_reason(err));
 		return -1;
 	}
 	if (n == 0) {
@@ -503,7 +574,7 @@ conn_read(struct conn *c, int fd)
 	if (c->in.len == 0)
 		return conn_process(c, CONN_INPUT_SCRATCH, env->scratch, (size_t)n) == 0 ? 1 : -1;
 	if (conn_keep_input(c, env->scratch, (size_t)n) != 0) {
-		conn_fail(c, NULL, "input over its limit");
+		conn_fail(c, NULL, METRICS_CLOSE_LIMIT, "input over its limit");
 		return -1;
 	}
 	if (c->in.len < c->need)
@@ -538,7 +609,7 @@ conn_on_write(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (conn_write_some(c, c->out.data, c->out.len, &written) != 0) {
-		conn_close(c);
+		conn_close(c, conn_io_close_reason(errno));
 		return;
 	}
 	buf_consume(&c->out, written);

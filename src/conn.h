@@ -13,6 +13,7 @@
 #include <sys/time.h>
 
 #include "buf.h"
+#include "metrics.h"
 #include "dispatch.h"
 
 struct event;
@@ -25,6 +26,7 @@ struct conn_limits {
 	size_t			max_output_buffer;	/* stop reading a peer past this */
 	uint64_t		idle_timeout_ms;	/* 0: never */
 	uint64_t		message_timeout_ms;	/* 0: never */
+	bool			count_metrics;		/* metrics_listen is set */
 };
 
 /* What a worker gives every connection it owns; the connections share it. */
@@ -39,12 +41,18 @@ struct conn_env {
 	struct conn		*head;			/* live connections */
 	unsigned		 count;
 	unsigned long long	 requests;		/* messages served */
+	struct metrics_block	*metrics_block;		/* the worker's counters */
+	struct metrics_block	*metrics;		/* the same, or NULL: not counting */
 	void			(*on_close)(void *arg);
 	void			*on_close_arg;
 };
 
-/* Set up env (buffers, the timeout sweep) for the given limits; -1 if out of memory. */
-int		 conn_env_init(struct conn_env *, struct event_base *, const struct conn_limits *);
+/*
+ * Set up env (buffers, the timeout sweep) for the given limits; it counts
+ * into metrics, its worker's block, while limits say so.  -1 if out of memory.
+ */
+int		 conn_env_init(struct conn_env *, struct event_base *, struct metrics_block *metrics,
+		    const struct conn_limits *);
 void		 conn_env_free(struct conn_env *);
 /*
  * New limits, for every connection: from its next message, read and write
@@ -54,7 +62,9 @@ void		 conn_env_set_limits(struct conn_env *, const struct conn_limits *);
 
 /* Take over fd (non-blocking, connected); NULL after closing it on failure. */
 struct conn	*conn_new(struct conn_env *, int fd, const struct sockaddr *, socklen_t);
-void		 conn_close(struct conn *);
+/* Close c, counted under reason (calcd_connections_closed_total). */
+void		 conn_close(struct conn *, enum metrics_close_reason);
+/* Close every connection (shutdown_timeout is over, or the worker ends). */
 void		 conn_close_all(struct conn_env *);
 /*
  * Shutting down: answer what every connection has sent, then close each

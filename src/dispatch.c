@@ -42,6 +42,7 @@ struct dispatch_args {
 
 /* What a handler needs to write its reply. */
 struct dispatch_reply {
+	enum dispatch_outcome		 outcome;
 	const struct proto_ops		*ops;
 	struct proto_writer		 writer;
 	const struct proto_string	*name;
@@ -96,6 +97,7 @@ reply_exception(struct dispatch_reply *rep, enum proto_app_error type, const cha
 		n = 0;
 	if ((size_t)n >= sizeof text)
 		n = sizeof text - 1;
+	rep->outcome = DISPATCH_OUTCOME_ERROR;
 	proto_write_app_exception(rep->ops, &rep->writer, rep->name, rep->seqid, type, text,
 	    (size_t)n);
 }
@@ -123,6 +125,7 @@ reply_invalid_operation(struct dispatch_reply *rep, int32_t what_op, const char 
 	const struct proto_ops	*ops = rep->ops;
 	struct proto_writer	*w = &rep->writer;
 
+	rep->outcome = DISPATCH_OUTCOME_EXCEPTION;
 	reply_begin(rep);
 	ops->write_field_begin(w, PROTO_T_STRUCT, 1);
 	ops->write_struct_begin(w);
@@ -472,6 +475,9 @@ dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
 	/* The whole message is here: now, and only now, act on it. */
 	res->status = PROTO_OK;
 	res->consumed = r.pos;
+	res->method_index = m != NULL ? (unsigned)(m - dispatch_methods) : dispatch_method_count();
+	res->outcome = DISPATCH_OUTCOME_OK;	/* oneway calls count as ok, errors or not */
+	rep.outcome = DISPATCH_OUTCOME_OK;
 	rep.ops = ops;
 	rep.name = &reply_name;
 	rep.seqid = seqid;
@@ -508,6 +514,7 @@ dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
 		res->error = "reply exceeds the output buffer limit";
 		return;
 	}
+	res->outcome = rep.outcome;
 	res->replied = true;
 	return;
 
@@ -541,4 +548,16 @@ dispatch_error_reply(const struct proto_ops *ops, const struct dispatch_result *
 		return -1;
 	}
 	return 0;
+}
+
+unsigned
+dispatch_method_count(void)
+{
+	return sizeof dispatch_methods / sizeof dispatch_methods[0];
+}
+
+const char *
+dispatch_method_name(unsigned index)
+{
+	return index < dispatch_method_count() ? dispatch_methods[index].name : "unknown";
 }

@@ -23,6 +23,13 @@ struct dispatch_limits {
 	unsigned	max_nesting_depth;	/* levels inside a value calcd skips */
 };
 
+/* How a call ended, for metrics. */
+enum dispatch_outcome {
+	DISPATCH_OUTCOME_OK = 0,	/* a result; also every oneway call */
+	DISPATCH_OUTCOME_EXCEPTION,	/* a declared IDL exception (InvalidOperation) */
+	DISPATCH_OUTCOME_ERROR,		/* a TApplicationException */
+};
+
 struct dispatch_result {
 	enum proto_status status;	/* OK: one message consumed */
 	size_t		  consumed;	/* with OK: its length in bytes */
@@ -34,6 +41,9 @@ struct dispatch_result {
 	int32_t		  seqid;
 	uint8_t		  message_type;	/* 0 until the message header was read */
 	bool		  replied;	/* a reply was appended to out */
+	/* with OK: the method's row (dispatch_method_count() if none) and how it ended */
+	unsigned	  method_index;
+	enum dispatch_outcome outcome;
 };
 
 /*
@@ -54,5 +64,9 @@ void	dispatch_message(const struct proto_ops *, const uint8_t *data, size_t len,
  */
 int	dispatch_error_reply(const struct proto_ops *, const struct dispatch_result *,
 	    struct buf *out);
+
+/* The method table's rows, for metrics labels: how many, and each one's name. */
+unsigned	 dispatch_method_count(void);
+const char	*dispatch_method_name(unsigned index);
 
 #endif

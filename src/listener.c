@@ -438,3 +438,46 @@ listener_set_free(struct listener_set *set)
 	listener_set_close(set);
 	free(set);
 }
+
+int
+listener_open_sockets(const struct conf_listen *cl, const char *what, int *fds, unsigned max)
+{
+	struct addrinfo	 hints, *res, *ai;
+	char		 text[LISTENER_NAME_LEN];
+	unsigned	 count = 0;
+	bool		 in_socket;
+	int		 rc, fd;
+
+	conf_format_listen(cl, text, sizeof text);
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(cl->host[0] ? cl->host : NULL, cl->port, &hints, &res)) != 0) {
+		log_error("%s: cannot listen on %s: %s", what, text, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (count == max) {
+			log_error("%s: cannot listen on %s: it has too many addresses", what, text);
+			break;
+		}
+		fd = listener_socket(ai->ai_addr, ai->ai_addrlen, ai->ai_protocol, &in_socket);
+		if (fd >= 0) {
+			fds[count++] = fd;
+			continue;
+		}
+		if (in_socket && cl->host[0] == '\0' && ai->ai_family == AF_INET6 &&
+		    errno == EAFNOSUPPORT)
+			continue;	/* "*" without IPv6: the IPv4 socket is enough */
+		log_error("%s: cannot listen on %s: %s", what, text, strerror(errno));
+		break;
+	}
+	freeaddrinfo(res);
+	if (ai != NULL || count == 0) {
+		while (count > 0)
+			close(fds[--count]);
+		return -1;
+	}
+	return (int)count;
+}

@@ -39,6 +39,14 @@ unsigned	 listener_set_update(struct listener_set *, const struct conf *next);
 /* "0.0.0.0:9090, [::]:9090" (truncated to len), or "" for none. */
 void		 listener_set_describe(const struct listener_set *, char *out, size_t len);
 
+/*
+ * Bound, listening, non-blocking sockets for every address of one line,
+ * apart from any set (the metrics endpoint's): how many, or -1 after
+ * logging why, prefixed with what, with none left open.
+ */
+int		 listener_open_sockets(const struct conf_listen *, const char *what, int *fds,
+		    unsigned max);
+
 /* Close every socket: no new connections from here on. */
 void		 listener_set_close(struct listener_set *);
 void		 listener_set_free(struct listener_set *);

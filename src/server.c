@@ -19,8 +19,11 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "dispatch.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "server.h"
 #include "service.h"
 #include "worker.h"
@@ -29,6 +32,8 @@
 #define SERVER_NAME_LEN		(CONF_LISTEN_LEN + 16)
 #define SERVER_STATUS_SECONDS	5
 #define SERVER_SIGNALS		3
+#define SERVER_METRICS_SOCKETS	4
+#define SERVER_MAX_BLOCKS	257	/* every worker's and the main thread's */
 
 struct server {
 	struct conf		 conf;		/* the configuration in force */
@@ -48,6 +53,8 @@ struct server {
 	int			 pending_fd;
 	socklen_t		 pending_addrlen;
 	struct sockaddr_storage	 pending_addr;
+	struct metrics_block	*metrics;	/* the main thread's counters: reloads, refusals */
+	struct metrics_http	*metrics_http;	/* NULL: no metrics_listen */
 	int			 exit_status;
 };
 
@@ -63,6 +70,7 @@ server_conn_limits(const struct conf *conf, struct conn_limits *limits)
 	limits->max_output_buffer = conf->max_output_buffer;
 	limits->idle_timeout_ms = conf->idle_timeout_ms;
 	limits->message_timeout_ms = conf->message_timeout_ms;
+	limits->count_metrics = conf_metrics_enabled(conf);
 }
 
 /* --- accepting ------------------------------------------------------------ */
@@ -124,6 +132,8 @@ server_on_accept(evutil_socket_t lfd, short what, void *arg)
 			    "%s: refused: max_connections (%u) reached", peer,
 			    s->conf.max_connections);
 			close(fd);
+			metrics_add(&s->metrics->accepted, 1);
+			metrics_add(&s->metrics->closed[METRICS_CLOSE_LIMIT], 1);
 			continue;
 		}
 		atomic_fetch_add(&s->connections, 1);
@@ -176,6 +186,101 @@ server_on_watchdog(evutil_socket_t fd, short what, void *arg)
 		service_notify_watchdog();
 }
 
+/* --- the metrics endpoint ------------------------------------------------- */
+
+/* The scrape: every worker's counters and the main thread's, summed by metrics_format. */
+static int
+server_render_metrics(void *arg, struct buf *out)
+{
+	struct server			*s = arg;
+	const struct metrics_block	*blocks[SERVER_MAX_BLOCKS];
+	const char			*names[METRICS_MAX_METHODS];
+	struct metrics_view		 view;
+	unsigned			 n;
+
+	n = worker_pool_metrics(s->workers, blocks, SERVER_MAX_BLOCKS - 1);
+	blocks[n++] = s->metrics;
+	memset(&view, 0, sizeof view);
+	view.version = PACKAGE_VERSION;
+	view.method_count = dispatch_method_count() + 1;
+	for (unsigned i = 0; i < view.method_count - 1 && i < METRICS_MAX_METHODS - 1; i++)
+		names[i] = dispatch_method_name(i);
+	names[view.method_count - 1] = "unknown";
+	view.method_names = names;
+	view.blocks = blocks;
+	view.block_count = n;
+	view.connections_open = atomic_load(&s->connections);
+	view.max_connections = s->conf.max_connections;
+	return metrics_format(&view, out);
+}
+
+/* Serve GET /metrics on address; NULL after logging why. */
+static struct metrics_http *
+server_open_metrics(struct server *s, const struct conf_listen *address)
+{
+	struct metrics_http	*mh;
+	int			 fds[SERVER_METRICS_SOCKETS], count;
+	char			 text[SERVER_METRICS_SOCKETS][SERVER_NAME_LEN];
+
+	count = listener_open_sockets(address, "metrics", fds, SERVER_METRICS_SOCKETS);
+	if (count < 0)
+		return NULL;
+	/* Each bound address, as the listeners say theirs (port 0 is the kernel's choice). */
+	for (int i = 0; i < count; i++) {
+		struct sockaddr_storage	bound;
+		socklen_t		len = sizeof bound;
+
+		if (getsockname(fds[i], (struct sockaddr *)&bound, &len) == 0)
+			conn_format_address((struct sockaddr *)&bound, text[i], sizeof text[i]);
+		else
+			conf_format_listen(address, text[i], sizeof text[i]);
+	}
+	if ((mh = metrics_http_open(s->base, fds, (unsigned)count, server_render_metrics,
+	    s)) == NULL)
+		return NULL;
+	for (int i = 0; i < count; i++)
+		log_notice("serving metrics on http://%s/metrics", text[i]);
+	return mh;
+}
+
+/*
+ * A reload that adds, moves or removes metrics_listen.  If the new
+ * address can't be opened the old endpoint stays; -1 then.
+ */
+static int
+server_update_metrics(struct server *s, const struct conf *next)
+{
+	struct metrics_http *mh = NULL;
+
+	if (conf_metrics_enabled(next) == conf_metrics_enabled(&s->conf) &&
+	    strcmp(next->metrics_listen.host, s->conf.metrics_listen.host) == 0 &&
+	    strcmp(next->metrics_listen.port, s->conf.metrics_listen.port) == 0)
+		return 0;
+	if (conf_metrics_enabled(next)) {
+		/* The same port on another host: free it first, as the listeners do. */
+		if (s->metrics_http != NULL &&
+		    strcmp(next->metrics_listen.port, s->conf.metrics_listen.port) == 0) {
+			metrics_http_free(s->metrics_http);
+			s->metrics_http = NULL;
+			if ((mh = server_open_metrics(s, &next->metrics_listen)) == NULL &&
+			    (s->metrics_http = server_open_metrics(s,
+			    &s->conf.metrics_listen)) == NULL)
+				log_error("metrics: the old endpoint could not be opened again");
+			if (mh == NULL)
+				return -1;
+		} else if ((mh = server_open_metrics(s, &next->metrics_listen)) == NULL) {
+			return -1;
+		}
+	}
+	if (s->metrics_http != NULL) {
+		metrics_http_free(s->metrics_http);
+		if (mh == NULL)
+			log_notice("no longer serving metrics");
+	}
+	s->metrics_http = mh;
+	return 0;
+}
+
 /* --- signals: reload, stop ------------------------------------------------ */
 
 static void
@@ -185,7 +290,7 @@ server_log_restart_key(const char *key, void *arg)
 	log_warning("%s: the change takes effect after a restart", key);
 }
 
-/* Put next in force; returns how many listen lines could not be opened. */
+/* Put next in force; returns how many listen lines (or metrics_listen) could not be opened. */
 static unsigned
 server_apply(struct server *s, struct conf *next)
 {
@@ -196,6 +301,11 @@ server_apply(struct server *s, struct conf *next)
 	log_set_level((enum log_level)next->log_level);
 	log_set_target((enum log_target)next->log_target);
 	failed = listener_set_update(s->listeners, next);
+	if (server_update_metrics(s, next) != 0) {
+		/* Keep saying where the endpoint really is. */
+		next->metrics_listen = s->conf.metrics_listen;
+		failed++;
+	}
 	server_conn_limits(next, &limits);
 	worker_pool_set_limits(s->workers, &limits);
 	s->conf = *next;
@@ -212,11 +322,14 @@ server_reload(struct server *s)
 	log_notice("received SIGHUP, reloading the configuration");
 	if (s->reload == NULL || s->reload(s->reload_arg, &next) != 0) {
 		log_error("reload failed: the configuration in force stays");
+		metrics_add(&s->metrics->reloads_failed, 1);
 	} else if ((failed = server_apply(s, &next)) > 0) {
-		log_error("configuration reloaded, but %u listen line%s could not be opened "
-		    "(see above)", failed, failed == 1 ? "" : "s");
+		log_error("configuration reloaded, but %u address%s could not be opened "
+		    "(see above)", failed, failed == 1 ? "" : "es");
+		metrics_add(&s->metrics->reloads_failed, 1);
 	} else {
 		log_notice("configuration reloaded");
+		metrics_add(&s->metrics->reloads_ok, 1);
 	}
 	service_notify_ready();
 	server_report_status(s, "Serving");
@@ -305,6 +418,15 @@ server_watch_signals(struct server *s)
 }
 
 static int
+server_start_metrics(struct server *s)
+{
+	if (!conf_metrics_enabled(&s->conf))
+		return 0;
+	s->metrics_http = server_open_metrics(s, &s->conf.metrics_listen);
+	return s->metrics_http != NULL ? 0 : -1;
+}
+
+static int
 server_watch_listeners(struct server *s)
 {
 	return listener_set_watch(s->listeners, s->base, server_on_accept, s);
@@ -332,6 +454,8 @@ server_stop(struct server *s)
 		s->has_pending = false;
 	}
 	listener_set_close(s->listeners);
+	metrics_http_free(s->metrics_http);
+	s->metrics_http = NULL;
 	if (s->workers != NULL)
 		worker_pool_stop(s->workers, s->conf.shutdown_timeout_ms);
 	log_notice("stopped");
@@ -351,7 +475,13 @@ server_open(const struct conf *conf)
 	s->conf = *conf;
 	s->exit_status = 1;
 	atomic_init(&s->connections, 0);
+	if ((s->metrics = calloc(1, sizeof *s->metrics)) == NULL) {
+		log_error("out of memory");
+		free(s);
+		return NULL;
+	}
 	if ((s->listeners = listener_set_open(conf)) == NULL) {
+		free(s->metrics);
 		free(s);
 		return NULL;
 	}
@@ -369,7 +499,8 @@ int
 server_run(struct server *s)
 {
 	if (server_start_loop(s) == 0 && server_start_workers(s) == 0 &&
-	    server_watch_signals(s) == 0 && server_watch_listeners(s) == 0) {
+	    server_watch_signals(s) == 0 && server_start_metrics(s) == 0 &&
+	    server_watch_listeners(s) == 0) {
 		server_notify_ready(s);
 		event_base_dispatch(s->base);
 	}
@@ -383,7 +514,9 @@ server_free(struct server *s)
 	if (s == NULL)
 		return;
 	listener_set_free(s->listeners);
+	metrics_http_free(s->metrics_http);
 	worker_pool_free(s->workers);
+	free(s->metrics);
 	for (unsigned i = 0; i < SERVER_SIGNALS; i++)
 		if (s->signal_evs[i] != NULL)
 			event_free(s->signal_evs[i]);

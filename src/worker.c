@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "worker.h"
 
 enum worker_order_kind {
@@ -50,6 +51,7 @@ struct worker {
 	int		 pipe_write;
 	bool		 stopping;
 	struct conn_env	 env;
+	struct metrics_block *metrics;	/* this thread's counters, apart from its neighbours' */
 	atomic_uint	*connections;	/* the main thread's count of open connections */
 	atomic_uint	 beats;		/* the loop's heartbeat, for the watchdog */
 	atomic_ullong	 requests;	/* env.requests, published each tick */
@@ -214,7 +216,14 @@ worker_init(struct worker *w, unsigned index, const struct conn_limits *limits,
 		log_error("worker %u: cannot set up its event loop", index);
 		return -1;
 	}
-	if (conn_env_init(&w->env, w->base, limits) != 0) {
+	/* A cache line of its own: two workers' counters never share one. */
+	w->metrics = aligned_alloc(64, (sizeof *w->metrics + 63) / 64 * 64);
+	if (w->metrics == NULL) {
+		log_error("worker %u: out of memory", index);
+		return -1;
+	}
+	memset(w->metrics, 0, sizeof *w->metrics);
+	if (conn_env_init(&w->env, w->base, w->metrics, limits) != 0) {
 		log_error("worker %u: out of memory", index);
 		return -1;
 	}
@@ -239,6 +248,7 @@ worker_free(struct worker *w)
 	conn_env_free(&w->env);
 	if (w->base != NULL)
 		event_base_free(w->base);
+	free(w->metrics);
 }
 
 struct worker_pool *
@@ -341,6 +351,18 @@ worker_pool_requests(const struct worker_pool *pool)
 	for (unsigned i = 0; i < pool->count; i++)
 		requests += atomic_load_explicit(&pool->workers[i].requests, memory_order_relaxed);
 	return requests;
+}
+
+unsigned
+worker_pool_metrics(const struct worker_pool *pool, const struct metrics_block **blocks,
+    unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < pool->count && n < max; i++)
+		if (pool->workers[i].metrics != NULL)
+			blocks[n++] = pool->workers[i].metrics;
+	return n;
 }
 
 bool

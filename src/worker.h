@@ -42,6 +42,10 @@ void		 worker_pool_stop(struct worker_pool *, uint64_t grace_ms);
 
 /* Requests served by all workers (as of their last tick). */
 unsigned long long worker_pool_requests(const struct worker_pool *);
+struct metrics_block;
+/* Each worker's counters, for a scrape: up to max of them into blocks; how many. */
+unsigned	 worker_pool_metrics(const struct worker_pool *, const struct metrics_block **blocks,
+		    unsigned max);
 /* For the watchdog: has every worker's loop turned since the last call?  Logs each that has not. */
 bool		 worker_pool_alive(struct worker_pool *);
 

@@ -86,18 +86,84 @@ export PYTHONUNBUFFERED=1
 echo "calcd integration tests: $CALCD"
 "$CALCD" -V 2>&1 | head -n 1 || true
 
+# make check's console shows each module as it runs and ends (the harness
+# keeps stdout for the log): CALCD_PROGRESS_FD, set by Makefile.am.
+progress() {
+	echo "$*"
+	[ -z "${CALCD_PROGRESS_FD:-}" ] || { echo "$*" >&"$CALCD_PROGRESS_FD"; } 2>/dev/null || true
+}
+
+# One unittest process per module (or per test named on the command line),
+# all of them within the suite's 600 s; each one's counts as it ends, and
+# the sum for make check's closing summary (tests/summary.sh).
+ntests=0 nskipped=0 nxfail=0 nfailed=0 nmodules=0
+count() { echo "$1 $2$([ "$1" = 1 ] || echo s)"; }	# N WORD: "1 test", "2 tests"
+unittests() { # NAME...
+	local name out rc left t0 ran counts key value skipped failed xfail verdict extra
+	for name; do
+		nmodules=$((nmodules + 1))
+		left=$((start + 600 - $(date +%s)))
+		if [ "$left" -le 0 ]; then
+			status=124
+			nfailed=$((nfailed + 1))
+			progress "integration: $name: not run: the suite passed its 600 s limit"
+			continue
+		fi
+		progress "integration: $name ..."
+		t0=$(date +%s)
+		out="$CALCD_WORK/unittest-$name.out"
+		rc=0
+		timeout -k 10 "$left" "$PYTHON3" -m unittest -v "$name" 2>&1 | tee "$out" || rc=$?
+		# "Ran 12 tests in 3.4s", then "OK", "OK (skipped=2)" or
+		# "FAILED (failures=1, errors=1, skipped=2, expected failures=1)"
+		ran=$(sed -n 's/^Ran \([0-9][0-9]*\) tests\{0,1\} in .*/\1/p' "$out" | tail -n 1)
+		counts=$(sed -n 's/^\(OK\|FAILED\) (\(.*\))$/\2/p' "$out" | tail -n 1)
+		skipped=0 failed=0 xfail=0
+		while IFS='=' read -r key value; do
+			case $key in
+			skipped) skipped=$value ;;
+			failures | errors | "unexpected successes") failed=$((failed + value)) ;;
+			"expected failures") xfail=$value ;;
+			esac
+		done < <(printf '%s\n' "$counts" | tr ',' '\n' | sed 's/^ *//')
+		if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+			failed=1	# killed, or no summary at all: count the module
+		fi
+		[ "$rc" -eq 124 ] && status=124
+		[ "$rc" -eq 0 ] || [ "$status" -ne 0 ] || status=1
+		ntests=$((ntests + ${ran:-0}))
+		nskipped=$((nskipped + skipped))
+		nxfail=$((nxfail + xfail))
+		nfailed=$((nfailed + failed))
+		verdict=ok
+		[ "$rc" -eq 0 ] || verdict="FAILED (exit status $rc)"
+		extra=
+		[ "$xfail" -eq 0 ] || extra=", $xfail expected failures"
+		progress "integration: $name: $(count "${ran:-no}" test), $skipped skipped$extra," \
+			"$verdict" \
+			"($(( $(date +%s) - t0 )) s)"
+	done
+}
+
 start=$(date +%s)
 cd "$CALCD_WORK"
+rm -f "$CALCD_WORK"/unittest-*.out
 status=0
 if [ $# -gt 0 ]; then
-	timeout -k 10 600 "$PYTHON3" -m unittest -v "$@" || status=$?
+	unittests "$@"
 else
-	timeout -k 10 600 "$PYTHON3" -m unittest -v \
-		test_cli test_config test_reload test_seed test_protocols test_header test_errors test_calcctl \
+	unittests \
+		test_cli test_config test_reload test_seed test_protocols test_header test_errors \
+		test_calcctl test_metrics \
 		test_robustness \
-		test_hostile test_soak || status=$?
+		test_hostile test_soak
 fi
+grep -h " \.\.\. skipped " "$CALCD_WORK"/unittest-*.out 2>/dev/null | sed 's/^/integration: skipped: /' || true
 echo "calcd integration tests: $(( $(date +%s) - start ))s, exit status $status"
 [ "$status" -eq 124 ] && echo "run.sh: the suite passed its 600 s limit" >&2
+extra=
+[ "$nxfail" -eq 0 ] || extra=", $nxfail expected failures"
+echo "calcd-summary: integration: $(count "$ntests" test) in $(count "$nmodules" module)," \
+	"$nskipped skipped, $nfailed failed$extra"
 [ "$status" -eq 0 ] || exit 1
 exit 0

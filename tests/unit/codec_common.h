@@ -1,16 +1,17 @@
 /*
- * codec_common: what the codec unit tests share — hex in and out, readers
- * over hex text, and a sample message through every Thrift type that is
- * written, read back, skipped and cut short with any struct proto_ops.
+ * codec_common: what the unit tests that speak Thrift share — hex in and
+ * out, readers over hex text, a Check runner; and for the codec tests a
+ * small step language (a value as a list of codec calls) that one body
+ * writes, reads back and cuts short with any struct proto_ops, plus a
+ * sample message through every Thrift type.  codec_common.c has the code.
  */
 #ifndef CALCD_TESTS_CODEC_COMMON_H
 #define CALCD_TESTS_CODEC_COMMON_H
 
 #include <check.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -21,53 +22,15 @@
 #define CODEC_MAX_DEPTH		32
 #define CODEC_DEEP		100000	/* nesting that must fail cleanly */
 
-/* Decode hex text (whitespace ignored) into out; aborts the test on bad text. */
-static inline size_t
-hex_decode(const char *text, uint8_t *out, size_t cap)
-{
-	size_t	n = 0;
-	int	hi = -1, v;
+/* --- hex ----------------------------------------------------------------- */
 
-	for (const char *p = text; *p != '\0'; p++) {
-		if (*p == ' ' || *p == '\n' || *p == '\t')
-			continue;
-		if (*p >= '0' && *p <= '9')
-			v = *p - '0';
-		else if (*p >= 'a' && *p <= 'f')
-			v = *p - 'a' + 10;
-		else if (*p >= 'A' && *p <= 'F')
-			v = *p - 'A' + 10;
-		else
-			ck_abort_msg("bad hex character '%c' in \"%s\"", *p, text);
-		if (hi < 0) {
-			hi = v;
-			continue;
-		}
-		ck_assert_msg(n < cap, "hex text longer than %zu bytes", cap);
-		out[n++] = (uint8_t)(hi << 4 | v);
-		hi = -1;
-	}
-	ck_assert_msg(hi < 0, "odd number of hex digits in \"%s\"", text);
-	return n;
-}
-
+/*
+ * Decode hex text into out; whitespace is ignored and "7a*300" is the
+ * byte 7a 300 times.  Aborts the test on bad text or more than cap bytes.
+ */
+size_t		 hex_decode(const char *text, uint8_t *out, size_t cap);
 /* data as hex for failure messages; long data is cut with "...". */
-static inline const char *
-hex_format(const uint8_t *data, size_t len, char *out, size_t cap)
-{
-	size_t	o = 0;
-
-	out[0] = '\0';
-	for (size_t i = 0; i < len && data != NULL; i++) {
-		if (o + 8 >= cap) {
-			snprintf(out + o, cap - o, "...");
-			break;
-		}
-		o += (size_t)snprintf(out + o, cap - o, "%02x%s", data[i],
-		    i + 1 < len ? " " : "");
-	}
-	return out;
-}
+const char	*hex_format(const uint8_t *data, size_t len, char *out, size_t cap);
 
 /* Assert that got[0..got_len) are exactly the bytes hex spells. */
 #define ck_assert_hex(got, got_len, hex) do {				\
@@ -83,17 +46,9 @@ hex_format(const uint8_t *data, size_t len, char *out, size_t cap)
 	    ckh_wl_, hex_format(ckh_want_, ckh_wl_, ckh_b_, sizeof ckh_b_)); \
 } while (0)
 
-static inline const char *
-status_name(enum proto_status s)
-{
-	switch (s) {
-	case PROTO_OK:		return "OK";
-	case PROTO_NEED_MORE:	return "NEED_MORE";
-	case PROTO_BAD:		return "BAD";
-	case PROTO_TOO_BIG:	return "TOO_BIG";
-	default:		return "?";
-	}
-}
+/* --- statuses -------------------------------------------------------------- */
+
+const char	*status_name(enum proto_status);
 
 #define ck_assert_status(got, want) do {				\
 	enum proto_status ckst_g_ = (got), ckst_w_ = (want);		\
@@ -111,19 +66,17 @@ status_name(enum proto_status s)
 		    status_name(want));					\
 } while (0)
 
+/* --- readers and writers --------------------------------------------------- */
+
 /* Input bytes for a reader, spelled in hex. */
 struct hexin {
 	uint8_t	data[HEX_MAX];
 	size_t	len;
 };
 
-static inline void
-reader_hex(struct proto_reader *r, struct hexin *in, const char *hex,
-    size_t max_size, unsigned max_depth)
-{
-	in->len = hex_decode(hex, in->data, sizeof in->data);
-	proto_reader_init(r, in->data, in->len, max_size, max_depth);
-}
+/* Decode hex into in (zeroing the rest of it) and start r on it. */
+void	reader_hex(struct proto_reader *r, struct hexin *in, const char *hex,
+	    size_t max_size, unsigned max_depth);
 
 /* A writer with its own buffer (don't move it once started). */
 struct wfix {
@@ -131,608 +84,122 @@ struct wfix {
 	struct proto_writer	w;
 };
 
-static inline void
-wfix_init(struct wfix *f, size_t limit)
-{
-	buf_init(&f->buf, limit);
-	proto_writer_init(&f->w, &f->buf);
-}
+void	wfix_init(struct wfix *, size_t limit);
 
-static inline struct proto_string
-pstr(const char *s)
-{
-	struct proto_string ps = { (const uint8_t *)s, strlen(s) };
-
-	return ps;
-}
-
-static inline bool
-pstr_eq(const struct proto_string *s, const char *want)
-{
-	return s->len == strlen(want) && (s->len == 0 || memcmp(s->ptr, want, s->len) == 0);
-}
-
-static inline bool
-double_same(double a, double b)
-{
-	return memcmp(&a, &b, sizeof a) == 0;
-}
+struct proto_string pstr(const char *);
+bool	pstr_eq(const struct proto_string *, const char *want);
+/* The same bits (so -0.0 is not 0.0). */
+bool	double_same(double, double);
 
 /* Read a field header and check it; -1 (status left in r) if the read fails. */
-static inline int
-codec_expect_field(const struct proto_ops *ops, struct proto_reader *r,
-    uint8_t type, int16_t id)
-{
-	uint8_t	t = 0xee;
-	int16_t	i = -32000;
+int	codec_expect_field(const struct proto_ops *, struct proto_reader *,
+	    uint8_t type, int16_t id);
 
-	if (ops->read_field_begin(r, &t, &i) != 0)
-		return -1;
-	ck_assert_msg(t == type && (type == PROTO_T_STOP || i == id),
-	    "field at pos %zu: type %u id %d, want type %u id %d",
-	    r->pos, t, i, type, id);
-	return 0;
-}
+/* --- steps: a value as the codec calls that write or read it --------------- */
+
+enum codec_step_op {
+	CODEC_STEP_DONE = 0,	/* ends a step list */
+	CODEC_STEP_MESSAGE,	/* name s, type, seqid i */
+	CODEC_STEP_STRUCT,	/* struct begin */
+	CODEC_STEP_FIELD,	/* field header: type, id i */
+	CODEC_STEP_STOP,	/* field stop and struct end */
+	CODEC_STEP_LIST,	/* type (elements), count i */
+	CODEC_STEP_SET,		/* type (elements), count i */
+	CODEC_STEP_MAP,		/* type (keys), value_type, count i */
+	CODEC_STEP_END,		/* container end (reading only: writers have none) */
+	CODEC_STEP_BOOL,	/* i */
+	CODEC_STEP_BYTE,	/* i */
+	CODEC_STEP_I16,		/* i */
+	CODEC_STEP_I32,		/* i */
+	CODEC_STEP_I64,		/* i */
+	CODEC_STEP_DOUBLE,	/* d */
+	CODEC_STEP_STRING,	/* s, repeated `repeat` times if not 0 */
+	CODEC_STEP_SKIP,	/* reading only: skip a value of type */
+	CODEC_STEP_POS,		/* reading only: the reader is at byte i */
+};
+
+struct codec_step {
+	enum codec_step_op	 op;
+	uint8_t			 type;
+	uint8_t			 value_type;
+	bool			 any_types;	/* MAP: an empty map may drop its types */
+	int64_t			 i;
+	double			 d;
+	const char		*s;
+	unsigned		 repeat;
+};
+
+/* One step written with ops: the writer's return value. */
+int	codec_write_step(const struct proto_ops *, struct proto_writer *,
+	    const struct codec_step *);
+/* Write steps up to CODEC_STEP_DONE into a fresh unlimited writer; asserts each said 0. */
+/* Write the sample message (every type, nested, both bool forms); 0, or -1 if a write failed. */
+int	codec_write_sample(const struct proto_ops *, struct proto_writer *);
+void	codec_write_steps(const struct proto_ops *, struct wfix *, const struct codec_step *,
+	    const char *what);
+/*
+ * Read one step: -1 if the codec's read failed (the status is in r);
+ * otherwise the value read must be the step's (asserted) and it is 0.
+ * Strings must point into the input, ending where the reader now is.
+ */
+int	codec_read_step(const struct proto_ops *, struct proto_reader *,
+	    const struct codec_step *, const char *what);
+/* The same read without looking at the value (for reads that must fail). */
+int	codec_read_step_unchecked(const struct proto_ops *, struct proto_reader *,
+	    const struct codec_step *);
+/*
+ * Read steps up to CODEC_STEP_DONE; the status at the first failed read
+ * (PROTO_OK if every one went through, each value checked).
+ */
+enum proto_status codec_read_steps(const struct proto_ops *, struct proto_reader *,
+	    const struct codec_step *, const char *what);
+
+/*
+ * Every proper prefix of data reads as NEED_MORE with steps, with a need
+ * past the prefix and within the whole.
+ */
+void	codec_check_steps_cut_short(const struct proto_ops *, const struct codec_step *,
+	    const uint8_t *data, size_t len, size_t max_size, const char *what);
+/*
+ * With a buffer limit short of the whole encoding, the step that passes it
+ * says -1 and every later one too; nothing beyond the limit is written, and
+ * what is written is the encoding's start.  At the full length all is written.
+ */
+void	codec_check_steps_write_limit(const struct proto_ops *, const struct codec_step *,
+	    const char *what);
+
+/* --- skipping and nesting ---------------------------------------------------- */
 
 /* Build data = unit * n, inner, tail * n (for deeply nested values). */
-static inline uint8_t *
-codec_nest(const char *unit_hex, const char *inner_hex, const char *tail_hex,
-    size_t n, size_t *len)
-{
-	uint8_t	 unit[64], inner[64], tail[64], *data, *p;
-	size_t	 ul, il, tl;
-
-	ul = hex_decode(unit_hex, unit, sizeof unit);
-	il = hex_decode(inner_hex, inner, sizeof inner);
-	tl = hex_decode(tail_hex, tail, sizeof tail);
-	*len = n * (ul + tl) + il;
-	ck_assert((data = malloc(*len + 1)) != NULL);
-	p = data;
-	for (size_t i = 0; i < n; i++, p += ul)
-		memcpy(p, unit, ul);
-	memcpy(p, inner, il);
-	p += il;
-	for (size_t i = 0; i < n; i++, p += tl)
-		memcpy(p, tail, tl);
-	return data;
-}
-
+uint8_t	*codec_nest(const char *unit_hex, const char *inner_hex, const char *tail_hex,
+	    size_t n, size_t *len);
 /*
  * Skip one value of type over n wrappers around inner with max_depth
  * CODEC_MAX_DEPTH: want_ok says whether it must succeed (consuming all)
  * or fail with PROTO_BAD.
  */
-static inline void
-codec_check_nested_skip(const struct proto_ops *ops, uint8_t type, const char *unit_hex,
-    const char *inner_hex, const char *tail_hex, size_t n, bool want_ok)
-{
-	struct proto_reader	 r;
-	uint8_t			*data;
-	size_t			 len;
-	int			 rc;
+void	codec_check_nested_skip(const struct proto_ops *, uint8_t type,
+	    const char *unit_hex, const char *inner_hex, const char *tail_hex, size_t n,
+	    bool want_ok);
+/* Once failed, a reader stays failed with the same status. */
+void	codec_check_sticky(const struct proto_ops *, struct proto_reader *,
+	    enum proto_status want);
 
-	data = codec_nest(unit_hex, inner_hex, tail_hex, n, &len);
-	proto_reader_init(&r, data, len, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
-	rc = ops->skip(&r, type);
-	if (want_ok) {
-		ck_assert_msg(rc == 0, "%s skip of %zu wrappers: status %s (%s)", ops->name,
-		    n, status_name(r.status), r.error ? r.error : "");
-		ck_assert_uint_eq(r.pos, len);
-	} else {
-		ck_assert_msg(rc == -1 && r.status == PROTO_BAD,
-		    "%s skip of %zu wrappers, max_depth %u: rc %d status %s, want BAD",
-		    ops->name, n, CODEC_MAX_DEPTH, rc, status_name(r.status));
-		ck_assert_ptr_nonnull(r.error);
-	}
-	free(data);
-}
-
-/* --- the sample message: every type, every field-header form ---------- */
-
-#define SAMPLE_NAME	"sample"
-#define SAMPLE_SEQID	(-123456789)
-#define SAMPLE_LIST_N	20
-#define SAMPLE_SET_N	15
-
-static inline int32_t
-sample_list_value(int i)
-{
-	return (i - 10) * 1000003 + (i % 3 == 0 ? -i : i);
-}
-
-static inline int64_t
-sample_set_value(int i)
-{
-	return (int64_t)((uint64_t)1 << (i * 4)) - i;
-}
-
-/* Write the sample; 0, or -1 if any write said -1. */
-static inline int
-codec_write_sample(const struct proto_ops *ops, struct proto_writer *w)
-{
-	struct proto_string	name = pstr(SAMPLE_NAME);
-	static const double	dbl[] = { 0.5, -0.0, 1e300 };
-	int			rc = 0;
-
-#define W(call)	do { if ((call) != 0) rc = -1; } while (0)
-	W(ops->write_message_begin(w, &name, PROTO_CALL, SAMPLE_SEQID));
-	W(ops->write_struct_begin(w));
-	W(ops->write_field_begin(w, PROTO_T_BOOL, 1));
-	W(ops->write_bool(w, true));
-	W(ops->write_field_begin(w, PROTO_T_BOOL, 2));
-	W(ops->write_bool(w, false));
-	W(ops->write_field_begin(w, PROTO_T_BYTE, 3));
-	W(ops->write_byte(w, -128));
-	W(ops->write_field_begin(w, PROTO_T_I16, 4));
-	W(ops->write_i16(w, -12345));
-	W(ops->write_field_begin(w, PROTO_T_I32, 5));
-	W(ops->write_i32(w, INT32_MIN));
-	W(ops->write_field_begin(w, PROTO_T_I64, 6));
-	W(ops->write_i64(w, INT64_C(0x123456789abcdef0)));
-	W(ops->write_field_begin(w, PROTO_T_DOUBLE, 7));
-	W(ops->write_double(w, -1234.5));
-	W(ops->write_field_begin(w, PROTO_T_STRING, 8));
-	W(ops->write_string(w, "h\xc3\xa9llo", 6));
-	W(ops->write_field_begin(w, PROTO_T_STRING, 20));
-	W(ops->write_string(w, "", 0));
-	W(ops->write_field_begin(w, PROTO_T_I32, 40));
-	W(ops->write_i32(w, INT32_MAX));
-	W(ops->write_field_begin(w, PROTO_T_I64, -3));
-	W(ops->write_i64(w, INT64_MIN));
-
-	W(ops->write_field_begin(w, PROTO_T_STRUCT, 10));
-	W(ops->write_struct_begin(w));
-	W(ops->write_field_begin(w, PROTO_T_I32, 1));
-	W(ops->write_i32(w, 1));
-	W(ops->write_field_begin(w, PROTO_T_BOOL, 2));
-	W(ops->write_bool(w, true));
-	W(ops->write_field_begin(w, PROTO_T_STRUCT, 3));
-	W(ops->write_struct_begin(w));
-	W(ops->write_field_begin(w, PROTO_T_I64, 15));
-	W(ops->write_i64(w, -1));
-	W(ops->write_field_stop(w));
-	W(ops->write_struct_end(w));
-	W(ops->write_field_begin(w, PROTO_T_BOOL, 16));
-	W(ops->write_bool(w, false));
-	W(ops->write_field_stop(w));
-	W(ops->write_struct_end(w));
-
-	W(ops->write_field_begin(w, PROTO_T_LIST, 11));
-	W(ops->write_list_begin(w, PROTO_T_I32, SAMPLE_LIST_N));
-	for (int i = 0; i < SAMPLE_LIST_N; i++)
-		W(ops->write_i32(w, sample_list_value(i)));
-
-	W(ops->write_field_begin(w, PROTO_T_SET, 12));
-	W(ops->write_set_begin(w, PROTO_T_STRING, 2));
-	W(ops->write_string(w, "a", 1));
-	W(ops->write_string(w, "bc", 2));
-
-	W(ops->write_field_begin(w, PROTO_T_MAP, 13));
-	W(ops->write_map_begin(w, PROTO_T_STRING, PROTO_T_I64, 2));
-	W(ops->write_string(w, "x", 1));
-	W(ops->write_i64(w, 1));
-	W(ops->write_string(w, "y", 1));
-	W(ops->write_i64(w, -1));
-
-	W(ops->write_field_begin(w, PROTO_T_MAP, 14));
-	W(ops->write_map_begin(w, PROTO_T_I32, PROTO_T_I32, 0));
-
-	W(ops->write_field_begin(w, PROTO_T_LIST, 15));
-	W(ops->write_list_begin(w, PROTO_T_BOOL, 3));
-	W(ops->write_bool(w, true));
-	W(ops->write_bool(w, false));
-	W(ops->write_bool(w, true));
-
-	W(ops->write_field_begin(w, PROTO_T_LIST, 16));
-	W(ops->write_list_begin(w, PROTO_T_LIST, 3));
-	W(ops->write_list_begin(w, PROTO_T_I16, 2));
-	W(ops->write_i16(w, 1));
-	W(ops->write_i16(w, 2));
-	W(ops->write_list_begin(w, PROTO_T_I16, 0));
-	W(ops->write_list_begin(w, PROTO_T_I16, 1));
-	W(ops->write_i16(w, -3));
-
-	W(ops->write_field_begin(w, PROTO_T_LIST, 17));
-	W(ops->write_list_begin(w, PROTO_T_STRUCT, 2));
-	W(ops->write_struct_begin(w));
-	W(ops->write_field_begin(w, PROTO_T_I32, 1));
-	W(ops->write_i32(w, 9));
-	W(ops->write_field_stop(w));
-	W(ops->write_struct_end(w));
-	W(ops->write_struct_begin(w));
-	W(ops->write_field_stop(w));
-	W(ops->write_struct_end(w));
-
-	W(ops->write_field_begin(w, PROTO_T_LIST, 18));
-	W(ops->write_list_begin(w, PROTO_T_DOUBLE, 3));
-	for (int i = 0; i < 3; i++)
-		W(ops->write_double(w, dbl[i]));
-
-	W(ops->write_field_begin(w, PROTO_T_MAP, 19));
-	W(ops->write_map_begin(w, PROTO_T_BYTE, PROTO_T_BOOL, 2));
-	W(ops->write_byte(w, 1));
-	W(ops->write_bool(w, true));
-	W(ops->write_byte(w, 2));
-	W(ops->write_bool(w, false));
-
-	W(ops->write_field_begin(w, PROTO_T_BOOL, 21));
-	W(ops->write_bool(w, true));
-
-	W(ops->write_field_begin(w, PROTO_T_SET, 22));
-	W(ops->write_set_begin(w, PROTO_T_I64, SAMPLE_SET_N));
-	for (int i = 0; i < SAMPLE_SET_N; i++)
-		W(ops->write_i64(w, sample_set_value(i)));
-
-	W(ops->write_field_begin(w, PROTO_T_I16, 0));
-	W(ops->write_i16(w, INT16_MIN));
-	W(ops->write_field_stop(w));
-	W(ops->write_struct_end(w));
-#undef W
-	return rc;
-}
-
-/*
- * Read the sample back, checking every value read; returns the status at
- * the first failed read (PROTO_OK if all went through).
- */
-static inline enum proto_status
-codec_read_sample(const struct proto_ops *ops, struct proto_reader *r)
-{
-	static const double	 dbl[] = { 0.5, -0.0, 1e300 };
-	struct proto_string	 s;
-	uint8_t			 type, kt, vt;
-	int32_t			 seqid, i32;
-	int64_t			 i64;
-	int16_t			 i16;
-	int8_t			 i8;
-	uint32_t		 n;
-	double			 d;
-	bool			 b;
-
-#define R(call) do {							\
-	if ((call) != 0) {						\
-		ck_assert_msg(r->status != PROTO_OK,			\
-		    "%s: a read returned -1 with status OK", ops->name); \
-		return r->status;					\
-	}								\
-} while (0)
-#define F(t, id)	R(codec_expect_field(ops, r, (t), (id)))
-	R(ops->read_message_begin(r, &s, &type, &seqid));
-	ck_assert(pstr_eq(&s, SAMPLE_NAME));
-	ck_assert_uint_eq(type, PROTO_CALL);
-	ck_assert_int_eq(seqid, SAMPLE_SEQID);
-	R(ops->read_struct_begin(r));
-	F(PROTO_T_BOOL, 1);
-	R(ops->read_bool(r, &b));
-	ck_assert(b == true);
-	F(PROTO_T_BOOL, 2);
-	R(ops->read_bool(r, &b));
-	ck_assert(b == false);
-	F(PROTO_T_BYTE, 3);
-	R(ops->read_byte(r, &i8));
-	ck_assert_int_eq(i8, -128);
-	F(PROTO_T_I16, 4);
-	R(ops->read_i16(r, &i16));
-	ck_assert_int_eq(i16, -12345);
-	F(PROTO_T_I32, 5);
-	R(ops->read_i32(r, &i32));
-	ck_assert_int_eq(i32, INT32_MIN);
-	F(PROTO_T_I64, 6);
-	R(ops->read_i64(r, &i64));
-	ck_assert(i64 == INT64_C(0x123456789abcdef0));
-	F(PROTO_T_DOUBLE, 7);
-	R(ops->read_double(r, &d));
-	ck_assert(double_same(d, -1234.5));
-	F(PROTO_T_STRING, 8);
-	R(ops->read_string(r, &s));
-	ck_assert(pstr_eq(&s, "h\xc3\xa9llo"));
-	F(PROTO_T_STRING, 20);
-	R(ops->read_string(r, &s));
-	ck_assert_uint_eq(s.len, 0);
-	F(PROTO_T_I32, 40);
-	R(ops->read_i32(r, &i32));
-	ck_assert_int_eq(i32, INT32_MAX);
-	F(PROTO_T_I64, -3);
-	R(ops->read_i64(r, &i64));
-	ck_assert(i64 == INT64_MIN);
-
-	F(PROTO_T_STRUCT, 10);
-	R(ops->read_struct_begin(r));
-	F(PROTO_T_I32, 1);
-	R(ops->read_i32(r, &i32));
-	ck_assert_int_eq(i32, 1);
-	F(PROTO_T_BOOL, 2);
-	R(ops->read_bool(r, &b));
-	ck_assert(b == true);
-	F(PROTO_T_STRUCT, 3);
-	R(ops->read_struct_begin(r));
-	F(PROTO_T_I64, 15);
-	R(ops->read_i64(r, &i64));
-	ck_assert(i64 == -1);
-	F(PROTO_T_STOP, 0);
-	R(ops->read_struct_end(r));
-	F(PROTO_T_BOOL, 16);
-	R(ops->read_bool(r, &b));
-	ck_assert(b == false);
-	F(PROTO_T_STOP, 0);
-	R(ops->read_struct_end(r));
-
-	F(PROTO_T_LIST, 11);
-	R(ops->read_list_begin(r, &vt, &n));
-	ck_assert_uint_eq(vt, PROTO_T_I32);
-	ck_assert_uint_eq(n, SAMPLE_LIST_N);
-	for (int i = 0; i < SAMPLE_LIST_N; i++) {
-		R(ops->read_i32(r, &i32));
-		ck_assert_int_eq(i32, sample_list_value(i));
-	}
-	R(ops->read_container_end(r));
-
-	F(PROTO_T_SET, 12);
-	R(ops->read_set_begin(r, &vt, &n));
-	ck_assert_uint_eq(vt, PROTO_T_STRING);
-	ck_assert_uint_eq(n, 2);
-	R(ops->read_string(r, &s));
-	ck_assert(pstr_eq(&s, "a"));
-	R(ops->read_string(r, &s));
-	ck_assert(pstr_eq(&s, "bc"));
-	R(ops->read_container_end(r));
-
-	F(PROTO_T_MAP, 13);
-	R(ops->read_map_begin(r, &kt, &vt, &n));
-	ck_assert_uint_eq(kt, PROTO_T_STRING);
-	ck_assert_uint_eq(vt, PROTO_T_I64);
-	ck_assert_uint_eq(n, 2);
-	R(ops->read_string(r, &s));
-	ck_assert(pstr_eq(&s, "x"));
-	R(ops->read_i64(r, &i64));
-	ck_assert(i64 == 1);
-	R(ops->read_string(r, &s));
-	ck_assert(pstr_eq(&s, "y"));
-	R(ops->read_i64(r, &i64));
-	ck_assert(i64 == -1);
-	R(ops->read_container_end(r));
-
-	F(PROTO_T_MAP, 14);
-	R(ops->read_map_begin(r, &kt, &vt, &n));
-	ck_assert_uint_eq(n, 0);	/* compact sends no types for an empty map */
-	R(ops->read_container_end(r));
-
-	F(PROTO_T_LIST, 15);
-	R(ops->read_list_begin(r, &vt, &n));
-	ck_assert_uint_eq(vt, PROTO_T_BOOL);
-	ck_assert_uint_eq(n, 3);
-	for (int i = 0; i < 3; i++) {
-		R(ops->read_bool(r, &b));
-		ck_assert(b == (i != 1));
-	}
-	R(ops->read_container_end(r));
-
-	F(PROTO_T_LIST, 16);
-	R(ops->read_list_begin(r, &vt, &n));
-	ck_assert_uint_eq(vt, PROTO_T_LIST);
-	ck_assert_uint_eq(n, 3);
-	R(ops->read_list_begin(r, &vt, &n));
-	ck_assert_uint_eq(vt, PROTO_T_I16);
-	ck_assert_uint_eq(n, 2);
-	R(ops->read_i16(r, &i16));
-	ck_assert_int_eq(i16, 1);
-	R(ops->read_i16(r, &i16));
-	ck_assert_int_eq(i16, 2);
-	R(ops->read_container_end(r));
-	R(ops->read_list_begin(r, &vt, &n));
-	ck_assert_uint_eq(vt, PROTO_T_I16);
-	ck_assert_uint_eq(n, 0);
-	R(ops->read_container_end(r));
-	R(ops->read_list_begin(r, &vt, &n));
-	ck_assert_uint_eq(vt, PROTO_T_I16);
-	ck_assert_uint_eq(n, 1);
-	R(ops->read_i16(r, &i16));
-	ck_assert_int_eq(i16, -3);
-	R(ops->read_container_end(r));
-	R(ops->read_container_end(r));
-
-	F(PROTO_T_LIST, 17);
-	R(ops->read_list_begin(r, &vt, &n));
-	ck_assert_uint_eq(vt, PROTO_T_STRUCT);
-	ck_assert_uint_eq(n, 2);
-	R(ops->read_struct_begin(r));
-	F(PROTO_T_I32, 1);
-	R(ops->read_i32(r, &i32));
-	ck_assert_int_eq(i32, 9);
-	F(PROTO_T_STOP, 0);
-	R(ops->read_struct_end(r));
-	R(ops->read_struct_begin(r));
-	F(PROTO_T_STOP, 0);
-	R(ops->read_struct_end(r));
-	R(ops->read_container_end(r));
-
-	F(PROTO_T_LIST, 18);
-	R(ops->read_list_begin(r, &vt, &n));
-	ck_assert_uint_eq(vt, PROTO_T_DOUBLE);
-	ck_assert_uint_eq(n, 3);
-	for (int i = 0; i < 3; i++) {
-		R(ops->read_double(r, &d));
-		ck_assert_msg(double_same(d, dbl[i]), "double %d: got %g", i, d);
-	}
-	R(ops->read_container_end(r));
-
-	F(PROTO_T_MAP, 19);
-	R(ops->read_map_begin(r, &kt, &vt, &n));
-	ck_assert_uint_eq(kt, PROTO_T_BYTE);
-	ck_assert_uint_eq(vt, PROTO_T_BOOL);
-	ck_assert_uint_eq(n, 2);
-	R(ops->read_byte(r, &i8));
-	ck_assert_int_eq(i8, 1);
-	R(ops->read_bool(r, &b));
-	ck_assert(b == true);
-	R(ops->read_byte(r, &i8));
-	ck_assert_int_eq(i8, 2);
-	R(ops->read_bool(r, &b));
-	ck_assert(b == false);
-	R(ops->read_container_end(r));
-
-	F(PROTO_T_BOOL, 21);
-	R(ops->read_bool(r, &b));
-	ck_assert(b == true);
-
-	F(PROTO_T_SET, 22);
-	R(ops->read_set_begin(r, &vt, &n));
-	ck_assert_uint_eq(vt, PROTO_T_I64);
-	ck_assert_uint_eq(n, SAMPLE_SET_N);
-	for (int i = 0; i < SAMPLE_SET_N; i++) {
-		R(ops->read_i64(r, &i64));
-		ck_assert(i64 == sample_set_value(i));
-	}
-	R(ops->read_container_end(r));
-
-	F(PROTO_T_I16, 0);
-	R(ops->read_i16(r, &i16));
-	ck_assert_int_eq(i16, INT16_MIN);
-	F(PROTO_T_STOP, 0);
-	R(ops->read_struct_end(r));
-#undef F
-#undef R
-	return PROTO_OK;
-}
-
-/* Read the sample's header, then skip its struct. */
-static inline enum proto_status
-codec_skip_sample(const struct proto_ops *ops, struct proto_reader *r)
-{
-	struct proto_string	s;
-	uint8_t			type;
-	int32_t			seqid;
-
-	if (ops->read_message_begin(r, &s, &type, &seqid) != 0 ||
-	    ops->skip(r, PROTO_T_STRUCT) != 0) {
-		ck_assert_msg(r->status != PROTO_OK, "%s: -1 with status OK", ops->name);
-		return r->status;
-	}
-	return PROTO_OK;
-}
-
-static inline void
-codec_sample(const struct proto_ops *ops, struct wfix *f)
-{
-	wfix_init(f, CODEC_MAX_SIZE);
-	ck_assert_int_eq(codec_write_sample(ops, &f->w), 0);
-	ck_assert(!f->w.failed);
-}
+/* --- the sample message: every type, every field-header form ---------------- */
 
 /* Write the sample, read it back value by value and skip it whole. */
-static inline void
-codec_check_roundtrip(const struct proto_ops *ops)
-{
-	struct wfix		f;
-	struct proto_reader	r;
-	enum proto_status	st;
-
-	codec_sample(ops, &f);
-	proto_reader_init(&r, f.buf.data, f.buf.len, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
-	st = codec_read_sample(ops, &r);
-	ck_assert_msg(st == PROTO_OK, "%s read: %s (%s) at pos %zu", ops->name,
-	    status_name(st), r.error ? r.error : "", r.pos);
-	ck_assert_uint_eq(r.pos, f.buf.len);
-	ck_assert_uint_eq(r.depth, 0);
-
-	proto_reader_init(&r, f.buf.data, f.buf.len, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
-	st = codec_skip_sample(ops, &r);
-	ck_assert_msg(st == PROTO_OK, "%s skip: %s (%s) at pos %zu", ops->name,
-	    status_name(st), r.error ? r.error : "", r.pos);
-	ck_assert_uint_eq(r.pos, f.buf.len);
-	buf_free(&f.buf);
-}
-
+void	codec_check_roundtrip(const struct proto_ops *);
 /*
  * Every proper prefix of the sample reads as NEED_MORE, both value by
  * value and by skipping, with need past the prefix and within the whole.
  */
-static inline void
-codec_check_truncation(const struct proto_ops *ops)
-{
-	struct wfix		f;
-	struct proto_reader	r;
-	enum proto_status	st;
-	size_t			len;
-
-	codec_sample(ops, &f);
-	len = f.buf.len;
-	for (size_t cut = 0; cut < len; cut++) {
-		for (int mode = 0; mode < 2; mode++) {
-			proto_reader_init(&r, f.buf.data, cut, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
-			st = mode == 0 ? codec_read_sample(ops, &r) : codec_skip_sample(ops, &r);
-			ck_assert_msg(st == PROTO_NEED_MORE,
-			    "%s %s of %zu of %zu bytes: %s (%s)", ops->name,
-			    mode == 0 ? "read" : "skip", cut, len, status_name(st),
-			    r.error ? r.error : "");
-			ck_assert_msg(r.need > cut && r.need <= len,
-			    "%s %s of %zu of %zu bytes: need %zu", ops->name,
-			    mode == 0 ? "read" : "skip", cut, len, r.need);
-		}
-	}
-	buf_free(&f.buf);
-}
-
+void	codec_check_truncation(const struct proto_ops *);
 /* With a buffer limit short of the sample every write path fails cleanly. */
-static inline void
-codec_check_write_limit(const struct proto_ops *ops)
-{
-	struct wfix	full, f;
-	size_t		len;
+void	codec_check_write_limit(const struct proto_ops *);
 
-	codec_sample(ops, &full);
-	len = full.buf.len;
-	for (size_t limit = 0; limit <= len; limit++) {
-		wfix_init(&f, limit);
-		if (limit < len) {
-			ck_assert_msg(codec_write_sample(ops, &f.w) == -1,
-			    "%s: limit %zu of %zu, writes all said 0", ops->name, limit, len);
-			ck_assert(f.w.failed);
-			ck_assert_msg(f.buf.len <= limit, "%s: limit %zu, wrote %zu",
-			    ops->name, limit, f.buf.len);
-		} else {
-			ck_assert_int_eq(codec_write_sample(ops, &f.w), 0);
-			ck_assert(!f.w.failed);
-			ck_assert_uint_eq(f.buf.len, len);
-			ck_assert(memcmp(f.buf.data, full.buf.data, len) == 0);
-		}
-		buf_free(&f.buf);
-	}
-	buf_free(&full.buf);
-}
-
-/* Once failed, a reader stays failed with the same status. */
-static inline void
-codec_check_sticky(const struct proto_ops *ops, struct proto_reader *r,
-    enum proto_status want)
-{
-	const char	*error = r->error;
-	size_t		 need = r->need;
-	int8_t		 v;
-	int32_t		 i;
-
-	ck_assert_status(r->status, want);
-	ck_assert_int_eq(ops->read_byte(r, &v), -1);
-	ck_assert_int_eq(ops->read_i32(r, &i), -1);
-	ck_assert_int_eq(ops->skip(r, PROTO_T_BYTE), -1);
-	ck_assert_status(r->status, want);
-	if (want == PROTO_NEED_MORE)
-		ck_assert_uint_eq(r->need, need);
-	else
-		ck_assert_ptr_eq(r->error, error);
-}
+/* --- running ------------------------------------------------------------------ */
 
 /* Run a suite; the exit status says whether everything passed. */
-static inline int
-codec_run_suite(Suite *s)
-{
-	SRunner	*sr = srunner_create(s);
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+int	codec_run_suite(Suite *);
 
 #endif

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
