@@ -38,6 +38,14 @@ enum conf_type {
 	CONF_LISTEN,		/* HOST:PORT, appended to conf->listen */
 	CONF_ADDRESS,		/* HOST:PORT into one struct conf_listen */
 	CONF_PATH,		/* absolute path into a char[CONF_PATH_LEN] */
+	CONF_TEXT,		/* any text without space, into a char[width] */
+	CONF_TLS_VERSION,	/* "1.2" or "1.3", as CONF_TLS_1_2 or CONF_TLS_1_3 */
+};
+
+/* A name a key of a choice type (conf_choices) takes and the value stored for it. */
+struct conf_choice {
+	const char	*name;
+	unsigned	 value;
 };
 
 #define CONF_REPEAT		0x1	/* may appear on more than one line */
@@ -56,6 +64,10 @@ struct conf_key {
 
 #define CONF_FIELD(f)	offsetof(struct conf, f), sizeof(((struct conf *)0)->f)
 
+static const struct conf_choice conf_tls_versions[] = {
+	{ "1.2", CONF_TLS_1_2 }, { "1.3", CONF_TLS_1_3 }, { NULL, 0 }
+};
+
 /*
  * Adding a key is one row here, one field in struct conf and one
  * documented line in etc/calcd.conf.  Defaults are text so they go
@@ -66,8 +78,8 @@ static const struct conf_key conf_keys[] = {
 	  "*:9090", 0, 0 },
 	{ "workers", CONF_COUNT_AUTO, CONF_FIELD(workers), CONF_NEEDS_RESTART,
 	  "auto", 1, 256 },
-	{ "max_connections", CONF_COUNT, CONF_FIELD(max_connections), 0,
-	  "1024", 1, 1000000 },
+	{ "max_connections", CONF_COUNT_AUTO, CONF_FIELD(max_connections), 0,
+	  "auto", 1, CONF_MAX_CONNECTIONS },
 	{ "idle_timeout", CONF_DURATION, CONF_FIELD(idle_timeout_ms), 0,
 	  "300s", 0, 24 * CONF_HOUR },
 	{ "max_message_size", CONF_SIZE, CONF_FIELD(max_message_size), 0,
@@ -92,8 +104,29 @@ static const struct conf_key conf_keys[] = {
 	/* No default: without a pid_file line there is no pid file. */
 	{ "pid_file", CONF_PATH, CONF_FIELD(pid_file), CONF_NEEDS_RESTART,
 	  NULL, 0, 0 },
+	/*
+	 * TLS.  The files are only named here; the tls module reads and
+	 * checks them (tls_conf_check), blaming the line that named them.
+	 */
+	{ "tls_certificate", CONF_PATH, CONF_FIELD(tls_certificate), 0,
+	  NULL, 0, 0 },
+	{ "tls_key", CONF_PATH, CONF_FIELD(tls_key), 0,
+	  NULL, 0, 0 },
+	{ "tls_client_ca", CONF_PATH, CONF_FIELD(tls_client_ca), 0,
+	  NULL, 0, 0 },
+	{ "tls_client_crl", CONF_PATH, CONF_FIELD(tls_client_crl), 0,
+	  NULL, 0, 0 },
+	{ "tls_min_version", CONF_TLS_VERSION, CONF_FIELD(tls_min_version), 0,
+	  "1.2", 0, 0 },
+	{ "tls_handshake_timeout", CONF_DURATION, CONF_FIELD(tls_handshake_timeout_ms), 0,
+	  "10s", 100, 10 * CONF_MIN },
+	{ "tls_ciphers", CONF_TEXT, CONF_FIELD(tls_ciphers), 0,
+	  NULL, 0, 0 },
+	{ "tls_ciphersuites", CONF_TEXT, CONF_FIELD(tls_ciphersuites), 0,
+	  NULL, 0, 0 },
 };
 #define CONF_NKEYS	(sizeof conf_keys / sizeof conf_keys[0])
+_Static_assert(CONF_NKEYS <= CONF_MAX_KEYS, "raise CONF_MAX_KEYS: struct conf keeps a line per key");
 
 struct conf_unit {
 	const char	*suffix;	/* compared case-insensitively */
@@ -318,6 +351,57 @@ conf_set_path(struct conf *conf, const struct conf_key *key,
 	return 0;
 }
 
+/* Cipher lists and the like: passed on as they are, so checked by their user. */
+static int
+conf_set_text(struct conf *conf, const struct conf_key *key,
+    const char *value, char *err, size_t errlen)
+{
+	size_t	len = strlen(value);
+
+	for (const char *p = value; *p != '\0'; p++) {
+		if (isspace((unsigned char)*p) || !isprint((unsigned char)*p)) {
+			(void)snprintf(err, errlen, "space or control character in value");
+			return -1;
+		}
+	}
+	if (len >= key->width) {
+		(void)snprintf(err, errlen, "value too long (at most %zu bytes)", key->width - 1);
+		return -1;
+	}
+	memcpy((char *)conf + key->offset, value, len + 1);
+	return 0;
+}
+
+/* The names a key of a choice type takes, ending with a NULL name. */
+static const struct conf_choice *
+conf_choices(enum conf_type type)
+{
+	return type == CONF_TLS_VERSION ? conf_tls_versions : NULL;
+}
+
+/* One of the names of the key's type, exactly; the error lists them. */
+static int
+conf_set_choice(struct conf *conf, const struct conf_key *key,
+    const char *value, char *err, size_t errlen)
+{
+	const struct conf_choice	*choices = conf_choices(key->type), *c;
+	size_t				 used;
+
+	for (c = choices; c->name != NULL; c++) {
+		if (strcmp(value, c->name) == 0) {
+			conf_store(conf, key, c->value);
+			return 0;
+		}
+	}
+	used = (size_t)snprintf(err, errlen, "unknown value '%s' (", value);
+	for (c = choices; c->name != NULL && used < errlen; c++)
+		used += (size_t)snprintf(err + used, errlen - used, "%s%s",
+		    c == choices ? "" : "|", c->name);
+	if (used < errlen)
+		(void)snprintf(err + used, errlen - used, ")");
+	return -1;
+}
+
 static int
 conf_set_listen(struct conf *conf, const char *value, char *err,
     size_t errlen)
@@ -373,6 +457,10 @@ conf_set(struct conf *conf, const struct conf_key *key, const char *value,
 		return conf_set_address(conf, key, value, err, errlen);
 	case CONF_PATH:
 		return conf_set_path(conf, key, value, err, errlen);
+	case CONF_TEXT:
+		return conf_set_text(conf, key, value, err, errlen);
+	case CONF_TLS_VERSION:
+		return conf_set_choice(conf, key, value, err, errlen);
 	case CONF_COUNT:
 	case CONF_COUNT_AUTO:
 	case CONF_SIZE:
@@ -500,6 +588,7 @@ conf_line(struct conf *conf, struct conf_file *cf, char *line)
 	}
 	if (cf->first_line[i] == 0) {
 		cf->first_line[i] = cf->line;
+		conf->key_line[i] = cf->line;
 		/* Listen lines in the file replace the default, not add. */
 		if (key->type == CONF_LISTEN)
 			conf->listen_count = 0;
@@ -555,6 +644,7 @@ conf_same_value(const struct conf_key *key, const struct conf *a, const struct c
 
 	switch (key->type) {
 	case CONF_PATH:
+	case CONF_TEXT:
 		return strcmp(x, y) == 0;
 	case CONF_LISTEN:
 		if (a->listen_count != b->listen_count)
@@ -575,9 +665,18 @@ conf_same_value(const struct conf_key *key, const struct conf *a, const struct c
 	case CONF_DURATION:
 	case CONF_LEVEL:
 	case CONF_TARGET:
+	case CONF_TLS_VERSION:
 		break;
 	}
 	return memcmp(x, y, key->width) == 0;
+}
+
+unsigned
+conf_key_line(const struct conf *conf, const char *name)
+{
+	const struct conf_key *key = conf_find(name);
+
+	return key != NULL ? conf->key_line[key - conf_keys] : 0;
 }
 
 unsigned

@@ -16,12 +16,19 @@
 
 #define CONF_MAX_LISTEN		16
 #define CONF_PATH_LEN		256	/* longest path value, with its NUL */
+#define CONF_MAX_CONNECTIONS	1000000	/* the most max_connections may be */
+#define CONF_TEXT_LEN		512	/* longest free-text value (cipher lists), with its NUL */
+#define CONF_MAX_KEYS		64	/* room in struct conf for the line of every key */
+
+/* tls_min_version, stored as the protocol numbers it (RFC 8446, 4.2.1). */
+#define CONF_TLS_1_2		0x0303
+#define CONF_TLS_1_3		0x0304
 
 struct conf {
 	struct conf_listen listen[CONF_MAX_LISTEN];
 	unsigned	listen_count;
 	unsigned	workers;		/* 0 until resolved; "auto" -> CPUs */
-	unsigned	max_connections;
+	unsigned	max_connections;	/* 0 until resolved; "auto" -> from RLIMIT_NOFILE */
 	uint64_t	idle_timeout_ms;	/* 0 = never */
 	uint64_t	max_message_size;	/* bytes */
 	uint64_t	max_output_buffer;	/* bytes of unsent replies per connection */
@@ -33,6 +40,17 @@ struct conf {
 	uint64_t	message_timeout_ms;	/* to finish a message; 0 = never */
 	char		pid_file[CONF_PATH_LEN]; /* absolute; "" = none; for -d */
 	struct conf_listen metrics_listen;	/* port "" = no metrics endpoint */
+	/* TLS (the tls module reads these): absolute paths, "" = not set. */
+	char		tls_certificate[CONF_PATH_LEN];	/* PEM: certificate, then chain */
+	char		tls_key[CONF_PATH_LEN];		/* PEM key; "": in tls_certificate */
+	char		tls_client_ca[CONF_PATH_LEN];	/* set: client certificates required */
+	char		tls_client_crl[CONF_PATH_LEN];	/* revoked client certificates */
+	unsigned	tls_min_version;		/* CONF_TLS_1_2 or CONF_TLS_1_3 */
+	uint64_t	tls_handshake_timeout_ms;
+	char		tls_ciphers[CONF_TEXT_LEN];	/* TLS 1.2 cipher list; "": OpenSSL's */
+	char		tls_ciphersuites[CONF_TEXT_LEN]; /* TLS 1.3; "": OpenSSL's */
+	/* Where each key was set: the line in the file, 0 if not in it (conf_key_line). */
+	unsigned	key_line[CONF_MAX_KEYS];
 };
 
 /* Whether metrics_listen is set. */
@@ -52,6 +70,14 @@ void	conf_defaults(struct conf *);
  * file that can't be opened is one error "FILE: reason".
  */
 int	conf_load(struct conf *, const char *path, FILE *errors);
+
+/*
+ * The line of the file conf was loaded from that set key (its first line,
+ * for listen), or 0 when the file did not set it: for "FILE:LINE" in
+ * messages about a value that is checked after loading (a file a path
+ * names).  0 for an unknown key too.
+ */
+unsigned conf_key_line(const struct conf *, const char *key);
 
 /*
  * A reload: for every key that takes effect only after a restart and

@@ -51,6 +51,7 @@ struct conn {
 	size_t		 need;		/* don't decode again until in.len reaches this */
 	struct buf	 out;		/* replies the socket hasn't taken yet */
 	char		 peer[CONN_PEER_LEN];
+	struct shed_link shed;		/* its place in env->shed */
 };
 
 static struct log_ratelimit conn_bad_input_rl;
@@ -228,6 +229,7 @@ conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t sale
 		env->head->prev = c;
 	env->head = c;
 	env->count++;
+	shed_track(&env->shed, &c->shed, sa);
 	if (env->metrics != NULL)
 		metrics_add(&env->metrics->accepted, 1);
 	log_debug("%s: connected", c->peer);
@@ -252,6 +254,7 @@ conn_close(struct conn *c, enum metrics_close_reason reason)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	env->count--;
+	shed_untrack(&env->shed, &c->shed);
 	transport_free(&c->transport);
 	buf_free(&c->in);
 	buf_free(&c->out);
@@ -281,6 +284,7 @@ conn_env_init(struct conn_env *env, struct event_base *base, struct metrics_bloc
 	if ((env->scratch = malloc(CONN_SCRATCH_LEN)) == NULL)
 		return -1;
 	buf_init(&env->reply, 0);
+	shed_table_init(&env->shed);
 	env->sweep_ev = event_new(base, -1, EV_PERSIST, conn_on_sweep, env);
 	if (env->sweep_ev == NULL)
 		return -1;
@@ -292,6 +296,7 @@ void
 conn_env_free(struct conn_env *env)
 {
 	buf_free(&env->reply);
+	shed_table_free(&env->shed);
 	free(env->scratch);
 	env->scratch = NULL;
 	if (env->sweep_ev != NULL)
@@ -516,6 +521,8 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 			started_ns = now_ns;
 		}
 	}
+	if (off > 0)
+		shed_touch(&env->shed, &c->shed);	/* a call completed: the newest */
 
 	/* Keep the unfinished tail; the scratch buffer is reused by the next read. */
 	if (input == CONN_INPUT_KEPT) {
@@ -580,6 +587,48 @@ conn_read(struct conn *c, int fd)
 	if (c->in.len < c->need)
 		return 1;
 	return conn_process(c, CONN_INPUT_KEPT, c->in.data, c->in.len) == 0 ? 1 : -1;
+}
+
+/* --- admission under pressure: which connection makes room ----------------- */
+
+static enum shed_class
+conn_shed_class(struct shed_link *link, void *arg)
+{
+	const struct conn *c = (const struct conn *)(const void *)
+	    ((const char *)link - offsetof(struct conn, shed));
+
+	(void)arg;
+	if (c->out.len > 0 || c->paused || c->writing)
+		return SHED_BUSY;
+	return c->in.len > 0 ? SHED_PARTIAL : SHED_IDLE;
+}
+
+bool
+conn_shed_one(struct conn_env *env)
+{
+	struct shed_link	*victim;
+	struct conn		*c;
+	enum shed_class		 class;
+
+	if ((victim = shed_pick(&env->shed, conn_shed_class, NULL, &class)) == NULL)
+		return false;
+	c = (struct conn *)(void *)((char *)victim - offsetof(struct conn, shed));
+	log_debug("%s: closed to admit a new connection (%s, %u from its address here)",
+	    c->peer, class == SHED_IDLE ? "idle" : "partial message", shed_peer_count(victim));
+	shed_note_shed(victim, class);
+	conn_close(c, METRICS_CLOSE_SHED);
+	return true;
+}
+
+void
+conn_refuse(struct conn_env *env, int fd, const struct sockaddr *sa)
+{
+	close(fd);
+	shed_note_refused(sa);
+	if (env->metrics != NULL) {
+		metrics_add(&env->metrics->accepted, 1);
+		metrics_add(&env->metrics->closed[METRICS_CLOSE_LIMIT], 1);
+	}
 }
 
 void

@@ -7,6 +7,7 @@
 #ifndef CALCD_CONN_H
 #define CALCD_CONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include "buf.h"
 #include "metrics.h"
 #include "dispatch.h"
+#include "shed.h"
 
 struct event;
 struct event_base;
@@ -39,6 +41,7 @@ struct conn_env {
 	struct event		*sweep_ev;		/* checks every connection's timeouts */
 	bool			 draining;		/* shutting down: close connections once idle */
 	struct conn		*head;			/* live connections */
+	struct shed_table	 shed;			/* the same, oldest call first, by peer */
 	unsigned		 count;
 	unsigned long long	 requests;		/* messages served */
 	struct metrics_block	*metrics_block;		/* the worker's counters */
@@ -71,6 +74,18 @@ void		 conn_close_all(struct conn_env *);
  * one once it has nothing left to send or finish.  env->draining is set.
  */
 void		 conn_drain_all(struct conn_env *);
+
+/*
+ * calcd is full and a new connection is to be admitted: close the
+ * connection the shed module picks (idle or partial, never busy), count
+ * and log it.  false if there was none to close.
+ */
+bool		 conn_shed_one(struct conn_env *);
+/*
+ * calcd is full and nothing could be closed to make room: close fd, a
+ * connection accepted from sa, and count and log it as refused.
+ */
+void		 conn_refuse(struct conn_env *, int fd, const struct sockaddr *);
 
 /* "1.2.3.4:5678" / "[::1]:5678" for logs. */
 void		 conn_format_address(const struct sockaddr *, char *out, size_t len);

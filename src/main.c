@@ -25,12 +25,16 @@
 #include "conf.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 
 /* Two causes share status 1: the documented status of every start-up failure. */
 #define MAIN_EXIT_OK			0
 #define MAIN_EXIT_USAGE_OR_CONFIG	1	/* command line or configuration file */
 #define MAIN_EXIT_START			1	/* detaching, pid_file, memory, stdout */
 #define MAIN_EXIT_LISTEN		2
+
+/* max_connections = auto raises the open-file limit to this (if the hard limit allows). */
+#define MAIN_AUTO_FD_LIMIT		65536
 
 static const char main_default_config[] = CALCD_SYSCONFDIR "/calcd.conf";
 
@@ -73,21 +77,6 @@ main_flush_stdout(void)
 	return MAIN_EXIT_OK;
 }
 
-/* Let max_connections sockets, and some for listeners, fit in the fd limit. */
-static void
-main_raise_fd_limit(unsigned max_connections)
-{
-	struct rlimit	rl;
-	rlim_t		want = (rlim_t)max_connections + 64;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
-		return;
-	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
-		log_warning("max_connections is %u but only %llu file descriptors are allowed",
-		    max_connections, (unsigned long long)rl.rlim_cur);
-}
-
 /*
  * workers = auto: the CPUs calcd may run on (taskset, cpusets), not all
  * the machine has; more threads than that only take turns on one CPU.
@@ -103,6 +92,76 @@ main_cpus(void)
 	if (cpus <= 0)
 		cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	return cpus > 0 ? (cpus > 256 ? 256 : (unsigned)cpus) : 1;
+}
+
+/*
+ * Raise the soft open-file limit toward the hard one as far as calcd
+ * needs: max_connections and the descriptors calcd keeps for itself, or
+ * with max_connections = auto, MAIN_AUTO_FD_LIMIT (a soft limit already
+ * higher is the operator's choice and stays).  An explicit
+ * max_connections that does not fit is said once, here.
+ */
+static void
+main_raise_fd_limit(const struct conf *conf)
+{
+	unsigned	workers = conf->workers != 0 ? conf->workers : main_cpus();
+	rlim_t		reserved = server_descriptors_reserved(workers);
+	rlim_t		want = conf->max_connections == 0 ? MAIN_AUTO_FD_LIMIT :
+			    (rlim_t)conf->max_connections + reserved;
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+		/* May be refused (a seccomp filter): then the limit given stands. */
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return;
+	}
+	if (conf->max_connections != 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		log_warning("max_connections is %u but the open-file limit is %llu, of which calcd "
+		    "keeps %llu for itself: when descriptors run out, new connections are "
+		    "admitted by closing idle ones", conf->max_connections,
+		    (unsigned long long)rl.rlim_cur, (unsigned long long)reserved);
+}
+
+/*
+ * max_connections = auto: the open-file limit less the descriptors calcd
+ * keeps for itself (server_descriptors_reserved), at least 1 and at most
+ * CONF_MAX_CONNECTIONS.
+ */
+static unsigned
+main_auto_max_connections(unsigned workers)
+{
+	rlim_t		reserved = server_descriptors_reserved(workers);
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		rl.rlim_cur = 1024;
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)CONF_MAX_CONNECTIONS + reserved)
+		return CONF_MAX_CONNECTIONS;
+	return rl.rlim_cur > reserved ? (unsigned)(rl.rlim_cur - reserved) : 1;
+}
+
+static void
+main_log_auto_max_connections(const struct conf *conf)
+{
+	unsigned	reserved = server_descriptors_reserved(conf->workers);
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur <= reserved + 16)
+		log_warning("max_connections = auto: the open-file limit, %llu, leaves %u "
+		    "connection%s after the %u descriptors calcd keeps for itself",
+		    (unsigned long long)rl.rlim_cur, conf->max_connections,
+		    conf->max_connections == 1 ? "" : "s", reserved);
+	else
+		log_notice("max_connections = auto: %u (the open-file limit, %llu, less %u "
+		    "descriptors calcd keeps for itself)", conf->max_connections,
+		    rl.rlim_cur == RLIM_INFINITY ? ~0ULL : (unsigned long long)rl.rlim_cur,
+		    reserved);
 }
 
 /*
@@ -124,6 +183,8 @@ main_apply_args(struct conf *conf)
 		conf->log_target = LOG_TARGET_SYSLOG;
 	if (conf->workers == 0)
 		conf->workers = main_cpus();
+	if (conf->max_connections == 0)
+		conf->max_connections = main_auto_max_connections(conf->workers);
 }
 
 /*
@@ -167,6 +228,9 @@ main_reload(void *arg, struct conf *out)
 	}
 	conf_defaults(&next);
 	count = conf_load(&next, main_args.reload_path, errors);
+	/* A bad certificate or key fails the reload like a bad line: the old ones stay. */
+	if (count == 0)
+		count = tls_conf_check(&next, main_args.reload_path, false, errors);
 	if (fclose(errors) != 0 || text == NULL) {
 		free(text);
 		log_error("reload: out of memory");
@@ -293,7 +357,7 @@ main(int argc, char **argv)
 	};
 	struct conf		 conf;
 	struct server		*server;
-	bool			 test_only = false, stderr_until_ready;
+	bool			 test_only = false, stderr_until_ready, max_auto;
 	int			 ch, errors, status, ready_fd = -1;
 
 	main_args.path = main_default_config;
@@ -356,6 +420,9 @@ main(int argc, char **argv)
 
 	conf_defaults(&conf);
 	errors = conf_load(&conf, main_args.path, stderr);
+	/* The files the tls_* keys name, once every line has parsed. */
+	if (errors == 0)
+		errors = tls_conf_check(&conf, main_args.path, false, stderr);
 	if (errors > 0) {
 		fprintf(stderr, "calcd: %s: %d error%s in the configuration%s\n", main_args.path,
 		    errors, errors == 1 ? "" : "s", test_only ? "" : ", not starting");
@@ -390,9 +457,12 @@ main(int argc, char **argv)
 	if (stderr_until_ready)
 		fprintf(stderr, "calcd: -d closes standard error once calcd is running: logging "
 		    "to syslog instead (log_target = syslog says so and silences this)\n");
+	max_auto = conf.max_connections == 0;
+	main_raise_fd_limit(&conf);
 	main_apply_args(&conf);
 	log_set_level((enum log_level)conf.log_level);
-	main_raise_fd_limit(conf.max_connections);
+	if (max_auto)
+		main_log_auto_max_connections(&conf);
 	if (main_args.daemonize && main_daemonize(&ready_fd) != 0) {
 		main_report_start(&ready_fd, MAIN_EXIT_START);
 		return MAIN_EXIT_START;

@@ -1,19 +1,29 @@
 /*
  * server: the main thread.  It runs the main loop, accepts on the
- * listeners (enforcing max_connections) and hands each connection to a
- * worker, round robin; it reloads the configuration on SIGHUP, drains
- * and stops on SIGTERM/SIGINT, and keeps systemd informed: readiness,
- * status, and the watchdog while every worker's loop still turns.
+ * listeners and hands each connection to a worker, round robin; it
+ * reloads the configuration on SIGHUP, drains and stops on SIGTERM/SIGINT,
+ * and keeps systemd informed: readiness, status, and the watchdog while
+ * every worker's loop still turns.
+ *
+ * A full calcd still admits: at max_connections, or when accept fails for
+ * want of a descriptor, the new connection goes to its worker marked
+ * "shed", and the worker closes one of its idle or partial connections to
+ * make room (shed.c says which).  For the descriptor case calcd keeps one
+ * in reserve (/dev/null), gives it up to accept, and takes it back once a
+ * shed has freed one; without it, accepting pauses on a timer, never
+ * spinning.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -26,6 +36,7 @@
 #include "metrics_http.h"
 #include "server.h"
 #include "service.h"
+#include "shed.h"
 #include "worker.h"
 
 #define SERVER_ACCEPTS_PER_TURN	64
@@ -34,6 +45,20 @@
 #define SERVER_SIGNALS		3
 #define SERVER_METRICS_SOCKETS	4
 #define SERVER_MAX_BLOCKS	257	/* every worker's and the main thread's */
+#define SERVER_SHEDS_IN_FLIGHT	32	/* admitted by a shed, not yet made room for */
+#define SERVER_SHED_WAIT_USEC	1000	/* then accepting waits this long */
+#define SERVER_FD_WAIT_MIN_USEC	1000	/* out of descriptors, no reserve: first wait */
+#define SERVER_FD_WAIT_MAX_USEC	64000	/* ... doubling up to this */
+/* Descriptors besides connections (see server_descriptors_reserved). */
+#define SERVER_STDIO_FDS	3
+#define SERVER_LISTENER_FDS	(4 * CONF_MAX_LISTEN)	/* "*" is 2, twice in a reload */
+#define SERVER_LOOP_FDS		3	/* epoll, libevent's signal pipe */
+#define SERVER_LOG_FDS		1	/* syslog's socket */
+#define SERVER_RESERVE_FDS	1
+#define SERVER_PENDING_FDS	1	/* accepted, every worker's pipe full */
+#define SERVER_MARGIN_FDS	16	/* a reload: the file, name lookups; sd_notify */
+/* metrics_listen: its sockets, twice in a reload, and a few scrapes at once */
+#define SERVER_METRICS_FDS	(2 * SERVER_METRICS_SOCKETS + 8)
 
 struct server {
 	struct conf		 conf;		/* the configuration in force */
@@ -50,16 +75,22 @@ struct server {
 	uint64_t		 watchdog_usec;	/* 0: systemd did not ask */
 	/* Accepted, but no worker could take it yet. */
 	bool			 has_pending;
+	bool			 pending_shed;
 	int			 pending_fd;
 	socklen_t		 pending_addrlen;
 	struct sockaddr_storage	 pending_addr;
 	struct metrics_block	*metrics;	/* the main thread's counters: reloads, refusals */
 	struct metrics_http	*metrics_http;	/* NULL: no metrics_listen */
 	int			 exit_status;
+	/* Out of descriptors. */
+	int			 reserve_fd;	/* /dev/null, given up to accept; -1 while out */
+	suseconds_t		 fd_wait_usec;	/* the next wait for one, without the reserve */
+	time_t			 fd_logged_at;	/* at most one line a second */
+	unsigned		 fd_unlogged;	/* times since that line */
+	struct event		*second_ev;
 };
 
 static struct log_ratelimit server_accept_rl;
-static struct log_ratelimit server_full_rl;
 
 static void
 server_conn_limits(const struct conf *conf, struct conn_limits *limits)
@@ -84,6 +115,28 @@ server_pause_accepting(struct server *s, suseconds_t usec)
 	evtimer_add(s->resume_ev, &pause);
 }
 
+/* Hand fd to a worker, or hold it until one has room. */
+static bool
+server_hand_off(struct server *s, int fd, const struct sockaddr_storage *addr,
+    socklen_t addrlen, bool shed)
+{
+	atomic_fetch_add(&s->connections, 1);
+	if (worker_pool_hand_off(s->workers, fd, (const struct sockaddr *)addr, addrlen, shed))
+		return true;
+	/*
+	 * Every worker's pipe is full (a burst of connections): hold this
+	 * one and leave the rest in the kernel's backlog until a worker
+	 * catches up.
+	 */
+	s->pending_fd = fd;
+	s->pending_addr = *addr;
+	s->pending_addrlen = addrlen;
+	s->pending_shed = shed;
+	s->has_pending = true;
+	server_pause_accepting(s, 1000);
+	return false;
+}
+
 static void
 server_resume_accepting(evutil_socket_t fd, short what, void *arg)
 {
@@ -93,7 +146,7 @@ server_resume_accepting(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (s->has_pending) {
 		if (!worker_pool_hand_off(s->workers, s->pending_fd,
-		    (struct sockaddr *)&s->pending_addr, s->pending_addrlen)) {
+		    (struct sockaddr *)&s->pending_addr, s->pending_addrlen, s->pending_shed)) {
 			server_pause_accepting(s, 1000);
 			return;
 		}
@@ -102,55 +155,113 @@ server_resume_accepting(evutil_socket_t fd, short what, void *arg)
 	listener_set_resume(s->listeners);
 }
 
+/* Take the reserve descriptor back if it was given up and one is free again. */
+static void
+server_keep_reserve(struct server *s)
+{
+	if (s->reserve_fd >= 0)
+		return;
+	if ((s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		s->fd_wait_usec = SERVER_FD_WAIT_MIN_USEC;
+}
+
+/* Out of descriptors: one line a second at most, however often. */
+static void
+server_log_out_of_fds(struct server *s, int err)
+{
+	time_t now = time(NULL);
+
+	if (now == s->fd_logged_at) {
+		s->fd_unlogged++;
+		return;
+	}
+	if (s->fd_unlogged > 0)
+		log_warning("accept: %s: admitting new connections by closing others (%u more "
+		    "since the last such line)", strerror(err), s->fd_unlogged);
+	else
+		log_warning("accept: %s: admitting new connections by closing others",
+		    strerror(err));
+	s->fd_logged_at = now;
+	s->fd_unlogged = 0;
+}
+
+/*
+ * accept failed with EMFILE or ENFILE: give up the reserve descriptor to
+ * accept one connection, which is then admitted by a shed.  The fd, or
+ * -1 (accepting then waits, longer each time, until a shed frees one).
+ */
+static int
+server_accept_out_of_fds(struct server *s, int lfd, int err, struct sockaddr_storage *addr,
+    socklen_t *addrlen)
+{
+	int fd = -1;
+
+	server_log_out_of_fds(s, err);
+	if (s->reserve_fd >= 0) {
+		close(s->reserve_fd);
+		s->reserve_fd = -1;
+		*addrlen = sizeof *addr;
+		fd = accept4(lfd, (struct sockaddr *)addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		server_keep_reserve(s);		/* if the accept did not take it */
+	}
+	if (fd < 0) {
+		server_pause_accepting(s, s->fd_wait_usec);
+		if (s->fd_wait_usec < SERVER_FD_WAIT_MAX_USEC)
+			s->fd_wait_usec *= 2;
+	}
+	return fd;
+}
+
 static void
 server_on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct server		*s = arg;
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
-	char			 peer[SERVER_NAME_LEN];
+	bool			 shed;
 	int			 fd;
 
 	(void)what;
 	for (int i = 0; i < SERVER_ACCEPTS_PER_TURN; i++) {
+		/* Each shed in flight holds a descriptor more than max_connections: a few only. */
+		if (worker_pool_sheds_in_flight(s->workers) >= SERVER_SHEDS_IN_FLIGHT) {
+			server_pause_accepting(s, SERVER_SHED_WAIT_USEC);
+			return;
+		}
+		server_keep_reserve(s);
 		addrlen = sizeof addr;
 		fd = accept4(lfd, (struct sockaddr *)&addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		shed = atomic_load(&s->connections) >= s->conf.max_connections;
 		if (fd < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
 			    errno == ECONNABORTED)
 				return;
-			log_limited(&server_accept_rl, LOG_LEVEL_ERROR, "accept: %s",
-			    strerror(errno));
-			/* Out of descriptors: back off instead of spinning on the backlog. */
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-				server_pause_accepting(s, 100000);
+			if (errno == EMFILE || errno == ENFILE) {
+				if ((fd = server_accept_out_of_fds(s, lfd, errno, &addr, &addrlen)) < 0)
+					return;
+				shed = true;
+			} else {
+				log_limited(&server_accept_rl, LOG_LEVEL_ERROR, "accept: %s",
+				    strerror(errno));
+				/* Out of memory: back off instead of spinning on the backlog. */
+				if (errno == ENOBUFS || errno == ENOMEM)
+					server_pause_accepting(s, 100000);
+				return;
+			}
+		}
+		if (!server_hand_off(s, fd, &addr, addrlen, shed))
 			return;
-		}
-		if (atomic_load(&s->connections) >= s->conf.max_connections) {
-			conn_format_address((struct sockaddr *)&addr, peer, sizeof peer);
-			log_limited(&server_full_rl, LOG_LEVEL_WARNING,
-			    "%s: refused: max_connections (%u) reached", peer,
-			    s->conf.max_connections);
-			close(fd);
-			metrics_add(&s->metrics->accepted, 1);
-			metrics_add(&s->metrics->closed[METRICS_CLOSE_LIMIT], 1);
-			continue;
-		}
-		atomic_fetch_add(&s->connections, 1);
-		if (!worker_pool_hand_off(s->workers, fd, (struct sockaddr *)&addr, addrlen)) {
-			/*
-			 * Every worker's pipe is full (a burst of connections):
-			 * hold this one and leave the rest in the kernel's
-			 * backlog until a worker catches up.
-			 */
-			s->pending_fd = fd;
-			s->pending_addr = addr;
-			s->pending_addrlen = addrlen;
-			s->has_pending = true;
-			server_pause_accepting(s, 1000);
-			return;
-		}
 	}
+}
+
+/* Once a second: the shed log's line, and the reserve descriptor back if it can be. */
+static void
+server_on_second(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	shed_log_flush();
+	server_keep_reserve(arg);
 }
 
 /* --- systemd: status and watchdog ----------------------------------------- */
@@ -158,12 +269,15 @@ server_on_accept(evutil_socket_t lfd, short what, void *arg)
 static void
 server_report_status(struct server *s, const char *state)
 {
-	char where[256];
+	char			where[256];
+	unsigned long long	shed, refused;
 
 	listener_set_describe(s->listeners, where, sizeof where);
-	service_notify_status("%s on %s; %u connections; %llu requests served", state,
-	    where[0] ? where : "nothing", atomic_load(&s->connections),
-	    s->workers != NULL ? worker_pool_requests(s->workers) : 0);
+	shed_totals(&shed, &refused);
+	service_notify_status("%s on %s; %u connections; %llu requests served; %llu connections "
+	    "shed, %llu refused to admit new ones", state, where[0] ? where : "nothing",
+	    atomic_load(&s->connections),
+	    s->workers != NULL ? worker_pool_requests(s->workers) : 0, shed, refused);
 }
 
 static void
@@ -353,11 +467,12 @@ server_on_signal(evutil_socket_t sig, short what, void *arg)
 
 /* --- the steps of server_run ---------------------------------------------- */
 
-/* The main loop and its timers: resuming accepts, status, watchdog. */
+/* The main loop and its timers: resuming accepts, status, the shed log, watchdog. */
 static int
 server_start_loop(struct server *s)
 {
 	struct timeval status = { SERVER_STATUS_SECONDS, 0 };
+	struct timeval second = { 1, 0 };
 
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		log_warning("cannot ignore SIGPIPE: %s", strerror(errno));
@@ -367,7 +482,9 @@ server_start_loop(struct server *s)
 	}
 	s->resume_ev = evtimer_new(s->base, server_resume_accepting, s);
 	s->status_ev = event_new(s->base, -1, EV_PERSIST, server_on_status, s);
-	if (s->resume_ev == NULL || s->status_ev == NULL || event_add(s->status_ev, &status) != 0) {
+	s->second_ev = event_new(s->base, -1, EV_PERSIST, server_on_second, s);
+	if (s->resume_ev == NULL || s->status_ev == NULL || event_add(s->status_ev, &status) != 0 ||
+	    s->second_ev == NULL || event_add(s->second_ev, &second) != 0) {
 		log_error("cannot set up the main loop");
 		return -1;
 	}
@@ -458,6 +575,7 @@ server_stop(struct server *s)
 	s->metrics_http = NULL;
 	if (s->workers != NULL)
 		worker_pool_stop(s->workers, s->conf.shutdown_timeout_ms);
+	shed_log_flush();
 	log_notice("stopped");
 }
 
@@ -480,12 +598,26 @@ server_open(const struct conf *conf)
 		free(s);
 		return NULL;
 	}
+	s->fd_wait_usec = SERVER_FD_WAIT_MIN_USEC;
+	if ((s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		log_warning("cannot keep a descriptor in reserve (/dev/null: %s): running out of "
+		    "descriptors will admit new connections more slowly", strerror(errno));
 	if ((s->listeners = listener_set_open(conf)) == NULL) {
+		if (s->reserve_fd >= 0)
+			close(s->reserve_fd);
 		free(s->metrics);
 		free(s);
 		return NULL;
 	}
 	return s;
+}
+
+unsigned
+server_descriptors_reserved(unsigned workers)
+{
+	return SERVER_STDIO_FDS + SERVER_LISTENER_FDS + SERVER_LOOP_FDS + SERVER_LOG_FDS +
+	    SERVER_RESERVE_FDS + SERVER_PENDING_FDS + SERVER_SHEDS_IN_FLIGHT + SERVER_MARGIN_FDS +
+	    SERVER_METRICS_FDS + workers * WORKER_DESCRIPTORS;
 }
 
 void
@@ -524,6 +656,10 @@ server_free(struct server *s)
 		event_free(s->resume_ev);
 	if (s->status_ev != NULL)
 		event_free(s->status_ev);
+	if (s->second_ev != NULL)
+		event_free(s->second_ev);
+	if (s->reserve_fd >= 0)
+		close(s->reserve_fd);
 	if (s->watchdog_ev != NULL)
 		event_free(s->watchdog_ev);
 	if (s->base != NULL)

@@ -27,4 +27,18 @@ void		 server_set_reload(struct server *, server_reload_fn, void *arg);
 int		 server_run(struct server *);
 void		 server_free(struct server *);
 
+/*
+ * The descriptors calcd keeps open besides its connections' sockets,
+ * with workers worker threads: standard input, output and error; every
+ * listening socket there can be (CONF_MAX_LISTEN lines of "*", which is
+ * two sockets each, twice over while a reload replaces them); the main
+ * loop's (epoll, libevent's signal pipe) and each worker's
+ * (WORKER_DESCRIPTORS); syslog's socket; the reserve descriptor; the
+ * connections admitted by a shed whose worker has not yet closed
+ * another; a connection held while every worker's pipe is full; and a
+ * margin for what a reload or sd_notify opens for a moment.
+ * max_connections = auto is the open-file limit less this.
+ */
+unsigned	 server_descriptors_reserved(unsigned workers);
+
 #endif

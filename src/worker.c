@@ -32,6 +32,8 @@ enum worker_order_kind {
 struct worker_order {
 	enum worker_order_kind	kind;
 	int			fd;
+	bool			shed;	/* CONN: calcd is full, make room for it */
+	unsigned		hops;	/* CONN with shed: workers that had no room to make */
 	socklen_t		addrlen;
 	struct sockaddr_storage	addr;
 	struct conn_limits	limits;
@@ -40,6 +42,7 @@ struct worker_order {
 _Static_assert(sizeof(struct worker_order) <= PIPE_BUF, "orders must be atomic");
 
 struct worker {
+	struct worker_pool *pool;
 	unsigned	 index;
 	pthread_t	 thread;
 	bool		 started;
@@ -62,6 +65,7 @@ struct worker_pool {
 	struct worker	*workers;
 	unsigned	 count;
 	unsigned	 next;		/* round robin for new connections */
+	atomic_uint	 sheds_in_flight;	/* CONN orders with shed not yet settled */
 };
 
 static void
@@ -107,19 +111,56 @@ worker_stop(struct worker *w, uint64_t grace_ms)
 		worker_on_grace_over(-1, 0, w);
 }
 
+static int	worker_send_order(struct worker *, const struct worker_order *, bool must);
+
+/*
+ * A connection calcd is full for: close one of this worker's to make
+ * room; with none to close, let the next worker try; once every worker
+ * has, close the new one.  Returns whether the new one is to be served here.
+ */
+static bool
+worker_make_room(struct worker *w, const struct worker_order *order)
+{
+	struct worker_pool	*pool = w->pool;
+	struct worker_order	 on = *order;
+
+	if (conn_shed_one(&w->env))
+		return true;
+	on.hops++;
+	if (on.hops < pool->count &&
+	    worker_send_order(&pool->workers[(w->index + 1) % pool->count], &on, false) == 0)
+		return false;	/* still in flight */
+	conn_refuse(&w->env, order->fd, (const struct sockaddr *)&order->addr);
+	atomic_fetch_sub(w->connections, 1);
+	atomic_fetch_sub(&pool->sheds_in_flight, 1);
+	return false;
+}
+
+static void
+worker_take_conn(struct worker *w, const struct worker_order *order)
+{
+	if (w->stopping) {
+		close(order->fd);
+		atomic_fetch_sub(w->connections, 1);
+		if (order->shed)
+			atomic_fetch_sub(&w->pool->sheds_in_flight, 1);
+		return;
+	}
+	if (order->shed) {
+		if (!worker_make_room(w, order))
+			return;
+		atomic_fetch_sub(&w->pool->sheds_in_flight, 1);
+	}
+	conn_new(&w->env, order->fd, (const struct sockaddr *)&order->addr, order->addrlen);
+}
+
 static void
 worker_take_orders(struct worker *w, const struct worker_order *batch, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
 		switch (batch[i].kind) {
 		case WORKER_ORDER_CONN:
-			if (w->stopping) {
-				close(batch[i].fd);
-				atomic_fetch_sub(w->connections, 1);
-				break;
-			}
-			conn_new(&w->env, batch[i].fd, (struct sockaddr *)&batch[i].addr,
-			    batch[i].addrlen);
+			worker_take_conn(w, &batch[i]);
 			break;
 		case WORKER_ORDER_LIMITS:
 			conn_env_set_limits(&w->env, &batch[i].limits);
@@ -189,11 +230,12 @@ worker_send_order(struct worker *w, const struct worker_order *order, bool must)
 }
 
 static int
-worker_init(struct worker *w, unsigned index, const struct conn_limits *limits,
-    const struct timeval *tick, atomic_uint *connections)
+worker_init(struct worker *w, struct worker_pool *pool, unsigned index,
+    const struct conn_limits *limits, const struct timeval *tick, atomic_uint *connections)
 {
 	int fds[2];
 
+	w->pool = pool;
 	w->index = index;
 	w->connections = connections;
 	w->pipe_read = w->pipe_write = -1;
@@ -263,12 +305,13 @@ worker_pool_start(unsigned count, const struct conn_limits *limits, const struct
 		free(pool);
 		return NULL;
 	}
+	atomic_init(&pool->sheds_in_flight, 0);
 	for (unsigned i = 0; i < count; i++) {
 		struct worker *w = &pool->workers[i];
 
 		/* Counted first: worker_pool_free must clean up a half-made worker too. */
 		pool->count++;
-		if (worker_init(w, i, limits, tick, connections) != 0)
+		if (worker_init(w, pool, i, limits, tick, connections) != 0)
 			goto fail;
 		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
 			log_error("cannot start worker thread %u", i);
@@ -292,23 +335,35 @@ worker_pool_size(const struct worker_pool *pool)
 
 bool
 worker_pool_hand_off(struct worker_pool *pool, int fd, const struct sockaddr *addr,
-    socklen_t addrlen)
+    socklen_t addrlen, bool shed)
 {
 	struct worker_order order;
 
 	memset(&order, 0, sizeof order);
 	order.kind = WORKER_ORDER_CONN;
 	order.fd = fd;
+	order.shed = shed;
 	order.addrlen = addrlen < sizeof order.addr ? addrlen : sizeof order.addr;
 	memcpy(&order.addr, addr, order.addrlen);
 	for (unsigned tries = 0; tries < pool->count; tries++) {
 		struct worker *w = &pool->workers[pool->next];
 
 		pool->next = (pool->next + 1) % pool->count;
+		/* Counted first: the worker may settle it before write returns. */
+		if (shed)
+			atomic_fetch_add(&pool->sheds_in_flight, 1);
 		if (worker_send_order(w, &order, false) == 0)
 			return true;
+		if (shed)
+			atomic_fetch_sub(&pool->sheds_in_flight, 1);
 	}
 	return false;
+}
+
+unsigned
+worker_pool_sheds_in_flight(const struct worker_pool *pool)
+{
+	return atomic_load(&pool->sheds_in_flight);
 }
 
 void

@@ -27,11 +27,22 @@ struct worker_pool	*worker_pool_start(unsigned count, const struct conn_limits *
 unsigned		 worker_pool_size(const struct worker_pool *);
 
 /*
+ * Descriptors each worker keeps open: its event loop's (epoll and
+ * libevent's signal pipe) and its order pipe.
+ */
+#define WORKER_DESCRIPTORS	5
+
+/*
  * Give an accepted socket to the next worker whose pipe has room; false
- * if every pipe is full (fd is still the caller's).
+ * if every pipe is full (fd is still the caller's).  shed: calcd is full,
+ * so the worker closes one of its connections to make room (see
+ * conn_shed_one); if it has none to close it passes the socket to the
+ * next worker, and once every worker has had it, closes it (refused).
  */
 bool		 worker_pool_hand_off(struct worker_pool *, int fd, const struct sockaddr *,
-		    socklen_t);
+		    socklen_t, bool shed);
+/* Sockets handed off with shed whose worker has not yet made room or refused them. */
+unsigned	 worker_pool_sheds_in_flight(const struct worker_pool *);
 /* New limits for every worker, from its next connection and timer on. */
 void		 worker_pool_set_limits(struct worker_pool *, const struct conn_limits *);
 /*

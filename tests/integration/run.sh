@@ -156,7 +156,7 @@ else
 		test_cli test_config test_reload test_seed test_protocols test_header test_errors \
 		test_calcctl test_metrics \
 		test_robustness \
-		test_hostile test_soak
+		test_hostile test_overload test_soak
 fi
 grep -h " \.\.\. skipped " "$CALCD_WORK"/unittest-*.out 2>/dev/null | sed 's/^/integration: skipped: /' || true
 echo "calcd integration tests: $(( $(date +%s) - start ))s, exit status $status"

@@ -32,6 +32,7 @@ from calcd_harness import (CalculatorService, Daemon, Operation, connect, encode
                            raw_socket, read_reply, reply_reader, wait_closed, wait_log, work)
 
 from thrift.Thrift import TApplicationException, TMessageType, TType
+from thrift.transport import TTransport
 
 raise_nofile(8192)   # ManyIdleConnections holds 3000 sockets; calcd inherits the limit
 
@@ -1101,8 +1102,14 @@ class ConnectionLimit(HostileCase):
     conf = dict(max_connections=100)
     LIMIT = 100
 
-    def _refused_lines(self, mark):
-        return [l for l in self.daemon.err.lines[mark:] if "refused: max_connections" in l]
+    SHED_RE = re.compile(r"shed (\d+) connections? in the last second to admit new ones")
+
+    def _shed_lines(self, mark):
+        with self.daemon.err.cond:
+            return [l for l in self.daemon.err.lines[mark:] if self.SHED_RE.search(l)]
+
+    def _shed_count(self, mark):
+        return sum(int(self.SHED_RE.search(l).group(1)) for l in self._shed_lines(mark))
 
     def _open_limit(self):
         """LIMIT generated-client connections, each answered."""
@@ -1113,23 +1120,36 @@ class ConnectionLimit(HostileCase):
             c.client.ping()
         return conns
 
-    def test_connection_over_max_connections_closed_at_accept(self):
+    @staticmethod
+    def _answers(c, i):
+        """Does c still answer (False: calcd closed it)?"""
+        try:
+            return c.client.add(i, 1) == i + 1
+        except (TTransport.TTransportException, ConnectionError):
+            return False
+
+    def test_connection_over_max_connections_sheds_the_oldest(self):
+        # At max_connections a new connection still gets in (calcd.conf(5),
+        # "Admission when full"): the worker it goes to closes its idle
+        # connection longest without a call.  All of these come from
+        # 127.0.0.1; with two workers taking turns, that is the first or the
+        # second of the LIMIT.
         mark = log_mark(self.daemon)
         conns = self._open_limit()
         self.addCleanup(lambda: [c.close() for c in conns])
         t_start = time.time()
-        # Connection 101: accepted by the kernel, closed by calcd at once.
         s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=5)
         self.addCleanup(s.close)
-        peer = peer_name(s)
-        self.expect_closed(s, "connection %d" % (self.LIMIT + 1), PROMPT, time.monotonic())
+        self.good_call(s, "buffered", "binary")
+        answering = [self._answers(c, i) for i, c in enumerate(conns)]
+        self.assertEqual(answering.count(False), 1, "connection %d closed %d of the first %d"
+                         % (self.LIMIT + 1, answering.count(False), self.LIMIT))
+        self.assertIn(answering.index(False), (0, 1), "not the oldest was closed")
         self.assertIsNotNone(
-            wait_log(self.daemon, r"%s: refused: max_connections \(%d\) reached"
-                     % (re.escape(peer), self.LIMIT), 2.0, mark),
-            "no log line for the refused %s; log:\n%s" % (peer, self.log_tail()))
-        for i, c in enumerate(conns):
-            self.assertEqual(c.client.add(i, 1), i + 1)
-        # 1000 more: all refused, the log rate-limited.
+            wait_log(self.daemon, r"shed 1 connection in the last second to admit new ones "
+                     r"\(1 idle, 0 partial\); most from 127\.0\.0\.1 \(1\)", 3.0, mark),
+            "no shed line; log:\n%s" % self.log_tail())
+        # 1000 more: each gets in by closing another; calcd ends with LIMIT.
         burst = []
         for _ in range(1000):
             burst.append(socket.create_connection(("127.0.0.1", self.daemon.port), timeout=5))
@@ -1137,39 +1157,30 @@ class ConnectionLimit(HostileCase):
         poller = select.poll()
         for b in burst:
             poller.register(b.fileno(), select.POLLIN)
-        pending, limit = len(burst), time.monotonic() + 5
-        while pending and time.monotonic() < limit:
+        closed, limit = 0, time.monotonic() + 10
+        while closed < 1000 - self.LIMIT and time.monotonic() < limit:
             for fd, ev in poller.poll(200):
                 poller.unregister(fd)
-                pending -= 1
-        self.assertEqual(pending, 0, "%d of 1000 connections over the limit not closed" % pending)
+                closed += 1
+        self.assertEqual(closed, 1000 - self.LIMIT, "%d of the burst closed" % closed)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and self.fds() != self.fd_base + self.LIMIT:
+            time.sleep(0.05)
+        self.assertEqual(self.fds(), self.fd_base + self.LIMIT)
+        # Everything older than the burst went first.
+        self.assertEqual([i for i, c in enumerate(conns) if self._answers(c, i)], [])
+        # The log: one line a second at most, counting every shed.
+        time.sleep(1.2)
+        t_end = time.time()
+        lines = self._shed_lines(mark)
+        seconds = int(t_end) - int(t_start) + 1
+        self.assertLessEqual(len(lines), seconds, "%d shed lines in %d s:\n%s"
+                             % (len(lines), seconds, "\n".join(lines)))
+        self.assertEqual(self._shed_count(mark), 1001,
+                         "the shed lines do not count 1001 sheds:\n%s" % "\n".join(lines))
         for b in burst:
             b.close()
-        # One more in the next second carries the count of the lines suppressed.
-        time.sleep(int(time.time()) + 1.05 - time.time())
-        last = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=5)
-        last_peer = peer_name(last)
-        self.expect_closed(last, "last refused", PROMPT, time.monotonic())
-        last.close()
-        t_end = time.time()
-        self.assertIsNotNone(wait_log(self.daemon, r"%s: refused" % re.escape(last_peer), 2.0,
-                                      mark), "no log line for the refusal in a new second")
-        lines = self._refused_lines(mark)
-        printed = len(lines)
-        suppressed = sum(int(m.group(1)) for m in
-                         (re.search(r"\((\d+) similar lines suppressed\)", l) for l in lines) if m)
-        seconds = int(t_end) - int(t_start) + 1
-        self.assertLessEqual(printed, 10 * seconds,
-                             "%d 'refused' lines in %d s: not rate-limited" % (printed, seconds))
-        self.assertLess(printed, 100, "%d 'refused' lines for 1002 refusals" % printed)
-        self.assertEqual(printed + suppressed, 1002,
-                         "logged %d + suppressed %d refusals, made 1002:\n%s"
-                         % (printed, suppressed, "\n".join(lines)))
-        # The first 100 are still served; once they go, new ones are taken.
-        for i, c in enumerate(conns):
-            self.assertEqual(c.client.subtract(i, 1), i - 1)
-        for c in conns:
-            c.close()
+        s.close()
         self._wait_fds()
         self.check_healthy("after max_connections")
 
@@ -1217,14 +1228,17 @@ class ConnectionLimit(HostileCase):
         for peer in fin_peers:
             self.close_log(peer, mark, "truncated then close", r"unfinished message",
                            what="closed")
-        self.assertEqual(self._refused_lines(mark), [])
-        # Exactly max_connections fit again: the 100th is served, the 101st refused.
+        # Their places are all free again: LIMIT fit without a shed, the next sheds one.
         conns = self._open_limit()
         try:
+            time.sleep(1.2)     # a shed would be logged within a second
+            self.assertEqual(self._shed_lines(mark), [])
             s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=5)
-            self.expect_closed(s, "connection 101 after the truncated ones", PROMPT,
-                               time.monotonic())
+            self.good_call(s, "framed", "binary")
             s.close()
+            self.assertIsNotNone(wait_log(self.daemon, r"shed 1 connection ", 3.0, mark),
+                                 "connection %d after the truncated ones shed none"
+                                 % (self.LIMIT + 1))
         finally:
             for c in conns:
                 c.close()

@@ -116,7 +116,7 @@ assert_defaults(const struct conf *c)
 	ck_assert_str_eq(c->listen[0].host, "");
 	ck_assert_str_eq(c->listen[0].port, "9090");
 	ck_assert_uint_eq(c->workers, 0);
-	ck_assert_uint_eq(c->max_connections, 1024);
+	ck_assert_uint_eq(c->max_connections, 0);	/* auto */
 	ck_assert_uint_eq(c->idle_timeout_ms, 300000);
 	ck_assert_uint_eq(c->max_message_size, 16 * M);
 	ck_assert_uint_eq(c->max_output_buffer, 1 * M);
@@ -323,11 +323,17 @@ START_TEST(test_counts)
 	load_one(&l, "max_connections", "007", NULL);
 	ck_assert_uint_eq(l.conf.max_connections, 7);
 	free(l.errs);
-	load_one(&l, "max_connections", "0", "value out of range (1 .. 1000000)");
-	ck_assert_uint_eq(l.conf.max_connections, 1024);
+	load_one(&l, "max_connections", "0", "value out of range (1 .. 1000000, or auto)");
+	ck_assert_uint_eq(l.conf.max_connections, 0);
 	free(l.errs);
 	load_one(&l, "max_connections", "1000001",
-	    "value out of range (1 .. 1000000)");
+	    "value out of range (1 .. 1000000, or auto)");
+	free(l.errs);
+	load_one(&l, "max_connections", "auto", NULL);
+	ck_assert_uint_eq(l.conf.max_connections, 0);
+	free(l.errs);
+	load_one(&l, "max_connections", "Auto", NULL);
+	ck_assert_uint_eq(l.conf.max_connections, 0);
 	free(l.errs);
 	load_one(&l, "max_connections", "abc", "invalid number 'abc'");
 	free(l.errs);
@@ -658,7 +664,7 @@ START_TEST(test_overflow)
 
 	/* UINT64_MAX itself parses, then fails the bounds. */
 	load_one(&l, "max_connections", "18446744073709551615",
-	    "value out of range (1 .. 1000000)");
+	    "value out of range (1 .. 1000000, or auto)");
 	free(l.errs);
 	load_one(&l, "max_connections", "18446744073709551616",
 	    "value too large");
@@ -746,7 +752,7 @@ START_TEST(test_every_error_kind)
 	/* Good lines still apply; bad ones leave the default; first wins. */
 	ck_assert_uint_eq(l.conf.workers, 2);
 	ck_assert_uint_eq(l.conf.calculation_log_size, 7);
-	ck_assert_uint_eq(l.conf.max_connections, 1024);
+	ck_assert_uint_eq(l.conf.max_connections, 0);	/* the default, auto */
 	ck_assert_uint_eq(l.conf.max_message_size, 16 * M);
 	ck_assert_uint_eq(l.conf.idle_timeout_ms, 300000);
 	ck_assert_int_eq(l.conf.log_level, LOG_LEVEL_NOTICE);
@@ -1037,7 +1043,7 @@ START_TEST(test_nul_byte)
 	    "calcd.conf:3: NUL byte in line\n");
 	ck_assert_int_eq(l.n, 2);
 	ck_assert_uint_eq(l.conf.workers, 2);
-	ck_assert_uint_eq(l.conf.max_connections, 1024);
+	ck_assert_uint_eq(l.conf.max_connections, 0);	/* the default, auto */
 	ck_assert_int_eq(l.conf.log_level, LOG_LEVEL_INFO);
 	free(l.errs);
 }
