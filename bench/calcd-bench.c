@@ -1,15 +1,22 @@
 /*
  * calcd-bench: a load generator for CalculatorService.add, for calcd or
  * any Thrift server of the same IDL.  N connections each keep D calls in
- * flight (pipelined), in strict binary or compact, buffered or framed.
- * Every reply is checked (seqid, method, a + b); latencies go into
- * log-linear buckets.  M more connections can sit mostly idle meanwhile
- * (one call when opened, one at the end).  Exits 0 only if every call
- * got its right reply; it stops by itself.
+ * flight (pipelined), in strict binary or compact, buffered, framed or
+ * THeader.  Every reply is checked (seqid, method, a + b; THeader: its
+ * protocol, flags and sequence number too); latencies go into log-linear
+ * buckets.  M more connections can sit mostly idle meanwhile (one call
+ * when opened, one at the end).  Exits 0 only if every call got its right
+ * reply; it stops by itself, after a time or a number of calls.
+ *
+ * Given the server's pid it measures, over the measured interval, the
+ * server's CPU time (perf's task-clock counter on every server thread,
+ * else /proc ticks), and the CPU time every other process used: /proc/stat
+ * busy time minus the server's and this client's own.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -18,7 +25,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/perf_event.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -30,11 +39,12 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-#define BENCH_MAX_CALL		40	/* largest encoded call, framed binary: 34 */
+#define BENCH_MAX_CALL		64	/* largest encoded call, THeader binary: 48 */
 #define BENCH_MAX_FRAME		65536	/* a reply frame larger than this is wrong */
 #define BENCH_EVENTS		512
 #define BENCH_IDLE_BATCH	500	/* idle connections opened, then answered, at a time */
@@ -46,7 +56,14 @@
 #define HIST_BUCKETS		(2 * HIST_SUB + 64 * HIST_SUB)
 
 enum bench_proto { BENCH_BINARY, BENCH_COMPACT };
-enum bench_framing { BENCH_BUFFERED, BENCH_FRAMED };
+enum bench_framing { BENCH_BUFFERED, BENCH_FRAMED, BENCH_HEADER };
+
+/* THeader (doc/specs/HeaderFormat.md in Apache Thrift). */
+#define HEADER_MAGIC		0x0fff
+#define HEADER_FIXED		10	/* magic, flags, sequence number, header size */
+#define HEADER_BLOCK		4	/* protocol id, no transforms, 2 bytes padding */
+#define HEADER_PROTOCOL_BINARY	0
+#define HEADER_PROTOCOL_COMPACT	2
 
 /* Message and field type ids, as the binary protocol numbers them. */
 enum { T_I32 = 8, T_STRING = 11 };
@@ -64,6 +81,7 @@ struct bench_opts {
 	double			 duration;
 	double			 warmup;
 	double			 drain;
+	uint64_t		 calls;		/* 0: run for duration; else this many */
 	uint64_t		 seed;
 	long			 server_pid;
 	bool			 kv;
@@ -97,6 +115,8 @@ struct bench_thread {
 	unsigned		 nconns;
 	uint64_t		 rng;
 	uint64_t		 inflight;
+	uint64_t		 quota;		/* with --calls: calls this thread sends */
+	uint64_t		 sent;
 	uint64_t		 measured;	/* replies inside the measured window */
 	uint64_t		 checked;	/* every reply checked */
 	uint64_t		*hist;
@@ -114,6 +134,7 @@ struct bench_idle {
 
 /* What a reply said. */
 struct bench_reply {
+	int32_t		 header_seq;	/* THeader: the frame's sequence number */
 	uint8_t		 type;
 	int32_t		 seqid;
 	const uint8_t	*name;
@@ -277,15 +298,51 @@ zigzag32(int32_t v)
 	return ((uint32_t)v << 1) ^ (uint32_t)(v >> 31);
 }
 
-/* Encode add(a, b) as a CALL with seqid at p; returns its length. */
+static const char *
+bench_framing_name(void)
+{
+	switch (opts.framing) {
+	case BENCH_FRAMED:
+		return "framed";
+	case BENCH_HEADER:
+		return "header";
+	default:
+		return "buffered";
+	}
+}
+
+static uint8_t
+bench_header_protocol(void)
+{
+	return opts.proto == BENCH_BINARY ? HEADER_PROTOCOL_BINARY : HEADER_PROTOCOL_COMPACT;
+}
+
+/*
+ * Encode add(a, b) as a CALL with seqid at p; returns its length.  A
+ * THeader frame carries the seqid as its sequence number too, no flags,
+ * and a header of one 4-byte word: the protocol, no transforms, padding.
+ */
 static size_t
 bench_encode_call(uint8_t *p, int32_t seqid, int32_t a, int32_t b)
 {
 	uint8_t *start = p, *body;
 
-	if (opts.framing == BENCH_FRAMED)
+	if (opts.framing != BENCH_BUFFERED)
 		p += 4;
 	body = p;
+	if (opts.framing == BENCH_HEADER) {
+		*p++ = HEADER_MAGIC >> 8;
+		*p++ = HEADER_MAGIC & 0xff;
+		*p++ = 0;	/* flags */
+		*p++ = 0;
+		p = put_be32(p, (uint32_t)seqid);
+		*p++ = 0;	/* header size, in 4-byte words */
+		*p++ = HEADER_BLOCK / 4;
+		*p++ = bench_header_protocol();
+		*p++ = 0;	/* transforms */
+		*p++ = 0;	/* padding */
+		*p++ = 0;
+	}
 	if (opts.proto == BENCH_BINARY) {
 		p = put_be32(p, 0x80010000u | M_CALL);
 		p = put_be32(p, 3);
@@ -314,7 +371,7 @@ bench_encode_call(uint8_t *p, int32_t seqid, int32_t a, int32_t b)
 		p = put_varint(p, zigzag32(b));
 		*p++ = 0;
 	}
-	if (opts.framing == BENCH_FRAMED)
+	if (opts.framing != BENCH_BUFFERED)
 		put_be32(start, (uint32_t)(p - body));
 	return (size_t)(p - start);
 }
@@ -494,6 +551,55 @@ bench_parse_message(struct bench_rd *r, struct bench_reply *m)
 }
 
 /*
+ * Check a THeader reply's fixed part and header block (r covers the frame
+ * after its length) and leave r at the payload: RD_OK or RD_BAD with *why.
+ */
+static int
+bench_header_skip(struct bench_rd *r, int32_t *seq, const char **why)
+{
+	const uint8_t	*p = r->p, *block, *block_end;
+	size_t		 block_len;
+	uint64_t	 protocol, transforms;
+	struct bench_rd	 h;
+
+	if (r->end - p < HEADER_FIXED || p[0] != HEADER_MAGIC >> 8 ||
+	    p[1] != (HEADER_MAGIC & 0xff)) {
+		*why = "reply is not a THeader frame";
+		return RD_BAD;
+	}
+	if (p[2] != 0 || p[3] != 0) {
+		*why = "THeader reply with flags the call did not set";
+		return RD_BAD;
+	}
+	*seq = (int32_t)get_be32(p + 4);
+	block_len = ((size_t)p[8] << 8 | p[9]) * 4;
+	if (block_len > (size_t)(r->end - p) - HEADER_FIXED) {
+		*why = "THeader reply's header runs past its frame";
+		return RD_BAD;
+	}
+	block = p + HEADER_FIXED;
+	block_end = block + block_len;
+	h = (struct bench_rd){ block, block_end, NULL };
+	if (rd_varint(&h, &protocol) != RD_OK || rd_varint(&h, &transforms) != RD_OK) {
+		*why = "THeader reply's header block is malformed";
+		return RD_BAD;
+	}
+	if (protocol != bench_header_protocol()) {
+		*why = protocol == HEADER_PROTOCOL_BINARY ?
+		    "THeader reply in the binary protocol, the call was compact" :
+		    "THeader reply in another protocol than the call's";
+		return RD_BAD;
+	}
+	if (transforms != 0) {
+		*why = "THeader reply with transforms the call did not ask for";
+		return RD_BAD;
+	}
+	/* Info headers and padding may follow: the payload starts after the block. */
+	r->p = block_end;
+	return RD_OK;
+}
+
+/*
  * Find one whole reply at data[0..len): RD_OK with its length in *used,
  * RD_MORE, or RD_BAD with *why.
  */
@@ -503,9 +609,10 @@ bench_next_reply(const uint8_t *data, size_t len, struct bench_reply *m, size_t 
 {
 	struct bench_rd	r = { data, data + len, NULL };
 	uint32_t	flen;
+	int32_t		header_seq = 0;
 	int		rc;
 
-	if (opts.framing == BENCH_FRAMED) {
+	if (opts.framing != BENCH_BUFFERED) {
 		if (len < 4)
 			return RD_MORE;
 		flen = get_be32(data);
@@ -517,7 +624,11 @@ bench_next_reply(const uint8_t *data, size_t len, struct bench_reply *m, size_t 
 			return RD_MORE;
 		r.p = data + 4;
 		r.end = data + 4 + flen;
+		if (opts.framing == BENCH_HEADER &&
+		    bench_header_skip(&r, &header_seq, why) != RD_OK)
+			return RD_BAD;
 		rc = bench_parse_message(&r, m);
+		m->header_seq = header_seq;
 		if (rc == RD_MORE) {
 			*why = "reply frame shorter than its message";
 			return RD_BAD;
@@ -554,6 +665,11 @@ bench_check(const char *who, unsigned index, const struct bench_reply *m, int32_
 	if (m->seqid != seqid) {
 		bench_fail("%s %u: reply has seqid %" PRId32 ", expected %" PRId32, who, index,
 		    m->seqid, seqid);
+		return false;
+	}
+	if (opts.framing == BENCH_HEADER && m->header_seq != seqid) {
+		bench_fail("%s %u: THeader reply has sequence number %" PRId32 ", expected %"
+		    PRId32, who, index, m->header_seq, seqid);
 		return false;
 	}
 	if (!m->has_value) {
@@ -613,6 +729,13 @@ bench_raise_fd_limit(unsigned want)
 
 /* --- the load ---------------------------------------------------------------- */
 
+/* Whether thread t may send another call: before the end, within its quota. */
+static bool
+bench_may_send(const struct bench_thread *t, uint64_t now)
+{
+	return now < t_end && (opts.calls == 0 || t->sent < t->quota);
+}
+
 /* Queue one more call on c. */
 static void
 bench_conn_queue(struct bench_thread *t, struct bench_conn *c, uint64_t now)
@@ -631,6 +754,7 @@ bench_conn_queue(struct bench_thread *t, struct bench_conn *c, uint64_t now)
 	c->out_len += bench_encode_call(c->out + c->out_len, call->seqid, a, b);
 	c->count++;
 	t->inflight++;
+	t->sent++;
 }
 
 static void
@@ -706,7 +830,7 @@ bench_conn_replies(struct bench_thread *t, struct bench_conn *c, uint64_t now)
 		c->count--;
 		t->inflight--;
 		off += used;
-		if (now < t_end)
+		if (bench_may_send(t, now))
 			bench_conn_queue(t, c, now);
 	}
 	if (off > 0) {
@@ -751,7 +875,7 @@ bench_thread_main(void *arg)
 	for (unsigned i = 0; i < t->nconns; i++) {
 		struct bench_conn *c = &t->conns[i];
 
-		for (unsigned d = 0; d < opts.depth; d++)
+		for (unsigned d = 0; d < opts.depth && bench_may_send(t, now); d++)
 			bench_conn_queue(t, c, now);
 		bench_conn_flush(t, c);
 	}
@@ -771,7 +895,7 @@ bench_thread_main(void *arg)
 				bench_conn_flush(t, c);
 		}
 		now = bench_now();
-		if (now >= t_end && t->inflight == 0)
+		if (t->inflight == 0 && !bench_may_send(t, now))
 			break;
 		if (now >= t_drain) {
 			for (unsigned i = 0; i < t->nconns; i++)
@@ -898,7 +1022,116 @@ bench_idle_all(struct bench_idle *idle, int ep, uint64_t *rng, bool open)
 	return 0;
 }
 
-/* --- the server process, seen from /proc --------------------------------- */
+/* --- CPU time: the server's, this client's, everyone else's ------------------ */
+
+/* One reading of every CPU-time source, at the start or the end of the measurement. */
+struct bench_sample {
+	double	server_ticks;	/* server utime + stime from /proc, s; -1 if unknown */
+	double	server_clock;	/* server task-clock (perf), s; -1 if unavailable */
+	double	self;		/* this process's CPU time (getrusage), s */
+	double	busy_near;	/* /proc/stat busy time on the CPUs client and server may use */
+	double	busy_all;	/* ... on every CPU */
+	double	steal_all;	/* time the hypervisor gave to others, every CPU */
+	bool	have_stat;
+};
+
+static int	*bench_perf_fds;	/* one task-clock counter per server thread */
+static size_t	 bench_perf_count;
+static char	 bench_perf_error[160];
+static cpu_set_t bench_near_cpus;	/* client's affinity and the server's */
+
+static long
+bench_perf_event_open(struct perf_event_attr *attr, pid_t tid)
+{
+	return syscall(SYS_perf_event_open, attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+static void
+bench_perf_close(void)
+{
+	for (size_t i = 0; i < bench_perf_count; i++)
+		close(bench_perf_fds[i]);
+	free(bench_perf_fds);
+	bench_perf_fds = NULL;
+	bench_perf_count = 0;
+}
+
+/*
+ * Count the server's task-clock, as `perf stat -e task-clock -p PID` does:
+ * one counter per thread, inherited by threads started later.  0, or -1
+ * with bench_perf_error saying why (then /proc ticks are used).
+ */
+static int
+bench_perf_open(long pid)
+{
+	struct perf_event_attr	 attr;
+	char			 path[64];
+	struct dirent		*e;
+	size_t			 cap = 0;
+	DIR			*d;
+
+	memset(&attr, 0, sizeof attr);
+	attr.type = PERF_TYPE_SOFTWARE;
+	attr.size = sizeof attr;
+	attr.config = PERF_COUNT_SW_TASK_CLOCK;
+	attr.inherit = 1;
+	snprintf(path, sizeof path, "/proc/%ld/task", pid);
+	if ((d = opendir(path)) == NULL) {
+		snprintf(bench_perf_error, sizeof bench_perf_error, "%s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		long	 tid = strtol(e->d_name, NULL, 10);
+		long	 fd;
+
+		if (tid <= 0)
+			continue;
+		if (bench_perf_count == cap) {
+			int *grown = realloc(bench_perf_fds, (cap ? cap * 2 : 16) * sizeof *grown);
+
+			if (grown == NULL)
+				break;
+			bench_perf_fds = grown;
+			cap = cap ? cap * 2 : 16;
+		}
+		if ((fd = bench_perf_event_open(&attr, (pid_t)tid)) < 0) {
+			if (errno == ESRCH)	/* the thread just ended */
+				continue;
+			snprintf(bench_perf_error, sizeof bench_perf_error,
+			    "perf_event_open(task-clock, thread %ld): %s", tid, strerror(errno));
+			closedir(d);
+			bench_perf_close();
+			return -1;
+		}
+		bench_perf_fds[bench_perf_count++] = (int)fd;
+	}
+	closedir(d);
+	if (bench_perf_count == 0) {
+		snprintf(bench_perf_error, sizeof bench_perf_error, "no thread counted");
+		bench_perf_close();
+		return -1;
+	}
+	return 0;
+}
+
+/* The server's task-clock so far, in seconds; -1 if not counted. */
+static double
+bench_perf_read(void)
+{
+	uint64_t total = 0;
+
+	if (bench_perf_count == 0)
+		return -1;
+	for (size_t i = 0; i < bench_perf_count; i++) {
+		uint64_t v;
+
+		if (read(bench_perf_fds[i], &v, sizeof v) != (ssize_t)sizeof v)
+			return -1;
+		total += v;
+	}
+	return (double)total / 1e9;
+}
 
 /* utime + stime in seconds; -1 if unknown. */
 static double
@@ -950,6 +1183,125 @@ bench_self_cpu(void)
 	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* The CPUs this client and the server may run on: where others compete with them. */
+static void
+bench_near_init(long server_pid)
+{
+	cpu_set_t server;
+
+	CPU_ZERO(&bench_near_cpus);
+	if (sched_getaffinity(0, sizeof bench_near_cpus, &bench_near_cpus) != 0 ||
+	    (server_pid > 0 && sched_getaffinity((pid_t)server_pid, sizeof server, &server) != 0)) {
+		for (int i = 0; i < CPU_SETSIZE; i++)
+			CPU_SET(i, &bench_near_cpus);
+		return;
+	}
+	if (server_pid > 0)
+		CPU_OR(&bench_near_cpus, &bench_near_cpus, &server);
+}
+
+/* The set of CPUs as a list, "1" or "0-3,6". */
+static void
+bench_cpu_list(const cpu_set_t *set, char *text, size_t len)
+{
+	long	online = sysconf(_SC_NPROCESSORS_CONF);
+	size_t	used = 0;
+
+	text[0] = '\0';
+	for (int i = 0; i < online && i < CPU_SETSIZE; i++) {
+		int j = i;
+
+		if (!CPU_ISSET(i, set))
+			continue;
+		while (j + 1 < online && j + 1 < CPU_SETSIZE && CPU_ISSET(j + 1, set))
+			j++;
+		if (used < len)
+			used += (size_t)snprintf(text + used, len - used, "%s%d", used ? "," : "", i);
+		if (j > i && used < len)
+			used += (size_t)snprintf(text + used, len - used, "-%d", j);
+		i = j;
+	}
+}
+
+/* Busy and stolen time from /proc/stat's per-CPU lines; false if unreadable. */
+static bool
+bench_proc_stat(struct bench_sample *s)
+{
+	char			 line[512];
+	double			 hz = (double)sysconf(_SC_CLK_TCK);
+	unsigned long long	 user, nice, system, idle, iowait, irq, softirq, steal;
+	int			 cpu;
+	FILE			*f;
+
+	s->busy_near = s->busy_all = s->steal_all = 0;
+	if ((f = fopen("/proc/stat", "r")) == NULL)
+		return false;
+	while (fgets(line, sizeof line, f) != NULL) {
+		double busy;
+
+		if (strncmp(line, "cpu", 3) != 0 || line[3] < '0' || line[3] > '9')
+			continue;
+		steal = 0;
+		if (sscanf(line + 3, "%d %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &user,
+		    &nice, &system, &idle, &iowait, &irq, &softirq, &steal) < 8)
+			continue;
+		/* guest time is counted in user already; idle and iowait are not busy */
+		busy = (double)(user + nice + system + irq + softirq) / hz;
+		s->busy_all += busy;
+		s->steal_all += (double)steal / hz;
+		if (cpu >= 0 && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &bench_near_cpus))
+			s->busy_near += busy;
+	}
+	fclose(f);
+	return true;
+}
+
+static void
+bench_sample_take(struct bench_sample *s)
+{
+	s->have_stat = bench_proc_stat(s);
+	s->server_ticks = opts.server_pid > 0 ? bench_proc_cpu(opts.server_pid) : -1;
+	s->server_clock = opts.server_pid > 0 ? bench_perf_read() : -1;
+	s->self = bench_self_cpu();
+}
+
+/* What happened between two samples. */
+struct bench_usage {
+	double		 server;	/* server CPU, s; -1 if unknown */
+	const char	*server_source;	/* "task-clock" or "proc-ticks" */
+	double		 server_ticks;	/* the /proc figure, s; -1 if unknown */
+	double		 self;
+	double		 other_near;	/* others' CPU near client and server, s; -1 if unknown */
+	double		 other_all;	/* others' CPU anywhere, s */
+	double		 steal;
+};
+
+static void
+bench_usage_of(const struct bench_sample *a, const struct bench_sample *b,
+    struct bench_usage *u)
+{
+	double server;
+
+	u->server_ticks = a->server_ticks >= 0 && b->server_ticks >= 0 ?
+	    b->server_ticks - a->server_ticks : -1;
+	if (a->server_clock >= 0 && b->server_clock >= 0) {
+		u->server = b->server_clock - a->server_clock;
+		u->server_source = "task-clock";
+	} else {
+		u->server = u->server_ticks;
+		u->server_source = "proc-ticks";
+	}
+	u->self = b->self - a->self;
+	u->other_near = u->other_all = u->steal = -1;
+	if (!a->have_stat || !b->have_stat)
+		return;
+	server = opts.server_pid > 0 ? (u->server >= 0 ? u->server : 0) : 0;
+	u->other_near = b->busy_near - a->busy_near - server - u->self;
+	u->other_all = b->busy_all - a->busy_all - server - u->self;
+	u->steal = b->steal_all - a->steal_all;
+	/* /proc/stat counts whole ticks: a little below zero is rounding, kept as is */
+}
+
 /* --- command line ------------------------------------------------------------ */
 
 static void
@@ -962,14 +1314,19 @@ usage(FILE *f)
 	    "  -c, --connections N      connections carrying the load (default 1)\n"
 	    "  -d, --depth D            calls in flight per connection, pipelined (default 1)\n"
 	    "  -P, --protocol PROTO     binary (strict) or compact (default binary)\n"
-	    "  -T, --transport TRANS    buffered or framed (default buffered)\n"
+	    "  -T, --transport TRANS    buffered, framed or header (THeader) (default\n"
+	    "                           buffered)\n"
 	    "  -t, --duration SECONDS   measured time (default 3)\n"
 	    "  -w, --warmup SECONDS     unmeasured time before it (default 1)\n"
+	    "  -n, --calls N            send exactly N calls, all measured, then stop;\n"
+	    "                           -t is then a time limit, -w is ignored\n"
 	    "  -j, --threads N          client threads (default 1)\n"
 	    "  -i, --idle M             also hold M mostly idle connections (one call when\n"
 	    "                           opened, one at the end)\n"
 	    "  -s, --seed N             seed of the random arguments\n"
-	    "      --server-pid PID     report that process's CPU per call and memory\n"
+	    "      --server-pid PID     report that process's CPU per call (perf task-clock,\n"
+	    "                           else /proc ticks) and memory, and the CPU every\n"
+	    "                           other process used meanwhile (/proc/stat)\n"
 	    "      --drain SECONDS      how long replies may take after the end (default 5)\n"
 	    "      --kv                 print one line of key=value results\n"
 	    "      --free-port          print a TCP port free on HOST and exit\n"
@@ -1079,7 +1436,7 @@ bench_wait_ready(double seconds)
 
 static void
 bench_report(double seconds, uint64_t calls, uint64_t checked, const uint64_t *hist,
-    double server_cpu, double client_cpu, double rss_before, double rss_idle)
+    const struct bench_usage *u, double rss_before, double rss_idle)
 {
 	double	rate = seconds > 0 ? (double)calls / seconds : 0;
 	double	p50 = hist_quantile(hist, calls, 0.50) / 1e3;
@@ -1087,11 +1444,20 @@ bench_report(double seconds, uint64_t calls, uint64_t checked, const uint64_t *h
 	double	p99 = hist_quantile(hist, calls, 0.99) / 1e3;
 	double	p999 = hist_quantile(hist, calls, 0.999) / 1e3;
 	double	max = 0, sum = 0;
-	double	server_us = server_cpu >= 0 && calls > 0 ? server_cpu * 1e6 / (double)calls : -1;
-	double	client_us = calls > 0 ? client_cpu * 1e6 / (double)calls : -1;
+	double	server_us = u->server >= 0 && calls > 0 ? u->server * 1e6 / (double)calls : -1;
+	double	ticks_us = u->server_ticks >= 0 && calls > 0 ?
+	    u->server_ticks * 1e6 / (double)calls : -1;
+	double	client_us = calls > 0 ? u->self * 1e6 / (double)calls : -1;
 	double	idle_bytes = opts.idle > 0 && rss_before >= 0 && rss_idle >= 0 ?
 	    (rss_idle - rss_before) / opts.idle : -1;
+	/* others' CPU as a percentage of one CPU; known only beside a server pid */
+	bool	others = opts.server_pid > 0 && u->other_near > -1 && seconds > 0;
+	double	near_pct = others ? u->other_near * 100 / seconds : -1;
+	double	all_pct = others ? u->other_all * 100 / seconds : -1;
+	double	steal_pct = others ? u->steal * 100 / seconds : -1;
+	char	near[256];
 
+	bench_cpu_list(&bench_near_cpus, near, sizeof near);
 	for (unsigned i = 0; i < HIST_BUCKETS; i++)
 		if (hist[i] > 0) {
 			max = hist_value(i) / 1e3;
@@ -1100,26 +1466,38 @@ bench_report(double seconds, uint64_t calls, uint64_t checked, const uint64_t *h
 	if (opts.kv) {
 		printf("ok=1 calls=%" PRIu64 " checked=%" PRIu64 " seconds=%.3f calls_per_s=%.0f "
 		    "p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
-		    "server_cpu_s=%.3f server_cpu_us_per_call=%.3f client_cpu_us_per_call=%.3f "
+		    "server_cpu_s=%.6f server_cpu_us_per_call=%.4f server_cpu_source=%s "
+		    "server_cpu_ticks_us_per_call=%.4f client_cpu_us_per_call=%.4f "
+		    "other_cpu_pct=%.1f other_cpu_all_pct=%.1f steal_pct=%.1f near_cpus=%s "
 		    "idle=%u rss_before_kib=%.0f rss_idle_kib=%.0f rss_per_idle_conn_bytes=%.0f\n",
-		    calls, checked, seconds, rate, p50, p90, p99, p999, max, server_cpu, server_us,
-		    client_us, opts.idle, rss_before / 1024, rss_idle / 1024, idle_bytes);
+		    calls, checked, seconds, rate, p50, p90, p99, p999, max, u->server, server_us,
+		    opts.server_pid > 0 ? u->server_source : "none", ticks_us, client_us,
+		    near_pct, all_pct, steal_pct, near, opts.idle, rss_before / 1024,
+		    rss_idle / 1024, idle_bytes);
 		return;
 	}
-	printf("calcd-bench: %s:%s %s/%s, %u connection%s x depth %u, %u thread%s, "
-	    "%.1f s after %.1f s warm-up\n", opts.host, opts.port,
-	    opts.proto == BENCH_BINARY ? "binary" : "compact",
-	    opts.framing == BENCH_FRAMED ? "framed" : "buffered", opts.conns,
-	    opts.conns == 1 ? "" : "s", opts.depth, opts.threads, opts.threads == 1 ? "" : "s",
-	    opts.duration, opts.warmup);
+	printf("calcd-bench: %s:%s %s/%s, %u connection%s x depth %u, %u thread%s, ",
+	    opts.host, opts.port, opts.proto == BENCH_BINARY ? "binary" : "compact",
+	    bench_framing_name(), opts.conns, opts.conns == 1 ? "" : "s", opts.depth,
+	    opts.threads, opts.threads == 1 ? "" : "s");
+	if (opts.calls > 0)
+		printf("%" PRIu64 " calls\n", opts.calls);
+	else
+		printf("%.1f s after %.1f s warm-up\n", opts.duration, opts.warmup);
 	printf("  %" PRIu64 " calls in %.3f s: %.0f calls/s; all %" PRIu64 " replies right\n",
 	    calls, seconds, rate, checked);
 	printf("  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n",
 	    p50, p90, p99, p999, max, calls > 0 ? sum / (double)calls / 1e3 : 0.0);
 	if (server_us >= 0)
-		printf("  server pid %ld: %.2f s CPU = %.2f us per call\n", opts.server_pid,
-		    server_cpu, server_us);
-	printf("  client: %.2f us CPU per call\n", client_us);
+		printf("  server pid %ld: %.3f s CPU = %.3f us per call (%s%s%s)\n",
+		    opts.server_pid, u->server, server_us,
+		    strcmp(u->server_source, "task-clock") == 0 ?
+		    "perf task-clock" : "/proc ticks",
+		    bench_perf_error[0] ? ": " : "", bench_perf_error);
+	printf("  client: %.3f us CPU per call\n", client_us);
+	if (others)
+		printf("  other processes: %.1f %% of one CPU on CPU %s (where client and server "
+		    "run), %.1f %% on all; steal %.1f %%\n", near_pct, near, all_pct, steal_pct);
 	if (opts.idle > 0) {
 		printf("  %u idle connections answered when opened and at the end", opts.idle);
 		if (idle_bytes >= 0)
@@ -1142,6 +1520,7 @@ main(int argc, char **argv)
 		{ "transport", required_argument, NULL, 'T' },
 		{ "duration", required_argument, NULL, 't' },
 		{ "warmup", required_argument, NULL, 'w' },
+		{ "calls", required_argument, NULL, 'n' },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "idle", required_argument, NULL, 'i' },
 		{ "seed", required_argument, NULL, 's' },
@@ -1155,14 +1534,17 @@ main(int argc, char **argv)
 	};
 	struct bench_thread	*threads;
 	struct bench_idle	*idle = NULL;
-	uint64_t		*hist, calls = 0, checked = 0, rng, t0;
-	double			 cpu0 = -1, cpu1 = -1, self0, self1, rss_before = -1, rss_idle = -1;
+	uint64_t		*hist, calls = 0, checked = 0, sent = 0, rng, t0, t1 = 0;
+	struct bench_sample	 before, after;
+	struct bench_usage	 used;
+	double			 rss_before = -1, rss_idle = -1;
 	double			 wait_ready = -1;
 	bool			 free_port = false;
 	int			 ch, idle_ep = -1;
 
 	opts.seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 20;
-	while ((ch = getopt_long(argc, argv, "H:p:c:d:P:T:t:w:j:i:s:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "H:p:c:d:P:T:t:w:n:j:i:s:h", longopts, NULL)) !=
+	    -1) {
 		switch (ch) {
 		case 'H':
 			opts.host = optarg;
@@ -1189,6 +1571,8 @@ main(int argc, char **argv)
 				opts.framing = BENCH_BUFFERED;
 			else if (strcmp(optarg, "framed") == 0)
 				opts.framing = BENCH_FRAMED;
+			else if (strcmp(optarg, "header") == 0)
+				opts.framing = BENCH_HEADER;
 			else
 				return bad_value("transport", optarg);
 			break;
@@ -1197,6 +1581,9 @@ main(int argc, char **argv)
 			break;
 		case 'w':
 			opts.warmup = parse_seconds(optarg, "warm-up");
+			break;
+		case 'n':
+			opts.calls = parse_count(optarg, "calls", 1, UINT_MAX);
 			break;
 		case 'j':
 			opts.threads = parse_count(optarg, "threads", 1, 256);
@@ -1245,6 +1632,11 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	bench_raise_fd_limit(opts.conns + opts.idle + 16);
 	rng = opts.seed | 1;
+	if (opts.calls > 0)
+		opts.warmup = 0;	/* every call counts, the duration is a time limit */
+	bench_near_init(opts.server_pid);
+	if (opts.server_pid > 0)
+		(void)bench_perf_open(opts.server_pid);
 
 	/* Idle connections first, each answered once, and the memory they cost. */
 	if (opts.idle > 0) {
@@ -1275,6 +1667,7 @@ main(int argc, char **argv)
 		t->index = i;
 		t->rng = (opts.seed + 0x9E3779B97F4A7C15ULL * (i + 1)) | 1;
 		t->nconns = opts.conns / opts.threads + (i < opts.conns % opts.threads);
+		t->quota = opts.calls / opts.threads + (i < opts.calls % opts.threads);
 		t->conns = calloc(t->nconns, sizeof *t->conns);
 		t->hist = calloc(HIST_BUCKETS, sizeof *t->hist);
 		if ((t->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || t->conns == NULL ||
@@ -1320,22 +1713,32 @@ main(int argc, char **argv)
 			goto failed;
 		}
 	bench_sleep_until(t_measure);
-	if (opts.server_pid > 0)
-		cpu0 = bench_proc_cpu(opts.server_pid);
-	self0 = bench_self_cpu();
-	bench_sleep_until(t_end);
-	if (opts.server_pid > 0)
-		cpu1 = bench_proc_cpu(opts.server_pid);
-	self1 = bench_self_cpu();
+	bench_sample_take(&before);
+	if (opts.calls == 0) {
+		bench_sleep_until(t_end);
+		bench_sample_take(&after);
+		t1 = t_end;
+	}
 	for (unsigned i = 0; i < opts.threads; i++) {
 		pthread_join(threads[i].tid, NULL);
 		calls += threads[i].measured;
 		checked += threads[i].checked;
+		sent += threads[i].sent;
 		for (unsigned b = 0; b < HIST_BUCKETS; b++)
 			hist[b] += threads[i].hist[b];
 	}
+	if (opts.calls > 0) {
+		/* the last thread is done: the measurement ends with the last reply */
+		bench_sample_take(&after);
+		t1 = bench_now();
+	}
 	if (atomic_load(&bench_failed))
 		goto failed;
+	if (opts.calls > 0 && (sent != opts.calls || calls != opts.calls)) {
+		bench_fail("%" PRIu64 " of %" PRIu64 " calls answered within the %.1f s limit",
+		    calls, opts.calls, opts.duration);
+		goto failed;
+	}
 	/* The idle connections must still be served. */
 	if (opts.idle > 0) {
 		if (bench_idle_all(idle, idle_ep, &rng, false) != 0)
@@ -1346,8 +1749,9 @@ main(int argc, char **argv)
 		bench_fail("no reply arrived in the measured %.1f s", opts.duration);
 		goto failed;
 	}
-	bench_report((double)(t_end - t_measure) / 1e9, calls, checked, hist,
-	    cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1, self1 - self0, rss_before, rss_idle);
+	bench_usage_of(&before, &after, &used);
+	bench_report((double)(t1 - t_measure) / 1e9, calls, checked, hist, &used, rss_before,
+	    rss_idle);
 	return 0;
 
 failed:

@@ -1,25 +1,46 @@
 #!/bin/bash
 # compare.sh: build calcd, calcd-bench and the peer servers, run every
-# server under the same loads with the same client, and print a Markdown
-# table (also saved as bench/results-DATE.md).  Peers are built in a
-# scratch directory from Debian packages and thrift-compiler output,
-# never in the tree.
+# server under the same loads with the same client, and print Markdown
+# tables (also saved as bench/results-DATE.md): calcd against its peers,
+# calcd's own transports and protocols at 32 x 16, the targets, and (with
+# valgrind) instructions per call.  Peers are built in a scratch directory
+# from Debian packages and thrift-compiler output, never in the tree.
 #
-# usage: bench/compare.sh [-t SECONDS] [-w SECONDS] [-r N] [-i IDLE] [-o FILE] [--pin MODE] [--keep]
-#   -t SECONDS  measured time per point (default 3)
-#   -w SECONDS  warm-up per point (default 1)
-#   -r N        run everything N times, round-robin, and report each row's median
-#               run by calls/s (default 1)
-#   -i IDLE     idle connections of the idle point (default 10000)
-#   -o FILE     where the table goes (default bench/results-DATE.md)
-#   --pin MODE  same: client and server on the last CPU (default); split: client
-#               on CPU 0, server on the last; none: let the scheduler place them
-#               (on a VM, split pays a cross-CPU wake-up per round trip)
-#   --keep      keep the scratch directory (logs, raw results)
+# Each run records the CPU time other processes used during its measured
+# interval, on the CPUs the client and server may run on (/proc/stat busy
+# time minus the two processes' own); above --noise it is "noisy".  A row
+# reports the median (by calls/s) of its clean runs; rows short of clean
+# runs are run again at the end, up to --retries times more; a row with no
+# clean run reports the median of all its runs and is flagged.
+#
+# usage: bench/compare.sh [options]
+#   -t SECONDS     measured time per point (default 3)
+#   -w SECONDS     warm-up per point (default 1)
+#   -r N           run everything N times, round-robin; each row is the median
+#                  of its clean runs by calls/s (default 1)
+#   -i IDLE        idle connections of the idle point (default 10000)
+#   -o FILE        where the tables go (default bench/results-DATE.md)
+#   --pin MODE     same: client and server on the last CPU (default); split: client
+#                  on CPU 0, server on the last; none: let the scheduler place them
+#                  (on a VM, split pays a cross-CPU wake-up per round trip)
+#   --workers N    calcd's workers and the limit server's threads (default auto:
+#                  one per CPU each may run on)
+#   --noise PCT    a run is noisy when other processes used more than PCT % of
+#                  one CPU on the CPUs client and server run on (default 10)
+#   --retries N    extra runs, at the end, for a row short of clean runs (default:
+#                  as many as -r)
+#   --nice N       run client and server at this nice value, each in a session
+#                  of its own whose autogroup gets it too (default: unchanged)
+#   --no-callgrind skip instructions per call (bench/profile.sh --instructions)
+#   --keep         keep the scratch directory (logs, raw results)
 # environment:
 #   CALCD, CALCD_BENCH   use these binaries instead of building the tree
 #   BENCH_WORK           scratch directory (default: a new one under /tmp)
 #   BENCH_SERVERS        servers to run (default: calcd limit tnonblocking tthreaded python)
+#   BENCH_POINTS         loads (default: 1x1 32x1 256x1 32x16 256x16 idle)
+#   BENCH_CALCD_VARIANTS calcd's transport:protocol pairs at every load (default:
+#                        buffered:binary framed:binary, and at 32x16 also
+#                        buffered:compact framed:compact header:binary header:compact)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,8 +48,13 @@ top=$(dirname "$here")
 seconds=3
 warmup=1
 repeats=1
+retries=""
 idle=10000
 pin=same
+workers=auto
+noise=10
+nice=""
+callgrind=1
 keep=0
 out=""
 command_line="bench/compare.sh${*:+ $*}"
@@ -41,13 +67,25 @@ while [ $# -gt 0 ]; do
 	-i) idle=$2; shift 2 ;;
 	-o) out=$2; shift 2 ;;
 	--pin) pin=$2; shift 2 ;;
+	--workers) workers=$2; shift 2 ;;
+	--noise) noise=$2; shift 2 ;;
+	--retries) retries=$2; shift 2 ;;
+	--nice) nice=$2; shift 2 ;;
+	--no-callgrind) callgrind=0; shift ;;
 	--keep) keep=1; shift ;;
-	-h|--help) sed -n '2,24s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; exit 0 ;;
 	*) echo "compare.sh: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
+case $repeats in ''|*[!0-9]*|0) echo "compare.sh: -r takes a count" >&2; exit 2 ;; esac
+retries=${retries:-$repeats}
+case $retries in ''|*[!0-9]*) echo "compare.sh: --retries takes a count" >&2; exit 2 ;; esac
+case $workers in auto|[1-9]|[1-9][0-9]|[1-9][0-9][0-9]) ;;
+*) echo "compare.sh: --workers takes auto or a count" >&2; exit 2 ;; esac
+case $noise in ''|*[!0-9.]*) echo "compare.sh: --noise takes a percentage" >&2; exit 2 ;; esac
 
 servers=${BENCH_SERVERS:-calcd limit tnonblocking tthreaded python}
+points=${BENCH_POINTS:-1x1 32x1 256x1 32x16 256x16 idle}
 work=${BENCH_WORK:-$(mktemp -d /tmp/calcd-compare.XXXXXX)}
 mkdir -p "$work/logs"
 server_pid=""
@@ -132,19 +170,25 @@ fi
 say "building the peers in $work/peers"
 mkdir -p "$work/peers"
 peers=$work/peers
-if ! { thrift --gen cpp -o "$peers" "$top/calculator.thrift" &&
-       thrift --gen py -o "$peers" "$top/calculator.thrift" &&
-       g++ -O2 -std=c++17 -I"$peers/gen-cpp" -o "$peers/cpp-server" \
+wants() { case " $servers " in *" $1 "*) return 0 ;; esac; return 1; }
+cpp=0
+! wants tnonblocking || cpp=1
+! wants tthreaded || cpp=1
+if ! { cc -std=gnu11 -O2 -Wall -pthread -o "$peers/limit-server" "$here/limit-server.c" &&
+       { ! wants python || thrift --gen py -o "$peers" "$top/calculator.thrift"; } &&
+       { [ "$cpp" = 0 ] ||
+         { thrift --gen cpp -o "$peers" "$top/calculator.thrift" &&
+           g++ -O2 -std=c++17 -I"$peers/gen-cpp" -o "$peers/cpp-server" \
 		"$here/peers/cpp-server.cpp" "$peers/gen-cpp/CalculatorService.cpp" \
 		"$peers/gen-cpp/SharedService.cpp" "$peers/gen-cpp/calculator_types.cpp" \
-		-lthriftnb -lthrift -levent -pthread &&
-       cc -std=gnu11 -O2 -Wall -pthread -o "$peers/limit-server" "$here/limit-server.c"; } \
+		-lthriftnb -lthrift -levent -pthread; }; }; } \
     >"$work/logs/peers.log" 2>&1; then
 	tail -20 "$work/logs/peers.log" >&2
 	say "building the peers failed: see $work/logs/peers.log"
 	keep=1
 	exit 1
 fi
+
 
 # --- running ---------------------------------------------------------------------
 
@@ -171,6 +215,22 @@ none)
 	exit 2
 	;;
 esac
+# With autogroup scheduling (kernel.sched_autogroup_enabled), a nice value
+# only ranks tasks within their session's group: each of client and server
+# gets a session of its own, and that group the nice value too.
+if [ -n "$nice" ]; then
+	prio=(nice -n "$nice" setsid sh -c \
+		'echo "$0" >/proc/self/autogroup 2>/dev/null || true; exec "$@"' "$nice")
+	client_run=("${prio[@]}" "${client_run[@]}")
+	server_run=("${prio[@]}" "${server_run[@]}")
+	if [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ]; then
+		pinning="$pinning; each in a session of its own at nice $nice (autogroup)"
+	else
+		pinning="$pinning; both at nice $nice"
+	fi
+fi
+limit_threads=()
+[ "$workers" = auto ] || limit_threads=(-j "$workers")
 
 # Start server $1 with transport $2 on a free port; sets server_pid and port.
 start_server() {
@@ -179,12 +239,12 @@ start_server() {
 	port=$("$CALCD_BENCH" --free-port)
 	case $name in
 	calcd)
-		printf 'listen = 127.0.0.1:%s\nmax_connections = %s\nlog_level = warning\n' \
-			"$port" $((idle + 2048)) >"$work/calcd.conf"
+		printf 'listen = 127.0.0.1:%s\nmax_connections = %s\nlog_level = warning\nworkers = %s\n' \
+			"$port" $((idle + 2048)) "$workers" >"$work/calcd.conf"
 		"${server_run[@]}" "$CALCD" -f -c "$work/calcd.conf" >>"$log" 2>&1 &
 		;;
 	limit)
-		"${server_run[@]}" "$peers/limit-server" \
+		"${server_run[@]}" "$peers/limit-server" "${limit_threads[@]}" \
 			$([ "$transport" = framed ] && echo -f) 127.0.0.1 "$port" >>"$log" 2>&1 &
 		;;
 	tnonblocking)
@@ -214,138 +274,262 @@ stop_server() {
 	server_pid=""
 }
 
-# What each server speaks, and the loads it can carry.
-transports_of() {
+# What each server speaks at a load, as transport:protocol.  calcd runs each
+# transport its peers need, and at 32 x 16 every transport and protocol it has.
+variants_of() {
 	case $1 in
-	calcd) echo buffered framed ;;
-	tnonblocking) echo framed ;;
-	*) echo buffered ;;
+	calcd)
+		if [ -n "${BENCH_CALCD_VARIANTS:-}" ]; then
+			echo "$BENCH_CALCD_VARIANTS"
+			return
+		fi
+		echo buffered:binary framed:binary
+		[ "$2" != 32x16 ] || echo buffered:compact framed:compact header:binary header:compact
+		;;
+	tnonblocking) echo framed:binary ;;
+	*) echo buffered:binary ;;
 	esac
 }
 
-points="1x1 32x1 256x1 32x16 idle"
 raw=$work/raw.tsv
 : >"$raw"
 
-# One measurement: server, transport, point; appends a row to raw.tsv.
+# Is a kv line's run noisy?  Unknown (no /proc/stat) counts as clean.
+is_noisy() {
+	local other
+	other=$(sed -n 's/.* other_cpu_pct=\([^ ]*\).*/\1/p' <<<"$1")
+	awk -v o="${other:--1}" -v n="$noise" 'BEGIN { exit !(o + 0 > n + 0) }'
+}
+
+# One measurement of server $1, transport $2, protocol $3, load $4: appends a
+# row (point, server, transport, protocol, status, results) to raw.tsv.
 measure() {
-	local name=$1 transport=$2 point=$3 conns depth extra=() line err
+	local name=$1 transport=$2 proto=$3 point=$4 conns depth extra=() line err what
 	case $point in
 	idle) conns=32; depth=1; extra=(--idle "$idle") ;;
 	*) conns=${point%x*}; depth=${point#*x} ;;
 	esac
 	if [ "$name" = python ] && [ "$point" != 1x1 ]; then
-		printf '%s\t%s\t%s\tna\tTSimpleServer serves one connection at a time\n' \
-			"$point" "$name" "$transport" >>"$raw"
+		printf '%s\t%s\t%s\t%s\tna\tTSimpleServer serves one connection at a time\n' \
+			"$point" "$name" "$transport" "$proto" >>"$raw"
 		return
 	fi
-	say "$point: $name ($transport)"
+	what="$point: $name ($transport $proto)"
 	if ! start_server "$name" "$transport"; then
-		printf '%s\t%s\t%s\tfail\tdid not start (see its log)\n' \
-			"$point" "$name" "$transport" >>"$raw"
+		printf '%s\t%s\t%s\t%s\tfail\tdid not start (see its log)\n' \
+			"$point" "$name" "$transport" "$proto" >>"$raw"
+		say "$what: did not start"
 		stop_server
 		return
 	fi
-	err=$work/logs/bench-$name-$transport-$point.err
+	err=$work/logs/bench-$name-$transport-$proto-$point.err
 	line=$("${client_run[@]}" "$CALCD_BENCH" -p "$port" -c "$conns" -d "$depth" \
-		-T "$transport" -t "$seconds" -w "$warmup" --server-pid "$server_pid" --kv \
-		"${extra[@]}" 2>"$err") || true
+		-T "$transport" -P "$proto" -t "$seconds" -w "$warmup" \
+		--server-pid "$server_pid" --kv "${extra[@]}" 2>"$err") || true
 	if [ "${line%% *}" = ok=1 ]; then
-		printf '%s\t%s\t%s\tok\t%s\n' "$point" "$name" "$transport" "$line" >>"$raw"
+		printf '%s\t%s\t%s\t%s\tok\t%s\n' "$point" "$name" "$transport" "$proto" \
+			"$line" >>"$raw"
+		say "$what: $(sed -n 's/.* calls_per_s=\([^ ]*\).*/\1/p' <<<"$line") calls/s," \
+			"others $(sed -n 's/.* other_cpu_pct=\([^ ]*\).*/\1/p' <<<"$line") %$(
+			is_noisy "$line" && echo ' (noisy)')"
 	else
-		printf '%s\t%s\t%s\tfail\t%s\n' "$point" "$name" "$transport" \
+		printf '%s\t%s\t%s\t%s\tfail\t%s\n' "$point" "$name" "$transport" "$proto" \
 			"$(sed -n 's/^calcd-bench: FAILED: //p' "$err" | head -1)" >>"$raw"
-		say "  failed: $(cat "$err")"
+		say "$what: FAILED: $(cat "$err")"
 	fi
 	stop_server
 }
 
+# Clean runs so far of a row, or "closed" if it failed or does not apply.
+clean_runs() {
+	awk -F'\t' -v p="$1" -v s="$2" -v t="$3" -v r="$4" -v n="$noise" '
+	$1 == p && $2 == s && $3 == t && $4 == r {
+		if ($5 != "ok") { done = 1; next }
+		o = $6; sub(/.* other_cpu_pct=/, "", o); sub(/ .*/, "", o)
+		if (o + 0 <= n + 0) clean++
+	}
+	END { if (done) print "closed"; else print clean + 0 }' "$raw"
+}
+
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-for _ in $(seq "$repeats"); do
+t_started=$(date +%s)
+for round in $(seq "$repeats"); do
+	say "round $round of $repeats"
 	for point in $points; do
 		for name in $servers; do
-			for transport in $(transports_of "$name"); do
-				measure "$name" "$transport" "$point"
+			for v in $(variants_of "$name" "$point"); do
+				measure "$name" "${v%%:*}" "${v#*:}" "$point"
 			done
 		done
 	done
 done
+# Rows short of clean runs, again, round-robin, so passing noise may pass.
+for extra in $(seq "$retries"); do
+	again=0
+	for point in $points; do
+		for name in $servers; do
+			for v in $(variants_of "$name" "$point"); do
+				got=$(clean_runs "$point" "$name" "${v%%:*}" "${v#*:}")
+				if [ "$got" = closed ] || [ "$got" -ge "$repeats" ]; then
+					continue
+				fi
+				[ "$again" = 1 ] || say "extra round $extra of $retries: rows short of clean runs"
+				again=1
+				measure "$name" "${v%%:*}" "${v#*:}" "$point"
+			done
+		done
+	done
+	[ "$again" = 1 ] || break
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+minutes=$(( ($(date +%s) - t_started + 59) / 60 ))
 
-# Each row's median run by calls/s; any failed run fails the row.
-awk -F'\t' '
+# Each row: the median run by calls/s of its clean runs (of all its runs if
+# none is clean, flagged); any failed run fails the row.  Appends the
+# counts: clean runs, runs.
+awk -F'\t' -v noise="$noise" '
+function kv(line, key,   v) {
+	v = " " line " "
+	if (!sub(".* " key "=", "", v))
+		return ""
+	sub(/ .*/, "", v)
+	return v
+}
 {
-	key = $1 FS $2 FS $3
+	key = $1 FS $2 FS $3 FS $4
 	if (!(key in seen)) {
 		seen[key] = 1
 		order[++k] = key
 	}
-	if ($4 != "ok") {
-		if (!(key in bad))
+	if ($5 != "ok") {
+		if (!(key in bad) || $5 == "fail")
 			bad[key] = $0
 		next
 	}
 	m = ++nok[key]
 	line[key, m] = $0
-	rate[key, m] = $5
-	sub(/.*calls_per_s=/, "", rate[key, m])
-	sub(/ .*/, "", rate[key, m])
+	rate[key, m] = kv($6, "calls_per_s")
+	o = kv($6, "other_cpu_pct")
+	clean[key, m] = o + 0 <= noise + 0
+	nclean[key] += clean[key, m]
 }
 END {
 	for (i = 1; i <= k; i++) {
 		key = order[i]
-		if (key in bad) {
-			print bad[key]
+		if (key in bad && (!(key in nok) || bad[key] ~ /\tfail\t/)) {
+			print bad[key] "\t0\t0"
 			continue
 		}
+		n = 0
 		for (a = 1; a <= nok[key]; a++)
-			idx[a] = a
-		for (a = 2; a <= nok[key]; a++)
+			if (clean[key, a] || nclean[key] == 0)
+				idx[++n] = a
+		for (a = 2; a <= n; a++)
 			for (b = a; b > 1 && rate[key, idx[b - 1]] + 0 > rate[key, idx[b]] + 0; b--) {
 				t = idx[b]; idx[b] = idx[b - 1]; idx[b - 1] = t
 			}
-		print line[key, idx[int((nok[key] + 1) / 2)]]
+		print line[key, idx[int((n + 1) / 2)]] "\t" nclean[key] + 0 "\t" nok[key]
 	}
 }' "$raw" >"$work/chosen.tsv"
 
-# --- the table -----------------------------------------------------------------
+# --- instructions per call ----------------------------------------------------------
+
+instructions=""
+if [ "$callgrind" = 1 ]; then
+	if command -v valgrind >/dev/null; then
+		say "instructions per call (callgrind)"
+		if ! instructions=$(LIMIT_SERVER=$peers/limit-server "$here/profile.sh" \
+			--instructions "$CALCD" "$CALCD_BENCH" 2>"$work/logs/callgrind.log"); then
+			say "instructions per call failed: see $work/logs/callgrind.log"
+			keep=1
+			instructions="failed (see the log)"
+		fi
+	else
+		instructions="not measured: valgrind is not installed"
+	fi
+fi
+
+# --- the tables -------------------------------------------------------------------
 
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p;T;q' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 [ -n "$out" ] || out=$here/results-$(date -u +%Y-%m-%d-%H%M).md
+if [ "$workers" = auto ]; then
+	workers_text="workers = auto: one per CPU it may run on"
+	limit_text="one epoll thread per CPU it may use"
+else
+	workers_text="workers = $workers"
+	limit_text="$workers epoll thread$([ "$workers" = 1 ] || echo s)"
+fi
+# The runs' noise, over every run taken.
+noise_summary=$(awk -F'\t' -v noise="$noise" '
+$5 == "ok" {
+	o = " " $6 " "; sub(/.* other_cpu_pct=/, "", o); sub(/ .*/, "", o)
+	a = " " $6 " "; sub(/.* other_cpu_all_pct=/, "", a); sub(/ .*/, "", a)
+	c = " " $6 " "; sub(/.* checked=/, "", c); sub(/ .*/, "", c)
+	runs++; checked += c
+	if (o + 0 > noise + 0) noisy++
+	near[runs] = o + 0; all[runs] = a + 0
+}
+$5 == "fail" { failed++; if ($2 == "calcd") cfailed++ }
+function median(v, n,   i, j, t) {
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+	return n ? v[int((n + 1) / 2)] : 0
+}
+END {
+	printf "%d\t%d\t%d\t%d\t%.0f\t%.1f\t%.1f\n", runs, noisy + 0, failed + 0, cfailed + 0,
+	    checked, median(near, runs), median(all, runs)
+}' "$raw")
+IFS=$'\t' read -r runs_total runs_noisy runs_failed calcd_failed replies_checked \
+	median_near median_all <<<"$noise_summary"
 
 {
 	echo "## calcd against its peers, $started"
 	echo
 	echo "- Machine: $(uname -srm), ${cpu_model:-unknown CPU}, $cpus CPUs, $mem; load average" \
-		"before the run $load_before (shared machine: ratios within one run are what count)"
+		"$load_before before the run, $load_after after (shared machine: ratios within one" \
+		"run are what count)"
 	echo "- Command: \`$command_line\`; $warmup s warm-up, then $seconds s measured per point;" \
-		"each server freshly started for each point$([ "$repeats" -gt 1 ] &&
-		echo "; every row is the median (by calls/s) of $repeats runs taken round-robin")"
-	echo "- Client: calcd-bench, one thread, strict binary \`add\` calls with random arguments," \
-		"every reply checked (seqid and sum); $pinning"
-	echo "- Servers: calcd (workers = auto: one per CPU it may run on, so 1 when pinned to one" \
-		"CPU), limit (bench/limit-server.c, one epoll thread per" \
-		"CPU it may use), Apache Thrift $(thrift --version | awk '{print $3}') C++" \
-		"TNonblockingServer (libevent, 2 IO threads, framed) and TThreadedServer (buffered)," \
-		"the tutorial's Python TSimpleServer ($("$python" --version 2>&1))"
-	echo "- × calcd: this server's value ÷ calcd's, same load and same transport (calcd runs" \
-		"each transport its peers need). Calls/s above 1: faster than calcd; latency, CPU and" \
-		"memory above 1: more than calcd. Server CPU is utime + stime of the server process" \
-		"over the measured interval ÷ calls. Memory: (server RSS with the idle connections" \
-		"open − RSS before) ÷ idle connections."
+		"each server freshly started for each run; $repeats round$([ "$repeats" = 1 ] ||
+		echo s) taken round-robin, then up to $retries more for rows short of clean runs;" \
+		"$runs_total runs in $minutes min"
+	echo "- Client: calcd-bench, one thread, \`add\` calls with random arguments (strict" \
+		"binary unless the table says compact), every reply checked (seqid, method and sum;" \
+		"THeader: protocol, flags and sequence number too); $pinning"
+	echo "- Servers: calcd ($workers_text), limit (bench/limit-server.c, $limit_text)," \
+		"Apache Thrift $(thrift --version | awk '{print $3}') C++ TNonblockingServer" \
+		"(libevent, 2 IO threads, framed) and TThreadedServer (buffered), the tutorial's" \
+		"Python TSimpleServer ($("$python" --version 2>&1))"
+	echo "- Noise: during each run's measured interval calcd-bench records the CPU time" \
+		"other processes used on the CPUs client and server may run on (/proc/stat busy" \
+		"time there, minus the server's and the client's own); a run is **noisy** above" \
+		"$noise % of one CPU. $runs_noisy of $runs_total runs were noisy (median others:" \
+		"$median_near % of one CPU there, $median_all % over all CPUs). Each row is the" \
+		"median (by calls/s) of its clean runs; \"clean\" counts them; a row with none is" \
+		"the median of all its runs and flagged **noisy**."
+	echo "- Server CPU: the server's task-clock over the measured interval (perf's counter," \
+		"read with perf_event_open on every server thread, as \`perf stat -e task-clock" \
+		"-p PID\` does: nanoseconds) ÷ calls; a figure marked (ticks) comes from" \
+		"/proc/PID/stat utime + stime (10 ms ticks) where perf was refused. Memory:" \
+		"(server RSS with the idle connections open − RSS before) ÷ idle connections."
+	echo "- Every reply checked: $replies_checked replies in $runs_total runs," \
+		"$([ "$runs_failed" = 0 ] && echo "all right" ||
+		echo "**$runs_failed runs failed** ($calcd_failed of them calcd's)")."
+	echo "- × calcd: this server's value ÷ calcd's, same load and same transport (the rows'" \
+		"medians; the two tables after this one pair runs round by round). Calls/s above 1:" \
+		"faster than calcd; latency, CPU and memory above 1: more than calcd."
 	echo
-	awk -F'\t' -v idle="$idle" '
-	function kv(line, key,   n, i, parts, pair) {
-		n = split(line, parts, " ")
-		for (i = 1; i <= n; i++) {
-			split(parts[i], pair, "=")
-			if (pair[1] == key)
-				return pair[2]
-		}
-		return ""
+	awk -F'\t' -v idle="$idle" -v noise="$noise" '
+	function kv(line, key,   v) {
+		v = " " line " "
+		if (!sub(".* " key "=", "", v))
+			return ""
+		sub(/ .*/, "", v)
+		return v
 	}
-	function commas(x,   s, r) {
+	function commas(x,   s, r, neg) {
 		s = sprintf("%.0f", x)
 		r = ""
 		while (length(s) > 3) {
@@ -362,73 +546,178 @@ mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 	function us(x) {
 		return x + 0 >= 100 ? commas(x) : sprintf("%.1f", x)
 	}
+	function cpu_text(i) {
+		return sprintf("%.3f%s", cpu[i], src[i] == "task-clock" ? "" : " (ticks)")
+	}
+	function runs_text(i) {
+		if (clean[i] == 0)
+			return sprintf("**noisy** 0/%d", total[i])
+		return sprintf("%d/%d", clean[i], total[i])
+	}
 	function label(p,   c) {
 		if (p == "idle")
 			return sprintf("32 × 1 + %s idle", commas(idle))
 		split(p, c, "x")
 		return c[1] " × " c[2]
 	}
+	# Paired ratio of row a to row b: the median over the rounds in which both
+	# ran clean of a ÷ b (the k-th attempt of a row was in the k-th round, the
+	# extra rounds included).  Sets pmed, plo, phi, pn; pn = 0 if no pair.
+	function paired(a, b, which,   k, m, v, x, y, i, j, t) {
+		m = 0
+		for (k = 1; k <= att[a] && k <= att[b]; k++) {
+			if (!pclean[a, k] || !pclean[b, k])
+				continue
+			x = which == "cpu" ? pcpu[a, k] : prate[a, k]
+			y = which == "cpu" ? pcpu[b, k] : prate[b, k]
+			if (x + 0 < 0 || y + 0 <= 0)
+				continue
+			v[++m] = x / y
+		}
+		for (i = 2; i <= m; i++)
+			for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
+				t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+			}
+		pn = m
+		if (m == 0)
+			return ""
+		pmed = v[int((m + 1) / 2)]; plo = v[1]; phi = v[m]
+		return sprintf("%.2f", pmed)
+	}
+	function paired_text(r) {
+		if (pn == 0)
+			return "–"
+		return sprintf("%s (%.2f–%.2f, %d)", r, plo, phi, pn)
+	}
+	# raw.tsv first: every attempt of every row, in order.
+	NR == FNR {
+		key = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4
+		k = ++att[key]
+		if ($5 == "ok") {
+			prate[key, k] = kv($6, "calls_per_s")
+			pcpu[key, k] = kv($6, "server_cpu_us_per_call")
+			pclean[key, k] = kv($6, "other_cpu_pct") + 0 <= noise + 0
+		}
+		next
+	}
 	{
 		n++
-		point[n] = $1; name[n] = $2; tr[n] = $3; st[n] = $4; rest[n] = $5
-		if ($4 == "ok") {
-			rate[n] = kv($5, "calls_per_s"); p50[n] = kv($5, "p50_us")
-			p99[n] = kv($5, "p99_us"); cpu[n] = kv($5, "server_cpu_us_per_call")
-			rss[n] = kv($5, "rss_per_idle_conn_bytes")
+		point[n] = $1; name[n] = $2; tr[n] = $3; pr[n] = $4; st[n] = $5; rest[n] = $6
+		clean[n] = $7; total[n] = $8
+		if ($5 == "ok") {
+			rate[n] = kv($6, "calls_per_s"); p50[n] = kv($6, "p50_us")
+			p99[n] = kv($6, "p99_us"); cpu[n] = kv($6, "server_cpu_us_per_call")
+			src[n] = kv($6, "server_cpu_source")
+			rss[n] = kv($6, "rss_per_idle_conn_bytes"); other[n] = kv($6, "other_cpu_pct")
 			if ($2 == "calcd") {
-				key = $1 SUBSEP $3
+				key = $1 SUBSEP $3 SUBSEP $4
 				crate[key] = rate[n]; cp99[key] = p99[n]; ccpu[key] = cpu[n]
 				crss[key] = rss[n]
 			}
 		}
 	}
 	END {
-		print "| load (connections × depth) | server | transport | calls/s | × calcd | p50 µs | p99 µs | p99 × calcd | server CPU µs/call | × calcd | RSS/idle conn (bytes) | × calcd |"
-		print "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		print "| load (connections × depth) | server | transport | calls/s | × calcd | p50 µs | p99 µs | p99 × calcd | server CPU µs/call | × calcd | RSS/idle conn (bytes) | × calcd | clean runs | others, % of a CPU |"
+		print "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 		for (i = 1; i <= n; i++) {
-			key = point[i] SUBSEP tr[i]
+			if (pr[i] != "binary" || tr[i] == "header")
+				continue
+			key = point[i] SUBSEP tr[i] SUBSEP "binary"
 			if (st[i] != "ok") {
-				printf "| %s | %s | %s | %s: %s | | | | | | | | |\n", label(point[i]),
+				printf "| %s | %s | %s | %s: %s | | | | | | | | | | |\n", label(point[i]),
 				    name[i], tr[i], st[i] == "na" ? "n/a" : "**FAILED**", rest[i]
 				continue
 			}
 			mem = point[i] == "idle" ? commas(rss[i]) : "–"
 			memr = point[i] == "idle" ? ratio(rss[i], crss[key]) : "–"
-			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %s | %s |\n",
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f |\n",
 			    label(point[i]), name[i], tr[i], commas(rate[i]), ratio(rate[i], crate[key]),
-			    us(p50[i]), us(p99[i]), ratio(p99[i], cp99[key]), cpu[i],
-			    ratio(cpu[i], ccpu[key]), mem, memr
+			    us(p50[i]), us(p99[i]), ratio(p99[i], cp99[key]), cpu_text(i),
+			    ratio(cpu[i], ccpu[key]), mem, memr, runs_text(i), other[i]
 		}
-		# The targets of issue 6, checked on this run.
+
+		# calcd against itself: what each transport and protocol costs.
+		base = "32x16" SUBSEP "buffered" SUBSEP "binary"
+		if (base in crate) {
+			print ""
+			print "### calcd in each transport and protocol at 32 × 16"
+			print ""
+			print "Each against calcd in buffered binary: × is the median over the rounds in which both ran clean of the ratio within the round (lowest–highest, rounds). Above 1: more calls/s, more CPU per call."
+			print ""
+			print "| transport | protocol | calls/s | × buffered binary | p99 µs | server CPU µs/call | × buffered binary | clean runs | others, % of a CPU |"
+			print "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+			for (i = 1; i <= n; i++) {
+				if (name[i] != "calcd" || point[i] != "32x16")
+					continue
+				if (st[i] != "ok") {
+					printf "| %s | %s | **FAILED**: %s | | | | | | |\n", tr[i], pr[i], rest[i]
+					continue
+				}
+				me = point[i] SUBSEP "calcd" SUBSEP tr[i] SUBSEP pr[i]
+				bb = "32x16" SUBSEP "calcd" SUBSEP "buffered" SUBSEP "binary"
+				r = paired(me, bb, "rate")
+				r = me == bb ? "1" : paired_text(r)
+				c = paired(me, bb, "cpu")
+				c = me == bb ? "1" : paired_text(c)
+				printf "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f |\n",
+				    tr[i] == "header" ? "THeader" : tr[i], pr[i], commas(rate[i]),
+				    r, us(p99[i]), cpu_text(i), c, runs_text(i), other[i]
+			}
+		}
+
+		# The targets of issue 15, checked on this run.
 		print ""
-		print "Targets (issue 6), this run:"
+		print "### Targets (issue 15), this run"
 		print ""
-		print "| load | calcd ÷ limit calls/s (≥ 0.85) | calcd ÷ limit CPU/call (≤ 1.25) | calcd p99 < TNonblockingServer p99 (framed) |"
+		print "At 32 × 1, 256 × 1, 32 × 16 and 256 × 16 (other loads for reference), buffered binary. Each ratio is the median over the rounds in which both servers ran clean of calcd ÷ limit within the round (lowest–highest, rounds): runs of one round are seconds apart, so a machine that slows down between rounds moves both. Without such a round, the ratio of the rows above (unpaired)."
+		print ""
+		print "| load | calcd ÷ limit calls/s (≥ 0.92) | calcd ÷ limit CPU/call (≤ 1.10) | calcd p99 < TNonblockingServer p99 (framed) |"
 		print "|---|---:|---:|---|"
 		for (i = 1; i <= n; i++) {
 			if (name[i] != "limit" || st[i] != "ok" || tr[i] != "buffered")
 				continue
-			key = point[i] SUBSEP "buffered"
-			r = ratio(crate[key], rate[i]); c = ratio(ccpu[key], cpu[i])
+			target = point[i] ~ /^(32x1|256x1|32x16|256x16)$/
+			key = point[i] SUBSEP "buffered" SUBSEP "binary"
+			me = point[i] SUBSEP "calcd" SUBSEP "buffered" SUBSEP "binary"
+			them = point[i] SUBSEP "limit" SUBSEP "buffered" SUBSEP "binary"
+			r = paired(me, them, "rate")
+			rtext = paired_text(r)
+			if (r == "") {
+				r = ratio(crate[key], rate[i]); rtext = r " (unpaired)"
+			}
+			c = paired(me, them, "cpu")
+			ctext = paired_text(c)
+			if (c == "") {
+				c = ratio(ccpu[key], cpu[i]); ctext = c " (unpaired)"
+			}
 			p = "–"
+			fkey = point[i] SUBSEP "framed" SUBSEP "binary"
 			for (j = 1; j <= n; j++)
 				if (name[j] == "tnonblocking" && point[j] == point[i] && st[j] == "ok" &&
-				    cp99[point[i] SUBSEP "framed"] != "")
+				    cp99[fkey] != "")
 					p = sprintf("%s (%s vs %s µs)",
-					    cp99[point[i] SUBSEP "framed"] + 0 < p99[j] + 0 ? "yes" : "**no**",
-					    us(cp99[point[i] SUBSEP "framed"]), us(p99[j]))
-			rflag = (r != "–" && r + 0 < 0.85) ? " **short**" : ""
-			cflag = (c != "–" && c + 0 > 1.25) ? " **over**" : ""
-			printf "| %s | %s%s | %s%s | %s |\n", label(point[i]), r, rflag, c, cflag, p
+					    cp99[fkey] + 0 < p99[j] + 0 ? "yes" : "**no**",
+					    us(cp99[fkey]), us(p99[j]))
+			rflag = (target && r != "–" && r + 0 < 0.92) ? " **short**" : ""
+			cflag = (target && c != "–" && c + 0 > 1.10) ? " **over**" : ""
+			printf "| %s%s | %s%s | %s%s | %s |\n", label(point[i]),
+			    target ? "" : " (reference)", rtext, rflag, ctext, cflag, p
 		}
-		key = "idle" SUBSEP "buffered"
+		key = "idle" SUBSEP "buffered" SUBSEP "binary"
 		if (crss[key] != "")
 			printf "\nMemory: calcd holds %s idle connections (all answered) at %s bytes each (target ≤ 4096).\n",
 			    commas(idle), commas(crss[key])
-	}' "$work/chosen.tsv"
+	}' "$raw" "$work/chosen.tsv"
+	if [ -n "$instructions" ]; then
+		echo
+		echo "Instructions per call (\`bench/profile.sh --instructions\`: callgrind, user-space" \
+			"instructions in the server, workers = 1, 32 × 16 buffered binary, the difference" \
+			"between two fixed numbers of calls, so start-up and shutdown cancel):" \
+			"$instructions"
+	fi
 } >"$out.tmp"
 mv "$out.tmp" "$out"
 cat "$out"
-say "table written to $out"
+say "tables written to $out"
 # A wrong or missing reply from calcd fails the run; a peer's failure is in the table.
-! grep -q $'^[^\t]*\tcalcd\t[^\t]*\tfail' "$raw"
+! grep -q $'^[^\t]*\tcalcd\t[^\t]*\t[^\t]*\tfail' "$raw"

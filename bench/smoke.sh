@@ -1,7 +1,8 @@
 #!/bin/sh
 # smoke.sh: run calcd-bench against calcd for a few seconds in every
-# protocol and transport, pipelined and with idle connections, so the
-# harness can't rot.  Fails on any wrong or missing reply; no timing check.
+# protocol and transport (THeader too), pipelined, for a fixed number of
+# calls, and with idle connections, so the harness can't rot.  Fails on
+# any wrong or missing reply; no timing check.
 # Run by 'make bench-smoke' with CALCD and CALCD_BENCH set.
 set -eu
 
@@ -31,7 +32,7 @@ pid=$!
 
 runs=0
 for proto in binary compact; do
-	for transport in buffered framed; do
+	for transport in buffered framed header; do
 		for load in "-c 1 -d 1" "-c 8 -d 16"; do
 			echo "bench-smoke: $proto/$transport $load"
 			# shellcheck disable=SC2086
@@ -41,6 +42,9 @@ for proto in binary compact; do
 		done
 	done
 done
+echo "bench-smoke: a fixed number of calls"
+"$CALCD_BENCH" -p "$port" -c 8 -d 16 -n 5000 -t 60 --server-pid "$pid"
+runs=$((runs + 1))
 echo "bench-smoke: 200 idle connections beside the load"
 "$CALCD_BENCH" -p "$port" -c 4 -d 4 -i 200 -t 0.3 -w 0.1 --server-pid "$pid"
 runs=$((runs + 1))

@@ -1,7 +1,8 @@
 /*
  * fuzz_scan: libFuzzer harness holding the unframed message-end finder
- * (scan.c) to the codecs.  Each input is four bytes of settings, then the
- * bytes of a connection:
+ * (scan.c and its halves) to the codecs, and calcd's unframed request
+ * path fed in pieces to the same path fed whole.  Each input is four
+ * bytes of settings, then the bytes of a connection:
  *
  *   byte 0   bit 0: compact (else binary); bit 1: the argument struct counts
  *            toward the depth (args_depth 1); bits 2-7: max_depth 0..63
@@ -20,6 +21,12 @@
  *   - every NEED_MORE asks for more than it has, never less than before,
  *     never more than the complete message turns out to be;
  *   - the bytes read stay within the input plus one token per call.
+ * With args_depth 0 it also runs request_process over the input as a
+ * connection does, whole and in the pieces, and aborts unless both
+ * answer alike: the same result, consumed length, reply or error reply
+ * (where the pieces are refused sooner as too big, both refusing is
+ * enough; where dispatch refuses what the scan passes, the pieces may
+ * be refused otherwise, or only once the message is complete).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +35,7 @@
 
 #include "calc.h"
 #include "dispatch.h"
+#include "request.h"
 #include "scan.h"
 
 #define FUZZ_SETTINGS		4
@@ -35,10 +43,13 @@
 #define FUZZ_TOKEN_MAX		10	/* the longest token the scan re-reads */
 
 /*
- * dispatch_message counts its argument struct toward max_nesting_depth:
- * its results are compared with the scan's for args_depth 1 only.
+ * dispatch_message's max_nesting_depth does not count its argument
+ * struct, and counts from a calculate's Work, one level further down:
+ * its results are compared with a scan as request.c makes one, with
+ * args_depth 0 and max_depth that much higher.
  */
-#define FUZZ_DISPATCH_ARGS_DEPTH	1
+#define FUZZ_DISPATCH_ARGS_DEPTH	0
+#define FUZZ_DISPATCH_SLACK		(DISPATCH_DEPTH - 1)
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -50,6 +61,8 @@ struct verdict {
 };
 
 static const char fuzz_exceeds[] = "message exceeds max_message_size";
+static const char fuzz_too_deep[] = "nesting too deep";
+static const char fuzz_overflow[] = "varint overflows 32 bits";
 
 static void
 fuzz_check(int ok)
@@ -181,6 +194,88 @@ fuzz_agree(const struct scan *s, const struct verdict *v, int strict)
 	}
 }
 
+/* What request_process made of a connection's input, and its reply or error reply. */
+struct answer {
+	enum proto_status	 status;
+	size_t			 consumed;
+	size_t			 need;
+	const char		*error;
+	size_t			 reply_len;
+	uint8_t			 reply[2048];
+	int			 reply_cut;	/* the reply passed sizeof reply */
+};
+
+/*
+ * Feed data to request_process as conn does, the message so far each
+ * time, at the lengths cuts[0..ncuts); record how it ended.
+ */
+static void
+fuzz_request(const struct proto_ops *ops, const uint8_t *data, const size_t *cuts,
+    size_t ncuts, const struct dispatch_limits *limits, struct buf *out, struct answer *a)
+{
+	struct transport	t = { .kind = TRANSPORT_BUFFERED, .proto = ops };
+	struct request_result	res;
+
+	memset(&res, 0, sizeof res);
+	out->len = 0;
+	for (size_t i = 0; i < ncuts; i++) {
+		request_process(&t, data, cuts[i], limits, out, &res);
+		if (res.status == PROTO_NEED_MORE) {
+			fuzz_check(res.need > cuts[i] && out->len == 0 && t.scan != NULL);
+			continue;
+		}
+		fuzz_check(t.scan == NULL);
+		if (res.status == PROTO_OK)
+			fuzz_check(res.consumed > 0 && res.consumed <= cuts[i]);
+		break;
+	}
+	a->status = res.status;
+	a->consumed = res.status == PROTO_OK ? res.consumed : 0;
+	a->need = res.status == PROTO_NEED_MORE ? res.need : 0;
+	a->error = res.error;
+	if (res.status == PROTO_BAD || res.status == PROTO_TOO_BIG) {
+		fuzz_check(out->len == 0);
+		(void)request_error_reply(&res, out);
+	}
+	a->reply_cut = out->len > sizeof a->reply;
+	a->reply_len = a->reply_cut ? sizeof a->reply : out->len;
+	if (a->reply_len > 0)
+		memcpy(a->reply, out->data, a->reply_len);
+	transport_free(&t);
+}
+
+static int
+fuzz_refused(enum proto_status st)
+{
+	return st == PROTO_BAD || st == PROTO_TOO_BIG;
+}
+
+/* The request fed in pieces against it fed whole. */
+static void
+fuzz_same_answer(const struct answer *piece, const struct answer *whole)
+{
+	/* Refused sooner: the least length the pieces showed passed the limit. */
+	if (piece->status == PROTO_TOO_BIG && fuzz_same_text(piece->error, fuzz_exceeds) &&
+	    fuzz_refused(whole->status))
+		return;
+	/*
+	 * dispatch refused, whole, what the scan passes: the pieces are
+	 * refused too, or, where the scan took over before those bytes
+	 * came, not until the message is complete.
+	 */
+	if (whole->status == PROTO_BAD && (fuzz_same_text(whole->error, fuzz_too_deep) ||
+	    fuzz_same_text(whole->error, fuzz_overflow)) &&
+	    (fuzz_refused(piece->status) || piece->status == PROTO_NEED_MORE))
+		return;
+	fuzz_check(piece->status == whole->status);
+	fuzz_check(piece->consumed == whole->consumed && piece->need == whole->need);
+	fuzz_check((piece->error == NULL) == (whole->error == NULL));
+	if (whole->error != NULL)
+		fuzz_check(fuzz_same_text(piece->error, whole->error));
+	fuzz_check(piece->reply_len == whole->reply_len && piece->reply_cut == whole->reply_cut);
+	fuzz_check(memcmp(piece->reply, whole->reply, whole->reply_len) == 0);
+}
+
 static uint32_t
 fuzz_rand(uint32_t *state)
 {
@@ -202,7 +297,8 @@ LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_len)
 	struct dispatch_limits	 limits;
 	struct dispatch_result	 res;
 	struct verdict		 codecs, disp;
-	struct scan		 whole, piece;
+	struct scan		 whole, piece, server;
+	struct answer		 ans_whole, ans_piece;
 	enum scan_protocol	 p;
 	const uint8_t		*data;
 	unsigned		 max_depth, args_depth;
@@ -238,10 +334,12 @@ LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_len)
 	fuzz_codecs(ops, data, len, max_size, max_depth, args_depth, &codecs);
 	fuzz_agree(&whole, &codecs, 1);
 
-	/* Against dispatch_message itself, where it counts the args struct as the scan does. */
+	/* Against dispatch_message itself, scanned as request.c scans for it. */
+	limits.max_message_size = max_size;
+	limits.max_nesting_depth = max_depth;
 	if (args_depth == FUZZ_DISPATCH_ARGS_DEPTH) {
-		limits.max_message_size = max_size;
-		limits.max_nesting_depth = max_depth;
+		scan_init(&server, p, max_size, max_depth + FUZZ_DISPATCH_SLACK, args_depth);
+		scan_continue(&server, data, len);
 		out.len = 0;
 		dispatch_message(ops, data, len, &limits, &out, &res);
 		disp.status = fuzz_status(res.status);
@@ -251,10 +349,13 @@ LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_len)
 		fuzz_limit_total(&disp, max_size);
 		/*
 		 * dispatch reads a compact i32 argument it knows with read_i32,
-		 * which refuses a varint past 32 bits that skip passes over.
+		 * which refuses a varint past 32 bits that skip passes over;
+		 * and it refuses a value too deep for its method which the
+		 * scan, allowing for a calculate's Work, passes.
 		 */
-		fuzz_agree(&whole, &disp, !(p == SCAN_COMPACT &&
-		    fuzz_same_text(disp.error, "varint overflows 32 bits")));
+		fuzz_agree(&server, &disp, !(p == SCAN_COMPACT &&
+		    fuzz_same_text(disp.error, fuzz_overflow)) &&
+		    !fuzz_same_text(disp.error, fuzz_too_deep));
 	}
 
 	/* In pieces of 1 to 16 bytes (up to FUZZ_MAX_PIECES), then the rest. */
@@ -267,6 +368,13 @@ LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_len)
 	fuzz_scan_pieces(&piece, p, data, len, max_size, max_depth, args_depth, cuts, ncuts,
 	    &max_need, &calls);
 	fuzz_same_as_whole(&piece, &whole);
+
+	/* calcd's request path, whole and in the same pieces. */
+	if (args_depth == FUZZ_DISPATCH_ARGS_DEPTH) {
+		fuzz_request(ops, data, &len, 1, &limits, &out, &ans_whole);
+		fuzz_request(ops, data, cuts, ncuts, &limits, &out, &ans_piece);
+		fuzz_same_answer(&ans_piece, &ans_whole);
+	}
 
 	/* A byte at a time. */
 	if (len <= FUZZ_MAX_PIECES) {

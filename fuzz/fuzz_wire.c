@@ -54,6 +54,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		if (out.len > 2 * FUZZ_MAX_MESSAGE)
 			out.len = 0;
 	}
+	transport_free(&t);	/* an unframed message's scan, if one was left unfinished */
 	buf_free(&out);
 	return 0;
 }

@@ -298,7 +298,7 @@ binary_skip(struct proto_reader *r, uint8_t type)
 			if (ftype == PROTO_T_STOP)
 				break;
 			if (binary_skip(r, ftype) != 0)
-				return proto_need_also(r, 1);	/* the stop */
+				return -1;
 		}
 		return binary_read_struct_end(r);
 	case PROTO_T_LIST:
@@ -312,8 +312,7 @@ binary_skip(struct proto_reader *r, uint8_t type)
 		} else {
 			for (uint32_t i = 0; i < count; i++)
 				if (binary_skip(r, vtype) != 0)
-					return proto_need_also(r,
-					    (size_t)(count - i - 1) * binary_min_size(vtype));
+					return -1;
 		}
 		r->depth--;
 		return 0;
@@ -326,15 +325,9 @@ binary_skip(struct proto_reader *r, uint8_t type)
 			if (proto_take(r, (size_t)count * (kfixed + vfixed)) == NULL)
 				return -1;
 		} else {
-			size_t entry = binary_min_size(ktype) + binary_min_size(vtype);
-
-			for (uint32_t i = 0; i < count; i++) {
-				if (binary_skip(r, ktype) != 0)
-					return proto_need_also(r, binary_min_size(vtype) +
-					    (size_t)(count - i - 1) * entry);
-				if (binary_skip(r, vtype) != 0)
-					return proto_need_also(r, (size_t)(count - i - 1) * entry);
-			}
+			for (uint32_t i = 0; i < count; i++)
+				if (binary_skip(r, ktype) != 0 || binary_skip(r, vtype) != 0)
+					return -1;
 		}
 		r->depth--;
 		return 0;

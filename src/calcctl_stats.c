@@ -171,7 +171,7 @@ calcctl_stats_take(struct calcctl_stats *st, const struct calcctl_stats_sample *
 
 		for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
 			if (strcmp(s->name, plain[i].name) == 0)
-				*(double *)((char *)st + plain[i].offset) = s->value;
+				memcpy((char *)st + plain[i].offset, &s->value, sizeof s->value);
 	}
 }
 
@@ -423,7 +423,7 @@ calcctl_stats_run(const struct calcctl_stats_target *t, bool watch)
 		if (watch)
 			fputs("\033[H\033[J", stdout);	/* like top: redraw in place */
 		calcctl_stats_print(stdout, t->where, prev, now, (double)(taken - then) / 1000.0);
-		fflush(stdout);
+		(void)fflush(stdout);
 		memcpy(prev, now, sizeof *prev);
 		then = taken;
 	} while (watch && !calcctl_stats_interrupted);

@@ -418,7 +418,7 @@ compact_skip(struct proto_reader *r, uint8_t type)
 			if (ftype == PROTO_T_STOP)
 				break;
 			if (compact_skip(r, ftype) != 0)
-				return proto_need_also(r, 1);	/* the stop */
+				return -1;
 		}
 		return compact_read_struct_end(r);
 	case PROTO_T_LIST:
@@ -427,21 +427,14 @@ compact_skip(struct proto_reader *r, uint8_t type)
 			return -1;
 		for (uint32_t i = 0; i < count; i++)
 			if (compact_skip(r, vtype) != 0)
-				return proto_need_also(r,
-				    (size_t)(count - i - 1) * compact_min_size(vtype));
+				return -1;
 		return compact_read_container_end(r);
 	case PROTO_T_MAP:
 		if (compact_read_map_begin(r, &ktype, &vtype, &count) != 0)
 			return -1;
-		for (uint32_t i = 0; i < count; i++) {
-			size_t entry = compact_min_size(ktype) + compact_min_size(vtype);
-
-			if (compact_skip(r, ktype) != 0)
-				return proto_need_also(r, compact_min_size(vtype) +
-				    (size_t)(count - i - 1) * entry);
-			if (compact_skip(r, vtype) != 0)
-				return proto_need_also(r, (size_t)(count - i - 1) * entry);
-		}
+		for (uint32_t i = 0; i < count; i++)
+			if (compact_skip(r, ktype) != 0 || compact_skip(r, vtype) != 0)
+				return -1;
 		return compact_read_container_end(r);
 	default:
 		return proto_fail(r, PROTO_BAD, "unknown field type");

@@ -297,6 +297,7 @@ conn_close(struct conn *c, enum metrics_close_reason reason)
 		c->next->prev = c->prev;
 	env->count--;
 	shed_untrack(&env->shed, &c->shed);
+	transport_free(&c->transport);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	log_debug("%s: closed", c->peer);

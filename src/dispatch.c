@@ -13,11 +13,6 @@
 #include "dispatch.h"
 
 #define DISPATCH_MAX_ARGS	2
-/*
- * Structs dispatch reads its way into: the arguments, and a Work inside
- * them.  max_nesting_depth counts only what is skipped below these.
- */
-#define DISPATCH_DEPTH		2
 /* Bytes of a peer's method or service name quoted in a reply. */
 #define DISPATCH_QUOTE_LEN	200
 
@@ -335,7 +330,7 @@ dispatch_read_work(const struct proto_ops *ops, struct proto_reader *r, unsigned
 
 			if (type == PROTO_T_I32) {
 				if (ops->read_i32(r, field) != 0)
-					return proto_need_also(r, 2);	/* Work's stop, the args' */
+					return -1;
 				args->work_have |= 1u << id;
 				continue;
 			}
@@ -344,7 +339,7 @@ dispatch_read_work(const struct proto_ops *ops, struct proto_reader *r, unsigned
 			args->work_wrong_type[id] = type;
 		}
 		if (proto_skip_nested(ops, r, type, nesting) != 0)
-			return proto_need_also(r, 2);
+			return -1;
 	}
 	return ops->read_struct_end(r);
 }
@@ -377,20 +372,20 @@ dispatch_read_args(const struct proto_ops *ops, struct proto_reader *r, unsigned
 				args->wrong_type[i] = type;
 			} else if (type == PROTO_T_I32) {
 				if (ops->read_i32(r, &args->i32[i]) != 0)
-					return proto_need_also(r, 1);
+					return -1;
 				args->have[i] = true;
 				args->wrong_type[i] = 0;
 				continue;
 			} else if (type == PROTO_T_STRUCT) {
 				if (dispatch_read_work(ops, r, nesting, args) != 0)
-					return -1;	/* the need counts the args' stop */
+					return -1;
 				args->have[i] = true;
 				args->wrong_type[i] = 0;
 				continue;
 			}
 		}
 		if (proto_skip_nested(ops, r, type, nesting) != 0)
-			return proto_need_also(r, 1);	/* the args' stop */
+			return -1;
 	}
 	return ops->read_struct_end(r);
 }

@@ -12,6 +12,12 @@
 #include "buf.h"
 #include "proto.h"
 
+/*
+ * Structs dispatch reads its way into: the arguments, and a Work inside
+ * them.  max_nesting_depth counts only what is skipped below these.
+ */
+#define DISPATCH_DEPTH		2
+
 struct dispatch_limits {
 	size_t		max_message_size;
 	unsigned	max_nesting_depth;	/* levels inside a value calcd skips */

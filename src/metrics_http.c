@@ -52,7 +52,7 @@ metrics_http_on_request(struct evhttp_request *req, void *arg)
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
-	buf_shrink(&mh->text, 256 * 1024);
+	buf_shrink(&mh->text, (size_t)256 * 1024);
 }
 
 struct metrics_http *

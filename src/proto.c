@@ -63,14 +63,6 @@ proto_need(struct proto_reader *r, size_t more)
 }
 
 int
-proto_need_also(struct proto_reader *r, size_t more)
-{
-	if (r->status == PROTO_NEED_MORE)
-		r->need = more > SIZE_MAX - r->need ? SIZE_MAX : r->need + more;
-	return -1;
-}
-
-int
 proto_fail(struct proto_reader *r, enum proto_status status, const char *why)
 {
 	if (r->status == PROTO_OK || r->status == PROTO_NEED_MORE) {

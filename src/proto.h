@@ -163,13 +163,6 @@ void	proto_writer_init(struct proto_writer *, struct buf *out);
 /* Helpers for codecs: record a failure and return -1. */
 int	proto_need(struct proto_reader *, size_t more);
 int	proto_fail(struct proto_reader *, enum proto_status, const char *why);
-/*
- * After a NEED_MORE deep inside a value, the enclosing values still need
- * at least `more` bytes after it (the rest of a list, a struct's stop):
- * raising the need keeps an unframed message from being parsed again for
- * every read while it arrives.  Returns -1 to pass the failure on.
- */
-int	proto_need_also(struct proto_reader *, size_t more);
 /* The next n input bytes, or NULL (NEED_MORE, or an earlier failure). */
 static inline const uint8_t *
 proto_take(struct proto_reader *r, size_t n)

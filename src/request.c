@@ -2,11 +2,20 @@
  * request: a connection's next message through transport and dispatch.
  * transport_next finds the message and what its reply's frame needs;
  * the reply frame is begun, dispatch appends the reply inside it, and
- * transport_message_end says how much input the message took.
+ * transport_message_end says how much input the message took (or, for
+ * an unframed message found incomplete, begins its scan).
  */
 #include <string.h>
 
 #include "request.h"
+
+/*
+ * The structs dispatch reads its way into below the arguments (a
+ * calculate's Work) don't count toward max_nesting_depth: an unframed
+ * message's scan, standing in for dispatch until the message is all
+ * here, allows values that much deeper.  dispatch judges the rest.
+ */
+#define REQUEST_SCAN_SLACK	(DISPATCH_DEPTH - 1)
 
 /* The message failed: nothing of its reply stays in out. */
 static void
@@ -16,6 +25,32 @@ request_fail(struct request_result *res, struct buf *out, size_t start)
 	res->status = res->message.status;
 	res->need = res->message.need;
 	res->error = res->message.error;
+	/* The reason an error reply gives, if the call can be named. */
+	if (res->status != PROTO_NEED_MORE) {
+		res->call.status = res->status;
+		res->call.error = res->error;
+	}
+}
+
+/*
+ * The scan refused an unframed message before dispatch saw it whole:
+ * name its call, for the error reply, from its header if that is here.
+ */
+static void
+request_read_call(const struct transport_message *msg, struct dispatch_result *call)
+{
+	struct proto_reader	r;
+	struct proto_string	name = { NULL, 0 };
+	uint8_t			type = 0;
+	int32_t			seqid = 0;
+
+	proto_reader_init(&r, msg->data, msg->len, msg->max_size, 0);
+	if (msg->proto->read_message_begin(&r, &name, &type, &seqid) != 0)
+		return;
+	call->method = name.ptr;
+	call->method_len = name.len;
+	call->seqid = seqid;
+	call->message_type = type;
 }
 
 /* A THeader frame calcd can't decode: the refusal transport named. */
@@ -39,7 +74,7 @@ request_refuse(const struct transport_message *msg, struct buf *out,
 }
 
 void
-request_process(const struct transport *t, const uint8_t *data, size_t len,
+request_process(struct transport *t, const uint8_t *data, size_t len,
     const struct dispatch_limits *limits, struct buf *out, struct request_result *res)
 {
 	struct transport_message	*msg = &res->message;
@@ -51,6 +86,8 @@ request_process(const struct transport *t, const uint8_t *data, size_t len,
 	transport_next(t, data, len, limits->max_message_size, msg);
 	if (msg->status != PROTO_OK) {
 		memset(call, 0, sizeof *call);	/* nothing was called */
+		if (msg->kind == TRANSPORT_BUFFERED && msg->status != PROTO_NEED_MORE)
+			request_read_call(msg, call);
 		request_fail(res, out, start);
 		return;
 	}
@@ -63,7 +100,8 @@ request_process(const struct transport *t, const uint8_t *data, size_t len,
 	} else {
 		dispatch_message(msg->proto, msg->data, msg->len, limits, out, call);
 	}
-	transport_message_end(msg, call->status, call->consumed, call->need, call->error);
+	transport_message_end(t, msg, call->status, call->consumed, call->error,
+	    limits->max_nesting_depth + REQUEST_SCAN_SLACK);
 	if (msg->status != PROTO_OK) {
 		request_fail(res, out, start);
 		return;

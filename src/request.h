@@ -31,9 +31,11 @@ struct request_result {
  * A bad call that is a whole message (unknown method, missing argument,
  * a THeader transform) gets an exception reply and status OK; only bytes
  * that can't be a message give BAD.  On anything but OK, out is left as
- * it was.
+ * it was.  After NEED_MORE, call again with the same message from its
+ * first byte once need bytes are here (the transport keeps an unframed
+ * message's scan meanwhile: see struct transport).
  */
-void	request_process(const struct transport *, const uint8_t *data, size_t len,
+void	request_process(struct transport *, const uint8_t *data, size_t len,
 	    const struct dispatch_limits *, struct buf *out, struct request_result *);
 
 /*

@@ -5,7 +5,9 @@
  * the message has been scanned, the bytes of a string or fixed-width run
  * still to pass over, and an explicit stack of the open structs and
  * containers, bounded by the nesting limit.  Feeding a message in any
- * number of pieces costs time linear in its length.
+ * number of pieces costs time linear in its length.  scan.c drives a
+ * scan; scan_binary.c and scan_compact.c read their protocol's tokens
+ * (scan_private.h is what the three share).
  *
  * It applies the same rules as the codecs' skip (src/binary.c,
  * src/compact.c) and dispatch_message's header checks, with the same
@@ -36,8 +38,14 @@ enum scan_status {
 	SCAN_TOO_BIG,		/* a length, count or the whole passes max_message_size */
 };
 
-/* Open structs and containers: the args struct and up to PROTO_MAX_DEPTH_LIMIT more. */
-#define SCAN_MAX_FRAMES		(PROTO_MAX_DEPTH_LIMIT + 1)
+/*
+ * The deepest max_depth a scan takes: the codecs' ceiling, and one level
+ * more for a caller that reads its way into a struct below the arguments
+ * and counts its limit from there (dispatch: a calculate's Work).
+ */
+#define SCAN_MAX_DEPTH		(PROTO_MAX_DEPTH_LIMIT + 1)
+/* Open structs and containers: the args struct and up to SCAN_MAX_DEPTH more. */
+#define SCAN_MAX_FRAMES		(SCAN_MAX_DEPTH + 1)
 
 struct scan_frame {
 	uint32_t	remaining;	/* list: elements not begun; map: keys and values */
@@ -47,7 +55,7 @@ struct scan_frame {
 	uint8_t		value_type;	/* map: value type */
 };
 
-/* Private to scan.c but for the results and the work counters. */
+/* Private to scan*.c but for the results and the work counters. */
 struct scan {
 	/* results, valid after scan_continue */
 	enum scan_status status;
@@ -77,13 +85,13 @@ struct scan {
 
 /*
  * Start looking for the end of a message.  max_message_size bounds every
- * length, count and the message's total length.  max_depth is the
- * codecs' max_nesting_depth (clamped to PROTO_MAX_DEPTH_LIMIT like
- * theirs): a struct or container opened at depth d > max_depth is
- * refused.  args_depth is the depth the call's argument struct itself
- * has: 1 where it counts toward the limit (as the codecs' reader counts
- * it today), 0 where it does not; what it holds has depth args_depth + 1,
- * and so on.
+ * length, count and the message's total length.  max_depth is a nesting
+ * limit like the codecs' reader's (clamped to SCAN_MAX_DEPTH): a struct
+ * or container opened at depth d > max_depth is refused.  args_depth is
+ * the depth the call's argument struct itself has: 1 where it counts
+ * toward the limit (as a reader's own limit counts it), 0 where it does
+ * not (as dispatch's max_nesting_depth does not); what it holds has depth
+ * args_depth + 1, and so on.
  */
 void	scan_init(struct scan *, enum scan_protocol, size_t max_message_size,
 	    unsigned max_depth, unsigned args_depth);

@@ -36,7 +36,7 @@
 #include "tls.h"
 
 /* A certificate, key, CA or CRL file bigger than this is not one. */
-#define TLS_FILE_MAX		(1024 * 1024)
+#define TLS_FILE_MAX		(1024L * 1024)
 /* How many first bytes are looked at to name what a non-TLS client is. */
 #define TLS_SNIFF_LEN		8
 
@@ -178,7 +178,7 @@ tls_file_read(const char *path, enum tls_setting setting, struct tls_file *f,
 		return -1;
 	}
 	if (st.st_size > TLS_FILE_MAX) {
-		tls_set_error(err, setting, "%s is too large (over %d bytes) to be a PEM file",
+		tls_set_error(err, setting, "%s is too large (over %ld bytes) to be a PEM file",
 		    path, TLS_FILE_MAX);
 		close(fd);
 		return -1;

@@ -9,10 +9,18 @@
  *   L L L L 0x00 ...         framed, binary with a non-strict header
  *   L L L L 0x0f 0xff ...    THeader: binary or compact, named in each frame
  *   L L L L c ...            unframed, binary non-strict: L is the name length
+ *
+ * Unframed, a message that arrives whole is decoded straight away: the
+ * decoder finds its end.  Only one found incomplete is scanned (scan.h),
+ * from then on resuming where the last read left off, so a message
+ * however slowly it arrives costs time linear in its length; the scan's
+ * state lives in the connection's struct transport only meanwhile.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "bytes.h"
+#include "scan.h"
 #include "transport.h"
 
 /* THeader (doc/specs/HeaderFormat.md in Apache Thrift). */
@@ -43,6 +51,7 @@ transport_detect(const uint8_t *data, size_t len, struct transport *t, const cha
 {
 	t->kind = TRANSPORT_UNKNOWN;
 	t->proto = NULL;
+	t->scan = NULL;
 	if (len < 1)
 		return PROTO_NEED_MORE;
 	if (data[0] == 0x80 || data[0] == 0x82) {
@@ -238,6 +247,82 @@ transport_next_frame(const struct transport *t, const uint8_t *data, size_t len,
 	default:
 		transport_message_fail(msg, PROTO_BAD, "transport not detected yet");
 		break;
+	}
+}
+
+void
+transport_free(struct transport *t)
+{
+	free(t->scan);
+	t->scan = NULL;
+}
+
+/*
+ * Scan on.  DONE: msg is exactly the message, and the scan stays until
+ * transport_scanned_end has the decoder's verdict.  A refusal ends it.
+ */
+void
+transport_next_scan(struct transport *t, const uint8_t *data, size_t len,
+    struct transport_message *msg)
+{
+	const struct scan *s = t->scan;
+
+	switch (scan_continue(t->scan, data, len)) {
+	case SCAN_NEED_MORE:
+		msg->status = PROTO_NEED_MORE;
+		msg->need = s->need;
+		return;
+	case SCAN_DONE:
+		msg->len = s->length;
+		return;
+	default:
+		transport_message_fail(msg, s->status == SCAN_TOO_BIG ? PROTO_TOO_BIG : PROTO_BAD,
+		    s->error);
+		transport_free(t);
+		return;
+	}
+}
+
+/*
+ * The decoder's verdict on a message its scan found complete: final, but
+ * it must take all of the message and no more; then t is ready for the
+ * next one.  (The scan held it to max_message_size.)
+ */
+void
+transport_scanned_end(struct transport *t, struct transport_message *msg,
+    enum proto_status status, size_t used, const char *error)
+{
+	transport_free(t);
+	msg->status = status;
+	msg->error = error;
+	if (status == PROTO_OK && used == msg->len) {
+		msg->consumed = used;
+	} else if (status == PROTO_OK || status == PROTO_NEED_MORE) {
+		msg->status = PROTO_BAD;
+		msg->error = "malformed message";
+	}
+}
+
+/*
+ * The decoder found msg incomplete: scan it from its start, and go on
+ * from there as it arrives.  The scan can't find it complete where the
+ * decoder did not: if it does, the two disagree, and the message is
+ * malformed.
+ */
+void
+transport_scan_begin(struct transport *t, struct transport_message *msg, unsigned max_depth)
+{
+	if (t->scan == NULL && (t->scan = malloc(sizeof *t->scan)) == NULL) {
+		transport_message_fail(msg, PROTO_TOO_BIG, "out of memory for an unfinished message");
+		return;
+	}
+	scan_init(t->scan, t->proto == &proto_compact ? SCAN_COMPACT : SCAN_BINARY,
+	    msg->max_size, max_depth, 0);
+	msg->status = PROTO_OK;
+	transport_next_scan(t, msg->data, msg->len, msg);
+	if (msg->status == PROTO_OK) {
+		transport_free(t);
+		transport_message_fail(msg, PROTO_BAD, "malformed message");
 	}
 }
 

@@ -3,7 +3,9 @@
  * (unframed, framed or THeader) and protocol (binary or compact) it
  * speaks, cuts its byte stream into messages and frames the replies.
  * What a message says is dispatch's business; this module only finds
- * where it is.  Works on plain byte ranges.
+ * where it is: from a frame's length, or, unframed, with the resumable
+ * scan of scan.h once a message has been found incomplete.  Works on
+ * plain byte ranges.
  */
 #ifndef CALCD_TRANSPORT_H
 #define CALCD_TRANSPORT_H
@@ -17,6 +19,8 @@
 #include "bytes.h"
 #include "proto.h"
 
+struct scan;
+
 #define TRANSPORT_FRAME_HEADER	4	/* a frame's big-endian length */
 
 enum transport_kind {
@@ -26,9 +30,20 @@ enum transport_kind {
 	TRANSPORT_HEADER,	/* THeaderTransport: framed, magic 0x0fff, protocol per frame */
 };
 
+/*
+ * A connection's transport.  Unframed, it is also where the message in
+ * progress has been scanned to: the next transport_next must then be
+ * given the same message again, from its first byte, with what has
+ * arrived since.  transport_free releases that.
+ */
 struct transport {
 	enum transport_kind	 kind;
 	const struct proto_ops	*proto;	/* NULL for THeader: each frame names its own */
+	/*
+	 * Unframed: the scan of a message found incomplete, from then until
+	 * transport_message_end has settled it; NULL between messages.
+	 */
+	struct scan		*scan;
 };
 
 /*
@@ -72,7 +87,8 @@ struct transport_frame {
 
 /*
  * Look at the first len bytes of a connection.  PROTO_OK fills t;
- * PROTO_NEED_MORE wants more bytes; PROTO_BAD sets *error.
+ * PROTO_NEED_MORE wants more bytes; PROTO_BAD sets *error.  t holds
+ * nothing to release yet either way.
  */
 enum proto_status transport_detect(const uint8_t *data, size_t len,
 	    struct transport *t, const char **error);
@@ -86,23 +102,35 @@ enum proto_status transport_detect(const uint8_t *data, size_t len,
 void	transport_frame_check(const uint8_t *data, size_t len, uint32_t ceiling, size_t max,
 	    struct transport_frame *);
 
+/* Release what t holds (an unfinished message's scan); t stays usable. */
+void	transport_free(struct transport *);
+
 /*
  * The functions below run for every message: inline, like proto_put, so
- * the request path calls out only for what a frame needs.  These two are
- * the out-of-line parts.
+ * the request path calls out only for what a frame or a scan needs.
+ * These are the out-of-line parts.
  */
 void	transport_next_frame(const struct transport *, const uint8_t *data, size_t len,
 	    struct transport_message *);
+void	transport_next_scan(struct transport *, const uint8_t *data, size_t len,
+	    struct transport_message *);
+void	transport_scan_begin(struct transport *, struct transport_message *,
+	    unsigned max_depth);
+void	transport_scanned_end(struct transport *, struct transport_message *,
+	    enum proto_status, size_t used, const char *error);
 int	transport_reply_begin_slow(const struct transport_message *, struct buf *out);
 
 /*
  * Cut the next message from data[0..len).  A frame is checked against
- * max_message_size from its length.  Unframed, where a message ends
- * shows only by decoding it: the message is all of data, and
- * transport_message_end holds it to max_message_size.
+ * max_message_size from its length.  Unframed, a message that arrives
+ * whole is found by decoding it: the message is all of data, and
+ * transport_message_end holds it to max_message_size.  One found
+ * incomplete is scanned until it is all here, then given exactly (with
+ * t->scan still set, until transport_message_end); meanwhile this
+ * returns NEED_MORE, or the scan's BAD or TOO_BIG.
  */
 static inline void
-transport_next(const struct transport *t, const uint8_t *data, size_t len,
+transport_next(struct transport *t, const uint8_t *data, size_t len,
     size_t max_message_size, struct transport_message *msg)
 {
 	msg->status = PROTO_OK;
@@ -116,22 +144,31 @@ transport_next(const struct transport *t, const uint8_t *data, size_t len,
 	msg->max_size = max_message_size;
 	if (t->kind != TRANSPORT_BUFFERED)
 		transport_next_frame(t, data, len, msg);
+	else if (t->scan != NULL)
+		transport_next_scan(t, data, len, msg);
 }
 
 /*
  * After decoding msg: status and error as the decoder left them, used the
- * bytes of the message it took (with OK), need the bytes of it needed in
- * all (with NEED_MORE).  Sets msg->status and consumed, need or error to
- * how the input stands: a frame is consumed whole, but a message longer
- * than its frame is malformed; an unframed message is as long as it was
- * decoded, and no longer than max_message_size.
+ * bytes of the message it took (with OK).  Sets msg->status and consumed,
+ * need or error to how the input stands: a frame is consumed whole, but
+ * a message longer than its frame is malformed.  An unframed message is
+ * as long as it was decoded, and no longer than max_message_size; if the
+ * decoder wants more of it, its scan begins (in t, allowing values to
+ * nest scan_depth levels below the argument struct), and says how much.
+ * A scanned message the decoder takes in full or refuses; anything else
+ * is malformed.
  */
 static inline void
-transport_message_end(struct transport_message *msg, enum proto_status status, size_t used,
-    size_t need, const char *error)
+transport_message_end(struct transport *t, struct transport_message *msg,
+    enum proto_status status, size_t used, const char *error, unsigned scan_depth)
 {
 	bool framed = msg->kind != TRANSPORT_BUFFERED;
 
+	if (t->scan != NULL) {
+		transport_scanned_end(t, msg, status, used, error);
+		return;
+	}
 	msg->status = status;
 	switch (status) {
 	case PROTO_OK:
@@ -148,11 +185,8 @@ transport_message_end(struct transport_message *msg, enum proto_status status, s
 		if (framed) {
 			msg->status = PROTO_BAD;
 			msg->error = "frame shorter than its message";
-		} else if (need > msg->max_size) {
-			msg->status = PROTO_TOO_BIG;
-			msg->error = "message exceeds max_message_size";
 		} else {
-			msg->need = need;
+			transport_scan_begin(t, msg, scan_depth);
 		}
 		return;
 	default:

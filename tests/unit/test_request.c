@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +45,7 @@ teardown(void)
 }
 
 static void
-process(const struct transport *t, const uint8_t *data, size_t len,
+process(struct transport *t, const uint8_t *data, size_t len,
     const struct dispatch_limits *lim, struct buf *out, struct request_result *res)
 {
 	memset(res, 0, sizeof *res);
@@ -105,7 +106,7 @@ END_TEST
 START_TEST(process_prefixes_need_more)
 {
 	struct hexin		in;
-	struct transport	t = { combos[_i].kind, combos[_i].proto };
+	struct transport	t = { .kind = combos[_i].kind, .proto = combos[_i].proto };
 	struct buf		out;
 	struct request_result	res;
 
@@ -124,6 +125,13 @@ START_TEST(process_prefixes_need_more)
 			    cut, in.len, res.need);
 		ck_assert_msg(out.len == 3 && !res.replied, "%zu bytes: out touched", cut);
 	}
+	/* unframed, the scan of the unfinished message is kept; then the whole of it */
+	ck_assert((t.scan != NULL) == (t.kind == TRANSPORT_BUFFERED));
+	process(&t, in.data, in.len, &limits, &out, &res);
+	ck_assert_status(res.status, PROTO_OK);
+	ck_assert_uint_eq(res.consumed, in.len);
+	ck_assert_hex(out.data + 3, out.len - 3, combos[_i].reply);
+	ck_assert_ptr_null(t.scan);
 	buf_free(&out);
 }
 END_TEST
@@ -131,7 +139,7 @@ END_TEST
 /* add, zip (no reply), ping, add in one buffer: taken one at a time. */
 START_TEST(process_pipelined)
 {
-	struct transport	 t = { combos[_i].kind, combos[_i].proto };
+	struct transport	 t = { .kind = combos[_i].kind, .proto = combos[_i].proto };
 	struct buf		 out;
 	struct request_result	 res;
 	uint8_t			 data[HEX_MAX], want[HEX_MAX];
@@ -165,6 +173,7 @@ START_TEST(process_pipelined)
 	/* nothing left: wants more */
 	process(&t, data + len, 0, &limits, &out, &res);
 	ck_assert_status(res.status, PROTO_NEED_MORE);
+	transport_free(&t);
 	buf_free(&out);
 }
 END_TEST
@@ -172,7 +181,7 @@ END_TEST
 START_TEST(process_oneway_no_reply)
 {
 	struct hexin		in;
-	struct transport	t = { combos[_i].kind, combos[_i].proto };
+	struct transport	t = { .kind = combos[_i].kind, .proto = combos[_i].proto };
 	struct buf		out;
 	struct request_result	res;
 
@@ -191,7 +200,7 @@ END_TEST
 START_TEST(process_reply_buffer_full)
 {
 	struct hexin		in, reply;
-	struct transport	t = { combos[_i].kind, combos[_i].proto };
+	struct transport	t = { .kind = combos[_i].kind, .proto = combos[_i].proto };
 	struct buf		out;
 	struct request_result	res;
 
@@ -220,13 +229,14 @@ END_TEST
 
 /* --- frames -------------------------------------------------------------- */
 
-static const struct transport framed_protos[] = {
-	{ TRANSPORT_FRAMED, &proto_binary },
-	{ TRANSPORT_FRAMED, &proto_compact },
+/* Each test runs in a process of its own: what a transport keeps stays in it. */
+static struct transport framed_protos[] = {
+	{ .kind = TRANSPORT_FRAMED, .proto = &proto_binary },
+	{ .kind = TRANSPORT_FRAMED, .proto = &proto_compact },
 };
 
 static void
-framed_fails(const struct transport *t, const char *hex,
+framed_fails(struct transport *t, const char *hex,
     const struct dispatch_limits *lim, enum proto_status want)
 {
 	struct hexin		in;
@@ -341,7 +351,7 @@ END_TEST
 START_TEST(buffered_too_big)
 {
 	const struct dispatch_limits	 small = { 64, 32 };
-	struct transport		 t = { TRANSPORT_BUFFERED, &proto_binary };
+	struct transport		 t = { .kind = TRANSPORT_BUFFERED, .proto = &proto_binary };
 	struct hexin			 in;
 	struct buf			 out;
 	struct request_result		 res;
@@ -361,7 +371,7 @@ END_TEST
 START_TEST(buffered_sum_too_big)
 {
 	const struct dispatch_limits	 small = { 64, 32 };
-	struct transport		 t = { TRANSPORT_BUFFERED, &proto_binary };
+	struct transport		 t = { .kind = TRANSPORT_BUFFERED, .proto = &proto_binary };
 	struct wfix			 f;
 	struct proto_string		 name = pstr("add");
 	struct request_result		 res;
@@ -388,9 +398,249 @@ START_TEST(buffered_sum_too_big)
 }
 END_TEST
 
+/* --- unframed, however it arrives -------------------------------------------- */
+
+/* A request's outcome: its result and what went to out (the error reply if it failed). */
+struct outcome {
+	struct request_result	res;
+	uint8_t			out[512];
+	size_t			out_len;
+	size_t			calls;	/* request_process calls it took */
+};
+
+static void
+outcome_end(struct outcome *o, struct buf *out)
+{
+	if (o->res.status == PROTO_BAD || o->res.status == PROTO_TOO_BIG)
+		(void)request_error_reply(&o->res, out);
+	ck_assert_uint_le(out->len, sizeof o->out);
+	memcpy(o->out, out->data, out->len);
+	o->out_len = out->len;
+	out->len = 0;
+}
+
+/*
+ * Feed data[0..len) as conn does, the bytes so far from the message's
+ * first each time, at the lengths cuts[0..ncuts) (increasing, the last
+ * len), until it is answered or refused.
+ */
+static void
+feed(const struct proto_ops *proto, const uint8_t *data, const size_t *cuts, size_t ncuts,
+    const struct dispatch_limits *lim, struct outcome *o)
+{
+	struct transport	t = { .kind = TRANSPORT_BUFFERED, .proto = proto };
+	struct buf		out;
+
+	buf_init(&out, 1u << 20);
+	o->calls = 0;
+	for (size_t i = 0; i < ncuts; i++) {
+		process(&t, data, cuts[i], lim, &out, &o->res);
+		o->calls++;
+		if (o->res.status != PROTO_NEED_MORE)
+			break;
+		ck_assert_msg(o->res.need > cuts[i], "%zu bytes: need %zu", cuts[i],
+		    o->res.need);
+		ck_assert_ptr_nonnull(t.scan);
+	}
+	ck_assert_ptr_null(o->res.status == PROTO_NEED_MORE ? NULL : t.scan);
+	outcome_end(o, &out);
+	transport_free(&t);
+	buf_free(&out);
+}
+
+static void
+assert_same_outcome(const struct outcome *got, const struct outcome *want, const char *how)
+{
+	ck_assert_msg(got->res.status == want->res.status, "%s: %s (%s), whole %s (%s)", how,
+	    status_name(got->res.status), got->res.error ? got->res.error : "",
+	    status_name(want->res.status), want->res.error ? want->res.error : "");
+	ck_assert_uint_eq(got->res.consumed, want->res.consumed);
+	ck_assert_msg((got->res.error == NULL) == (want->res.error == NULL), "%s: error", how);
+	if (want->res.error != NULL)
+		ck_assert_str_eq(got->res.error, want->res.error);
+	ck_assert_msg(got->out_len == want->out_len &&
+	    memcmp(got->out, want->out, want->out_len) == 0, "%s: another reply", how);
+}
+
+/*
+ * Answer data whole, a byte at a time, and in two pieces split at every
+ * point: the same result, reply or error reply each way.  The outcome of
+ * the whole is left in *whole.
+ */
+static void
+check_however_fed(const struct proto_ops *proto, const uint8_t *data, size_t len,
+    const struct dispatch_limits *lim, struct outcome *whole)
+{
+	struct outcome	 o;
+	size_t		*cuts, two[2];
+	char		 how[64];
+
+	feed(proto, data, &len, 1, lim, whole);
+	cuts = calloc(len + 1, sizeof *cuts);
+	ck_assert_ptr_nonnull(cuts);
+	for (size_t i = 0; i < len; i++)
+		cuts[i] = i + 1;
+	feed(proto, data, cuts, len, lim, &o);
+	assert_same_outcome(&o, whole, "a byte at a time");
+	free(cuts);
+	for (size_t k = 1; k < len; k++) {
+		two[0] = k;
+		two[1] = len;
+		feed(proto, data, two, 2, lim, &o);
+		snprintf(how, sizeof how, "split at %zu", k);
+		assert_same_outcome(&o, whole, how);
+	}
+}
+
+static void
+check_hex_however_fed(const struct proto_ops *proto, const char *hex,
+    const struct dispatch_limits *lim, enum proto_status want, const char *error)
+{
+	struct hexin	in;
+	struct outcome	whole;
+
+	in.len = hex_decode(hex, in.data, sizeof in.data);
+	check_however_fed(proto, in.data, in.len, lim, &whole);
+	ck_assert_msg(whole.res.status == want, "%s: %s (%s), want %s", hex,
+	    status_name(whole.res.status), whole.res.error ? whole.res.error : "",
+	    status_name(want));
+	if (error != NULL)
+		ck_assert_str_eq(whole.res.error, error);
+	if (want == PROTO_OK)
+		ck_assert_uint_gt(whole.res.consumed, 0);
+}
+
+/* Good calls: the same reply whether they come whole or dripped. */
+START_TEST(buffered_dripped_answered)
+{
+	static const struct {
+		const struct proto_ops	*proto;
+		const char		*hex;
+	} cases[] = {
+		{ &proto_binary, B_ADD }, { &proto_binary, B_ADD_OLD },
+		{ &proto_binary, B_PING }, { &proto_binary, B_ZIP },
+		{ &proto_compact, C_ADD }, { &proto_compact, C_PING }, { &proto_compact, C_ZIP },
+		/* with the next message behind it: only the first is taken */
+		{ &proto_binary, B_ADD " " B_PING }, { &proto_compact, C_ADD " " C_ADD },
+		/* unknown fields of every kind skipped: a string, a list<struct>, a map */
+		{ &proto_binary, "80010001 00000003 616464 00000004 0b 0009 00000002 6869"
+		  " 0f 000a 0c 00000002 08 0001 00000001 00 00"
+		  " 0d 000b 08 0b 00000001 00000007 00000000"
+		  " 08 0001 00000002 08 0002 00000003 00" },
+		{ &proto_compact, "82 21 04 03 616464 15 04 15 06"
+		  " 18 02 6869 19 2c 15 02 00 00 1b 01 58 0e 00 00" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		check_hex_however_fed(cases[i].proto, cases[i].hex, &limits, PROTO_OK, NULL);
+}
+END_TEST
+
+/*
+ * Bad calls: refused for the same reason whether the decoder or the
+ * scan finds them bad, and, with their header here, answered with the
+ * same error reply naming the call.
+ */
+START_TEST(buffered_dripped_refused)
+{
+	const struct dispatch_limits	small = { 64, 32 };
+	struct hexin			in;
+	struct outcome			whole;
+
+	check_hex_however_fed(&proto_binary, "80010001 00000003 616464 00000009 07 0001 00",
+	    &limits, PROTO_BAD, "unknown field type");
+	check_hex_however_fed(&proto_binary, "00000003 616464 01 00000009 0f 0001 00 00000000 00",
+	    &limits, PROTO_BAD, "invalid container element type");
+	check_hex_however_fed(&proto_compact, "82 21 09 03 616464 1e", &limits, PROTO_BAD,
+	    "unknown field type");
+	check_hex_however_fed(&proto_binary, "80010001 00000003 616464 00000009"
+	    " 0b 0003 00000041", &small, PROTO_TOO_BIG, "length exceeds max_message_size");
+	/* every part fits, the whole does not */
+	check_hex_however_fed(&proto_compact, "82 21 09 03 616464 18 3c "
+	    "000000000000000000000000000000000000000000000000000000000000"
+	    "000000000000000000000000000000000000000000000000000000000000 00", &small,
+	    PROTO_TOO_BIG,
+	    "message exceeds max_message_size");
+	/* dispatch reads the arguments it knows more strictly than the scan: its word is final */
+	check_hex_however_fed(&proto_compact, "82 21 09 03 616464 15 ffffffff1f 15 04 00",
+	    &limits, PROTO_BAD, "varint overflows 32 bits");
+	/* a header that can't be read: no reply */
+	check_hex_however_fed(&proto_binary, "80020001 00000003 616464 00000009 00",
+	    &limits, PROTO_BAD, "bad binary protocol version");
+	in.len = hex_decode("80010001 00000003 616464 00000009 07 0001 00", in.data,
+	    sizeof in.data);
+	check_however_fed(&proto_binary, in.data, in.len, &limits, &whole);
+	ck_assert_uint_gt(whole.out_len, 0);	/* an error reply, for add, seqid 9 */
+	ck_assert_hex(whole.out, 18, "80010003 00000003 616464 00000009 0b 0001");
+}
+END_TEST
+
+/*
+ * max_nesting_depth counts from what dispatch reads into: a calculate's
+ * Work may hold values one level deeper than add's arguments may, and
+ * the scan must not refuse what dispatch takes.
+ */
+START_TEST(buffered_dripped_depth)
+{
+	const struct dispatch_limits	depth1 = { 1u << 20, 1 };
+
+	/* calculate(1, Work{1, 2, op 1, 5: struct{1: struct{}}}): 2 levels, in Work */
+	check_hex_however_fed(&proto_binary, "80010001 00000009 63616c63756c617465 00000005"
+	    " 08 0001 00000001 0c 0002 08 0001 00000001 08 0002 00000002 08 0003 00000001"
+	    " 0c 0005 0c 0001 00 00 00 00", &depth1, PROTO_BAD, "nesting too deep");
+	check_hex_however_fed(&proto_binary, "80010001 00000009 63616c63756c617465 00000005"
+	    " 08 0001 00000001 0c 0002 08 0001 00000001 08 0002 00000002 08 0003 00000001"
+	    " 0c 0005 00 00 00", &depth1, PROTO_OK, NULL);
+	check_hex_however_fed(&proto_compact, "82 21 05 09 63616c63756c617465"
+	    " 15 02 1c 15 02 15 04 15 02 2c 00 00 00", &depth1, PROTO_OK, NULL);
+	/* add(1, 2, 3: struct{}) is fine at depth 1; struct{struct{}} and deeper are not */
+	check_hex_however_fed(&proto_binary, "80010001 00000003 616464 00000005"
+	    " 08 0001 00000001 08 0002 00000002 0c 0003 00 00", &depth1, PROTO_OK, NULL);
+	check_hex_however_fed(&proto_binary, "80010001 00000003 616464 00000005"
+	    " 08 0001 00000001 08 0002 00000002 0c 0003 0c 0001 00 00 00", &depth1, PROTO_BAD,
+	    "nesting too deep");
+	check_hex_however_fed(&proto_compact, "82 21 05 03 616464 15 02 15 04"
+	    " 1c 1c 1c 00 00 00 00", &depth1, PROTO_BAD, "nesting too deep");
+}
+END_TEST
+
+/*
+ * A large unframed message dripped in small reads: each read resumes
+ * the scan where the last left it, and dispatch reads it once: linear.
+ */
+START_TEST(buffered_dripped_linear)
+{
+	enum { FIELDS = 100000, PIECE = 1000 };
+	static const uint8_t		head[] = { 0x82, 0x21, 0x07, 0x03, 'a', 'd', 'd',
+	    0x15, 0x02, 0x15, 0x04 };
+	const struct dispatch_limits	lim = { 1u << 20, 32 };
+	struct outcome			o;
+	uint8_t				*data;
+	size_t				 len = sizeof head + 3 * FIELDS + 1, *cuts, ncuts = 0;
+
+	ck_assert((data = malloc(len)) != NULL);
+	ck_assert((cuts = malloc((len / PIECE + 1) * sizeof *cuts)) != NULL);
+	memcpy(data, head, sizeof head);
+	for (size_t i = 0; i < FIELDS; i++)
+		memcpy(data + sizeof head + 3 * i, "\x05\x06\x00", 3);
+	data[len - 1] = 0;
+	for (size_t at = PIECE; at < len; at += PIECE)
+		cuts[ncuts++] = at;
+	cuts[ncuts++] = len;
+	feed(&proto_compact, data, cuts, ncuts, &lim, &o);
+	ck_assert_status(o.res.status, PROTO_OK);
+	ck_assert_uint_eq(o.res.consumed, len);
+	ck_assert_uint_eq(o.calls, ncuts);
+	/* add(1, 2) = 3 */
+	ck_assert_hex(o.out, o.out_len, "82 41 07 03 616464 05 00 06 00");
+	free(cuts);
+	free(data);
+}
+END_TEST
+
 /* --- THeader ------------------------------------------------------------- */
 
-static const struct transport header_transport = { TRANSPORT_HEADER, NULL };
+static struct transport header_transport = { .kind = TRANSPORT_HEADER };
 
 /* Frame header: length, magic, flags, sequence number, header size in words. */
 #define H_BINARY	"0fff 0001 00000007 0001 00000000"	/* protocol 0, no transforms */
@@ -518,16 +768,16 @@ START_TEST(error_reply_for_named_calls)
 		const char		*request;
 		const char		*head;	/* start of the reply */
 	} cases[] = {
-		{ { TRANSPORT_BUFFERED, &proto_binary },
+		{ { .kind = TRANSPORT_BUFFERED, .proto = &proto_binary },
 		  "80010001 00000003 616464 00000009 63 0001 00",
 		  "80010003 00000003 616464 00000009 0b 0001" },
-		{ { TRANSPORT_FRAMED, &proto_binary },
+		{ { .kind = TRANSPORT_FRAMED, .proto = &proto_binary },
 		  "00000013 80010001 00000003 616464 00000009 63 0001 00",
 		  "80010003 00000003 616464 00000009 0b 0001" },
-		{ { TRANSPORT_FRAMED, &proto_compact },
+		{ { .kind = TRANSPORT_FRAMED, .proto = &proto_compact },
 		  "00000009 82 21 09 03 616464 1f 00",
 		  "82 61 09 03 616464 18" },
-		{ { TRANSPORT_HEADER, NULL },
+		{ { .kind = TRANSPORT_HEADER },
 		  "00000021 " H_BINARY " 80010001 00000003 616464 00000009 63 0001 00",
 		  H_BINARY " 80010003 00000003 616464 00000009 0b 0001" },
 	};
@@ -538,7 +788,8 @@ START_TEST(error_reply_for_named_calls)
 
 	tail.len = hex_decode("08 0002 00000007 00", tail.data, sizeof tail.data);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		const struct transport *t = &cases[i].t;
+		struct transport	 copy = cases[i].t;
+		struct transport	*t = &copy;
 
 		in.len = hex_decode(cases[i].request, in.data, sizeof in.data);
 		head.len = hex_decode(cases[i].head, head.data, sizeof head.data);
@@ -564,7 +815,7 @@ END_TEST
 /* Nothing to name (garbage, a oneway call): no error reply. */
 START_TEST(error_reply_needs_a_call)
 {
-	static const struct transport binary = { TRANSPORT_BUFFERED, &proto_binary };
+	struct transport	binary = { .kind = TRANSPORT_BUFFERED, .proto = &proto_binary };
 	struct hexin		in;
 	struct buf		out;
 	struct request_result	res;
@@ -599,6 +850,15 @@ request_suite(void)
 	tcase_add_loop_test(tc, process_reply_buffer_full, 0, NCOMBOS);
 	tcase_add_test(tc, buffered_too_big);
 	tcase_add_test(tc, buffered_sum_too_big);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dripped");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, buffered_dripped_answered);
+	tcase_add_test(tc, buffered_dripped_refused);
+	tcase_add_test(tc, buffered_dripped_depth);
+	tcase_add_test(tc, buffered_dripped_linear);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("frames");

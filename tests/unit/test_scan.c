@@ -50,7 +50,9 @@ struct verdict {
 /*
  * The codecs' own reading of an unframed call: the header, the message
  * type check dispatch_message makes, then the argument struct skipped
- * whole (args_depth 1: it counts toward max_depth, as the reader counts it).
+ * whole.  A reader's limit counts the struct it skips: it stands for a
+ * scan with args_depth 1 at max_depth, or with args_depth 0 (as calcd
+ * counts max_nesting_depth) at max_depth + 1.
  */
 static void
 codec_verdict(enum scan_protocol p, const uint8_t *data, size_t len, size_t max_size,
@@ -100,7 +102,8 @@ struct limits {
 	unsigned	args_depth;
 };
 
-static const struct limits default_limits = { MAX_SIZE, MAX_DEPTH, 1 };
+/* As calcd scans: max_nesting_depth does not count the argument struct. */
+static const struct limits default_limits = { MAX_SIZE, MAX_DEPTH, 0 };
 
 /* Scan data[0..len) fed whole. */
 static enum scan_status
@@ -165,9 +168,10 @@ check_scan(enum scan_protocol p, const uint8_t *data, size_t len, const struct l
 	scan_whole(p, data, len, lim, &whole);
 	*out = whole;
 
-	/* The codecs agree (their args struct counts toward the depth as args_depth 1). */
-	if (lim->args_depth == 1) {
-		codec_verdict(p, data, len, lim->max_size, lim->max_depth, &v);
+	/* The codecs agree (their args struct counts toward their depth, see codec_verdict). */
+	if (lim->args_depth <= 1) {
+		codec_verdict(p, data, len, lim->max_size, lim->max_depth + 1 - lim->args_depth,
+		    &v);
 		ck_assert_msg(whole.status == v.status || (v.status == SCAN_NEED_MORE &&
 		    whole.status == SCAN_TOO_BIG), "%s: scan %s (%s), codecs %s (%s)",
 		    proto_label(p), scan_status_name(whole.status),
@@ -392,14 +396,14 @@ START_TEST(result_sticky)
 	struct scan	s;
 
 	in.len = hex_decode(CMP_ADD "15 02 00", in.data, sizeof in.data);
-	scan_init(&s, SCAN_COMPACT, MAX_SIZE, MAX_DEPTH, 1);
+	scan_init(&s, SCAN_COMPACT, MAX_SIZE, MAX_DEPTH, 0);
 	ck_assert_int_eq(scan_continue(&s, in.data, 9), SCAN_NEED_MORE);
 	ck_assert_int_eq(scan_continue(&s, in.data, 3), SCAN_NEED_MORE);
 	ck_assert_int_eq(scan_continue(&s, in.data, in.len), SCAN_DONE);
 	ck_assert_int_eq(scan_continue(&s, in.data, 2), SCAN_DONE);
 	ck_assert_uint_eq(s.length, in.len);
 
-	scan_init(&s, SCAN_COMPACT, MAX_SIZE, MAX_DEPTH, 1);
+	scan_init(&s, SCAN_COMPACT, MAX_SIZE, MAX_DEPTH, 0);
 	in.data[0] = 0x83;
 	ck_assert_int_eq(scan_continue(&s, in.data, in.len), SCAN_BAD);
 	in.data[0] = 0x82;
@@ -673,10 +677,10 @@ START_TEST(nesting_hostile)
 			uint8_t		*data = nested_call(p, kind, CODEC_DEEP, &len);
 			struct scan	 s;
 
-			scan_init(&s, p, 1u << 30, 1000, 1);	/* clamped to 64 */
+			scan_init(&s, p, 1u << 30, 1000, 0);	/* clamped to 65 */
 			ck_assert_int_eq(scan_continue(&s, data, len), SCAN_BAD);
 			ck_assert_str_eq(s.error, "nesting too deep");
-			ck_assert_uint_lt(s.pos, 64 * 16);
+			ck_assert_uint_lt(s.pos, 66 * 16);
 			free(data);
 		}
 	}
@@ -710,7 +714,7 @@ START_TEST(fixed_runs_unread)
 		size_t			hl = hex_decode(heads[i], data, 64), fed;
 
 		memset(data + hl, 0, len - hl);
-		scan_init(&s, p, MAX_SIZE * 2, MAX_DEPTH, 1);
+		scan_init(&s, p, MAX_SIZE * 2, MAX_DEPTH, 0);
 		for (fed = 0; s.status == SCAN_NEED_MORE && fed < len; )
 			scan_continue(&s, data, fed = fed + 4096 < len ? fed + 4096 : len);
 		ck_assert_msg(s.status == SCAN_DONE, "%s: %s", heads[i],
@@ -750,7 +754,7 @@ START_TEST(linear_big_message)
 	data[len - 1] = 0;
 	ck_assert_uint_gt(len, 13500000);
 
-	scan_init(&s, SCAN_COMPACT, dl.max_message_size, dl.max_nesting_depth, 1);
+	scan_init(&s, SCAN_COMPACT, dl.max_message_size, dl.max_nesting_depth, 0);
 	while (s.status == SCAN_NEED_MORE && fed < len) {
 		fed = fed + BIG_PIECE < len ? fed + BIG_PIECE : len;
 		scan_continue(&s, data, fed);
@@ -767,7 +771,7 @@ START_TEST(linear_big_message)
 	    (unsigned long long)s.steps);
 
 	/* A byte at a time over the last 100 KB costs no more per byte. */
-	scan_init(&s, SCAN_COMPACT, dl.max_message_size, dl.max_nesting_depth, 1);
+	scan_init(&s, SCAN_COMPACT, dl.max_message_size, dl.max_nesting_depth, 0);
 	scan_continue(&s, data, len - 100000);
 	ck_assert_int_eq(s.status, SCAN_NEED_MORE);
 	for (fed = len - 100000; s.status == SCAN_NEED_MORE && fed < len; )

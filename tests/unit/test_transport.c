@@ -22,11 +22,12 @@
 
 #define MAX_MESSAGE	(1u << 20)
 
-static const struct transport buffered_binary = { TRANSPORT_BUFFERED, &proto_binary };
-static const struct transport header_transport = { TRANSPORT_HEADER, NULL };
-static const struct transport framed_protos[] = {
-	{ TRANSPORT_FRAMED, &proto_binary },
-	{ TRANSPORT_FRAMED, &proto_compact },
+/* Each test runs in a process of its own: what a transport keeps stays in it. */
+static struct transport buffered_binary = { .kind = TRANSPORT_BUFFERED, .proto = &proto_binary };
+static struct transport header_transport = { .kind = TRANSPORT_HEADER };
+static struct transport framed_protos[] = {
+	{ .kind = TRANSPORT_FRAMED, .proto = &proto_binary },
+	{ .kind = TRANSPORT_FRAMED, .proto = &proto_compact },
 };
 
 /* Frame header: magic, flags, sequence number, header size in words, header block. */
@@ -39,7 +40,7 @@ static void
 detect_ok(const char *hex, enum transport_kind kind, const struct proto_ops *proto)
 {
 	struct hexin		 in;
-	struct transport	 t = { TRANSPORT_UNKNOWN, NULL };
+	struct transport	 t = { .kind = TRANSPORT_UNKNOWN };
 	const char		*error = NULL;
 	enum proto_status	 st;
 
@@ -58,7 +59,7 @@ static void
 detect_fails(const char *hex, enum proto_status want)
 {
 	struct hexin		 in;
-	struct transport	 t = { TRANSPORT_UNKNOWN, NULL };
+	struct transport	 t = { .kind = TRANSPORT_UNKNOWN };
 	const char		*error = NULL;
 	enum proto_status	 st;
 
@@ -141,7 +142,7 @@ END_TEST
 START_TEST(detect_theader)
 {
 	struct hexin		 in;
-	struct transport	 t = { TRANSPORT_UNKNOWN, NULL };
+	struct transport	 t = { .kind = TRANSPORT_UNKNOWN };
 	const char		*error = NULL;
 
 	in.len = hex_decode("0000002c 0fff 0000 00000007 0001 00000000", in.data, sizeof in.data);
@@ -196,8 +197,10 @@ END_TEST
 
 /* --- cutting messages ------------------------------------------------------ */
 
+#define MAX_DEPTH	32
+
 static void
-next_hex(const struct transport *t, struct hexin *in, const char *hex, size_t max,
+next_hex(struct transport *t, struct hexin *in, const char *hex, size_t max,
     struct transport_message *msg)
 {
 	in->len = hex_decode(hex, in->data, sizeof in->data);
@@ -275,7 +278,7 @@ END_TEST
 /* Nothing is cut before the transport is known. */
 START_TEST(next_undetected)
 {
-	static const struct transport	 unknown = { TRANSPORT_UNKNOWN, NULL };
+	static struct transport		 unknown = { .kind = TRANSPORT_UNKNOWN };
 	struct hexin			 in;
 	struct transport_message	 msg;
 
@@ -293,17 +296,19 @@ START_TEST(framed_message_end)
 
 	next_hex(&framed_protos[_i], &in, "00000010 " B_ADD, MAX_MESSAGE, &msg);
 	ck_assert_status(msg.status, PROTO_OK);
-	transport_message_end(&msg, PROTO_OK, 12, 0, NULL);
+	transport_message_end(&framed_protos[_i], &msg, PROTO_OK, 12, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_OK);
 	ck_assert_uint_eq(msg.consumed, 20);
 
 	next_hex(&framed_protos[_i], &in, "00000010 " B_ADD, MAX_MESSAGE, &msg);
-	transport_message_end(&msg, PROTO_NEED_MORE, 0, 30, NULL);
+	transport_message_end(&framed_protos[_i], &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_BAD);
 	ck_assert_str_eq(msg.error, "frame shorter than its message");
+	ck_assert_ptr_null(framed_protos[_i].scan);	/* frames are never scanned */
 
 	next_hex(&framed_protos[_i], &in, "00000010 " B_ADD, MAX_MESSAGE, &msg);
-	transport_message_end(&msg, PROTO_BAD, 0, 0, "bad binary protocol version");
+	transport_message_end(&framed_protos[_i], &msg, PROTO_BAD, 0,
+	    "bad binary protocol version", MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_BAD);
 	ck_assert_str_eq(msg.error, "bad binary protocol version");
 }
@@ -312,32 +317,155 @@ END_TEST
 /* Unframed: the message is all the input; its decoding says how long it was. */
 START_TEST(buffered_next_and_end)
 {
+	struct transport		t = { .kind = TRANSPORT_BUFFERED, .proto = &proto_binary };
 	struct hexin			in;
 	struct transport_message	msg;
 
-	next_hex(&buffered_binary, &in, B_ADD B_ADD_OLD, 64, &msg);
+	next_hex(&t, &in, B_ADD B_ADD_OLD, 64, &msg);
 	ck_assert_status(msg.status, PROTO_OK);
 	ck_assert_ptr_eq(msg.data, in.data);
 	ck_assert_uint_eq(msg.len, in.len);
 	ck_assert_ptr_eq(msg.proto, &proto_binary);
-	transport_message_end(&msg, PROTO_OK, 30, 0, NULL);
+	transport_message_end(&t, &msg, PROTO_OK, 30, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_OK);
 	ck_assert_uint_eq(msg.consumed, 30);
+	ck_assert_ptr_null(t.scan);	/* a message that came whole is never scanned */
 
-	/* not all here: the decoder's need stands, up to max_message_size */
-	next_hex(&buffered_binary, &in, "80010001", 64, &msg);
-	transport_message_end(&msg, PROTO_NEED_MORE, 0, 64, NULL);
-	ck_assert_status(msg.status, PROTO_NEED_MORE);
-	ck_assert_uint_eq(msg.need, 64);
-	next_hex(&buffered_binary, &in, "80010001", 64, &msg);
-	transport_message_end(&msg, PROTO_NEED_MORE, 0, 65, NULL);
+	/* a whole message longer than max_message_size is too big */
+	next_hex(&t, &in, B_ADD, 29, &msg);
+	transport_message_end(&t, &msg, PROTO_OK, 30, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_TOO_BIG);
 	ck_assert_ptr_nonnull(msg.error);
+	ck_assert_ptr_null(t.scan);
+}
+END_TEST
 
-	/* a whole message longer than max_message_size is too big too */
-	next_hex(&buffered_binary, &in, B_ADD, 29, &msg);
-	transport_message_end(&msg, PROTO_OK, 30, 0, NULL);
+/*
+ * Unframed and incomplete: the scan takes over, says how much it needs,
+ * and hands over exactly the message once it is all here; then the
+ * transport holds nothing again.
+ */
+START_TEST(buffered_scan)
+{
+	struct transport		t = { .kind = TRANSPORT_BUFFERED, .proto = &proto_binary };
+	struct hexin			in, whole;
+	struct transport_message	msg;
+	size_t				need = 0;
+
+	whole.len = hex_decode(B_ADD B_ADD_OLD, whole.data, sizeof whole.data);
+	next_hex(&t, &in, "80010001", 64, &msg);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
+	ck_assert_status(msg.status, PROTO_NEED_MORE);
+	/* name length, seqid, the arguments' stop */
+	ck_assert_uint_eq(msg.need, 4 + 4 + 4 + 1);
+	ck_assert_ptr_nonnull(t.scan);
+	/* The same message, more of it each time, and the next one behind it. */
+	for (size_t len = 5; len <= whole.len; len++) {
+		transport_next(&t, whole.data, len, 64, &msg);
+		if (len < 30) {
+			ck_assert_msg(msg.status == PROTO_NEED_MORE, "%zu bytes: %s", len,
+			    status_name(msg.status));
+			ck_assert_uint_gt(msg.need, len);
+			ck_assert_uint_ge(msg.need, need);
+			ck_assert_uint_le(msg.need, 30);
+			need = msg.need;
+			continue;
+		}
+		ck_assert_status(msg.status, PROTO_OK);
+		ck_assert_ptr_eq(msg.data, whole.data);
+		ck_assert_uint_eq(msg.len, 30);
+		/* the scan stays until the decoder's verdict is in */
+		ck_assert_ptr_nonnull(t.scan);
+		transport_message_end(&t, &msg, PROTO_OK, 30, NULL, MAX_DEPTH);
+		ck_assert_status(msg.status, PROTO_OK);
+		ck_assert_uint_eq(msg.consumed, 30);
+		ck_assert_ptr_null(t.scan);
+		break;
+	}
+	ck_assert_uint_eq(msg.consumed, 30);
+	/* the next message is decoded straight away again */
+	transport_next(&t, whole.data + 30, whole.len - 30, 64, &msg);
+	ck_assert_status(msg.status, PROTO_OK);
+	ck_assert_ptr_null(t.scan);
+	ck_assert_uint_eq(msg.len, whole.len - 30);
+	transport_free(&t);
+	transport_free(&t);	/* twice is harmless */
+	ck_assert_ptr_null(t.scan);
+}
+END_TEST
+
+/* The scan's refusals, and where it and the decoder disagree: malformed. */
+START_TEST(buffered_scan_refusals)
+{
+	struct transport		t = { .kind = TRANSPORT_BUFFERED, .proto = &proto_binary };
+	struct hexin			in;
+	struct transport_message	msg;
+
+	/* not all here, and already longer than max_message_size */
+	next_hex(&t, &in, "80010001", 12, &msg);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
 	ck_assert_status(msg.status, PROTO_TOO_BIG);
+	ck_assert_str_eq(msg.error, "message exceeds max_message_size");
+	ck_assert_ptr_null(t.scan);
+
+	/* malformed in a later piece: the scan says why */
+	next_hex(&t, &in, "80010001 00000003", 64, &msg);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
+	ck_assert_status(msg.status, PROTO_NEED_MORE);
+	next_hex(&t, &in, "80010001 00000003 616464 00000001 07 0001", 64, &msg);
+	ck_assert_status(msg.status, PROTO_BAD);
+	ck_assert_str_eq(msg.error, "unknown field type");
+	ck_assert_ptr_null(t.scan);
+
+	/* the decoder wanted more of what the scan finds complete */
+	next_hex(&t, &in, B_ADD, 64, &msg);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
+	ck_assert_status(msg.status, PROTO_BAD);
+	ck_assert_str_eq(msg.error, "malformed message");
+	ck_assert_ptr_null(t.scan);
+
+	/* the scanned message, and the decoder takes less of it, or wants more */
+	next_hex(&t, &in, "80010001", 64, &msg);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
+	next_hex(&t, &in, B_ADD, 64, &msg);
+	ck_assert_ptr_nonnull(t.scan);
+	transport_message_end(&t, &msg, PROTO_OK, 29, NULL, MAX_DEPTH);
+	ck_assert_status(msg.status, PROTO_BAD);
+	ck_assert_str_eq(msg.error, "malformed message");
+	next_hex(&t, &in, "80010001", 64, &msg);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
+	next_hex(&t, &in, B_ADD, 64, &msg);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
+	ck_assert_status(msg.status, PROTO_BAD);
+	/* and its refusal stands */
+	next_hex(&t, &in, "80010001", 64, &msg);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
+	next_hex(&t, &in, B_ADD, 64, &msg);
+	transport_message_end(&t, &msg, PROTO_BAD, 0, "varint overflows 32 bits", MAX_DEPTH);
+	ck_assert_status(msg.status, PROTO_BAD);
+	ck_assert_str_eq(msg.error, "varint overflows 32 bits");
+	ck_assert_ptr_null(t.scan);
+
+	/* the scan allows the depth it was begun with below the arguments */
+	next_hex(&t, &in, "80010001 00000003 616464 00000001 0c 0001 0c 0001", 64, &msg);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, 2);
+	ck_assert_status(msg.status, PROTO_NEED_MORE);
+	transport_free(&t);
+	next_hex(&t, &in, "80010001 00000003 616464 00000001 0c 0001 0c 0001", 64, &msg);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, 1);
+	ck_assert_status(msg.status, PROTO_BAD);
+	ck_assert_str_eq(msg.error, "nesting too deep");
+	ck_assert_ptr_null(t.scan);
+
+	/* compact: the scan knows which protocol it reads */
+	t.proto = &proto_compact;
+	next_hex(&t, &in, "82 21 01 03 61", 64, &msg);
+	transport_message_end(&t, &msg, PROTO_NEED_MORE, 0, NULL, MAX_DEPTH);
+	ck_assert_status(msg.status, PROTO_NEED_MORE);
+	next_hex(&t, &in, C_ADD, 64, &msg);
+	ck_assert_status(msg.status, PROTO_OK);
+	ck_assert_uint_eq(msg.len, 12);
+	transport_free(&t);
 }
 END_TEST
 
@@ -443,7 +571,7 @@ END_TEST
 START_TEST(reply_frames)
 {
 	static const struct {
-		const struct transport	*t;
+		struct transport	*t;
 		const char		*request;
 		const char		*reply;		/* around the payload "abcde" */
 	} cases[] = {
@@ -521,6 +649,8 @@ transport_suite(void)
 	tcase_add_loop_test(tc, framed_refused, 0, 2);
 	tcase_add_loop_test(tc, framed_message_end, 0, 2);
 	tcase_add_test(tc, buffered_next_and_end);
+	tcase_add_test(tc, buffered_scan);
+	tcase_add_test(tc, buffered_scan_refusals);
 	tcase_add_test(tc, next_undetected);
 	tcase_add_test(tc, header_next);
 	tcase_add_test(tc, header_refusals);
