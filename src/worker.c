@@ -103,8 +103,8 @@ worker_on_grace_over(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker	*w = arg;
 	struct timeval	 linger = {
-		.tv_sec = CONN_LINGER_MS / 1000,
-		.tv_usec = CONN_LINGER_MS % 1000 * 1000,
+		.tv_sec = (time_t)(CONN_LINGER_MS / 1000),
+		.tv_usec = (suseconds_t)(CONN_LINGER_MS % 1000) * 1000,
 	};
 
 	(void)fd;
