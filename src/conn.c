@@ -45,7 +45,7 @@ enum conn_input {
 };
 
 struct conn {
-	struct conn_env	*env;
+	struct conn_loop	*env;
 	struct conn	*prev, *next;
 	int		 fd;
 	struct event	 read_ev;
@@ -75,7 +75,7 @@ static struct log_ratelimit conn_error_rl;
 static struct log_ratelimit conn_proxy_rl;
 
 static void	conn_on_read(evutil_socket_t, short, void *);
-static void	conn_schedule_sweep(struct conn_env *);
+static void	conn_schedule_sweep(struct conn_loop *);
 static int	conn_read(struct conn *, int);
 static void	conn_on_write(evutil_socket_t, short, void *);
 static bool	conn_proxy_overdue(struct conn *, uint64_t now);
@@ -163,7 +163,7 @@ conn_now_ms(void)
 static void
 conn_on_sweep(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn_env			*env = arg;
+	struct conn_loop			*env = arg;
 	const struct conn_limits	*limits = &env->limits;
 	struct conn			*c, *next;
 	uint64_t			 now = conn_now_ms();
@@ -191,7 +191,7 @@ conn_on_sweep(evutil_socket_t fd, short what, void *arg)
 
 /* Sweep often enough that a timeout is late by at most a quarter (and 1 s). */
 static void
-conn_schedule_sweep(struct conn_env *env)
+conn_schedule_sweep(struct conn_loop *env)
 {
 	const struct conn_limits	*limits = &env->limits;
 	uint64_t			 every = 1000;
@@ -233,7 +233,7 @@ conn_set_peer(struct conn *c, const struct sockaddr *sa, socklen_t salen, bool t
 }
 
 struct conn *
-conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t salen,
+conn_new(struct conn_loop *env, int fd, const struct sockaddr *sa, socklen_t salen,
     unsigned flags)
 {
 	struct conn	*c;
@@ -281,7 +281,7 @@ conn_new(struct conn_env *env, int fd, const struct sockaddr *sa, socklen_t sale
 void
 conn_close(struct conn *c, enum metrics_close_reason reason)
 {
-	struct conn_env *env = c->env;
+	struct conn_loop *env = c->env;
 
 	if (env->metrics != NULL)
 		metrics_add(&env->metrics->closed[reason], 1);
@@ -307,14 +307,14 @@ conn_close(struct conn *c, enum metrics_close_reason reason)
 }
 
 void
-conn_close_all(struct conn_env *env)
+conn_close_all(struct conn_loop *env)
 {
 	while (env->head != NULL)
 		conn_close(env->head, METRICS_CLOSE_SHUTDOWN);
 }
 
 int
-conn_env_init(struct conn_env *env, struct event_base *base, struct metrics_block *metrics,
+conn_loop_init(struct conn_loop *env, struct event_base *base, struct metrics_block *metrics,
     const struct conn_limits *limits)
 {
 	enum { CONN_SCRATCH_LEN = 64 * 1024 };
@@ -330,12 +330,12 @@ conn_env_init(struct conn_env *env, struct event_base *base, struct metrics_bloc
 	env->sweep_ev = event_new(base, -1, EV_PERSIST, conn_on_sweep, env);
 	if (env->sweep_ev == NULL)
 		return -1;
-	conn_env_set_limits(env, limits);
+	conn_loop_set_limits(env, limits);
 	return 0;
 }
 
 void
-conn_env_free(struct conn_env *env)
+conn_loop_free(struct conn_loop *env)
 {
 	buf_free(&env->reply);
 	shed_table_free(&env->shed);
@@ -347,7 +347,7 @@ conn_env_free(struct conn_env *env)
 }
 
 void
-conn_env_set_limits(struct conn_env *env, const struct conn_limits *limits)
+conn_loop_set_limits(struct conn_loop *env, const struct conn_limits *limits)
 {
 	env->limits = *limits;
 	/* Counting costs a little per call: only while someone can read the counts. */
@@ -508,7 +508,7 @@ conn_keep_input(struct conn *c, const uint8_t *data, size_t len)
 static int
 conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t len)
 {
-	struct conn_env		*env = c->env;
+	struct conn_loop		*env = c->env;
 	struct request_result	 res;
 	const char		*error = NULL;
 	size_t			 off = 0;
@@ -601,7 +601,7 @@ static int	conn_proxy_input(struct conn *, const uint8_t *, size_t);
 static int
 conn_read(struct conn *c, int fd)
 {
-	struct conn_env	*env = c->env;
+	struct conn_loop	*env = c->env;
 	size_t		 want = env->scratch_len;
 	ssize_t		 n;
 
@@ -793,7 +793,7 @@ conn_shed_class(struct shed_link *link, void *arg)
 }
 
 bool
-conn_shed_one(struct conn_env *env)
+conn_shed_one(struct conn_loop *env)
 {
 	struct shed_link	*victim;
 	struct conn		*c;
@@ -810,7 +810,7 @@ conn_shed_one(struct conn_env *env)
 }
 
 void
-conn_refuse(struct conn_env *env, int fd, const struct sockaddr *sa)
+conn_refuse(struct conn_loop *env, int fd, const struct sockaddr *sa)
 {
 	close(fd);
 	shed_note_refused(sa);
@@ -821,7 +821,7 @@ conn_refuse(struct conn_env *env, int fd, const struct sockaddr *sa)
 }
 
 void
-conn_drain_all(struct conn_env *env)
+conn_drain_all(struct conn_loop *env)
 {
 	env->draining = true;
 }
@@ -843,7 +843,7 @@ conn_finish(struct conn *c)
 }
 
 void
-conn_finish_all(struct conn_env *env)
+conn_finish_all(struct conn_loop *env)
 {
 	struct conn *c, *next;
 

@@ -33,8 +33,8 @@ struct conn_limits {
 	bool			count_metrics;		/* metrics_listen is set */
 };
 
-/* What a worker gives every connection it owns; the connections share it. */
-struct conn_env {
+/* A worker loop's connections and what they share: its event base, scratch and reply buffers, limits. */
+struct conn_loop {
 	struct event_base	*base;
 	uint8_t			*scratch;		/* each read lands here first */
 	size_t			 scratch_len;
@@ -56,14 +56,14 @@ struct conn_env {
  * Set up env (buffers, the timeout sweep) for the given limits; it counts
  * into metrics, its worker's block, while limits say so.  -1 if out of memory.
  */
-int		 conn_env_init(struct conn_env *, struct event_base *, struct metrics_block *metrics,
+int		 conn_loop_init(struct conn_loop *, struct event_base *, struct metrics_block *metrics,
 		    const struct conn_limits *);
-void		 conn_env_free(struct conn_env *);
+void		 conn_loop_free(struct conn_loop *);
 /*
  * New limits, for every connection: from its next message, read and write
  * on, and from the next timeout sweep.
  */
-void		 conn_env_set_limits(struct conn_env *, const struct conn_limits *);
+void		 conn_loop_set_limits(struct conn_loop *, const struct conn_limits *);
 
 /* How a connection came in: flags for conn_new, from its listener. */
 #define CONN_PROXY	0x1	/* a PROXY protocol header (v1 or v2) must come first */
@@ -80,17 +80,17 @@ void		 conn_env_set_limits(struct conn_env *, const struct conn_limits *);
  * Take over fd (non-blocking, connected), from the peer at sa, with
  * CONN_ flags; NULL after closing it on failure.
  */
-struct conn	*conn_new(struct conn_env *, int fd, const struct sockaddr *, socklen_t,
+struct conn	*conn_new(struct conn_loop *, int fd, const struct sockaddr *, socklen_t,
 		    unsigned flags);
 /* Close c, counted under reason (calcd_connections_closed_total). */
 void		 conn_close(struct conn *, enum metrics_close_reason);
 /* Close every connection as it is (the linger bound is over, or the worker ends). */
-void		 conn_close_all(struct conn_env *);
+void		 conn_close_all(struct conn_loop *);
 /*
  * Shutting down (env->draining is set): every connection is served as
  * usual until its peer closes it; nothing is closed for being idle.
  */
-void		 conn_drain_all(struct conn_env *);
+void		 conn_drain_all(struct conn_loop *);
 /*
  * shutdown_timeout is over: every connection answers the calls it has
  * received — read already, or waiting in its socket now — sends the
@@ -98,19 +98,19 @@ void		 conn_drain_all(struct conn_env *);
  * the peer closes (so the kernel never resets replies not yet read).
  * Connections close themselves as that ends; conn_close_all ends the rest.
  */
-void		 conn_finish_all(struct conn_env *);
+void		 conn_finish_all(struct conn_loop *);
 
 /*
  * calcd is full and a new connection is to be admitted: close the
  * connection the shed module picks (idle or partial, never busy), count
  * and log it.  false if there was none to close.
  */
-bool		 conn_shed_one(struct conn_env *);
+bool		 conn_shed_one(struct conn_loop *);
 /*
  * calcd is full and nothing could be closed to make room: close fd, a
  * connection accepted from sa, and count and log it as refused.
  */
-void		 conn_refuse(struct conn_env *, int fd, const struct sockaddr *);
+void		 conn_refuse(struct conn_loop *, int fd, const struct sockaddr *);
 
 /* "1.2.3.4:5678" / "[::1]:5678" for logs. */
 void		 conn_format_address(const struct sockaddr *, char *out, size_t len);

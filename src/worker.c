@@ -57,7 +57,7 @@ struct worker {
 	int		 pipe_read;
 	int		 pipe_write;
 	bool		 stopping;
-	struct conn_env	 env;
+	struct conn_loop	 env;
 	struct metrics_block *metrics;	/* this thread's counters, apart from its neighbours' */
 	atomic_uint	*connections;	/* the main thread's count of open connections */
 	atomic_uint	 beats;		/* the loop's heartbeat, for the watchdog */
@@ -196,7 +196,7 @@ worker_take_orders(struct worker *w, const struct worker_order *batch, size_t co
 			worker_take_conn(w, &batch[i]);
 			break;
 		case WORKER_ORDER_LIMITS:
-			conn_env_set_limits(&w->env, &batch[i].limits);
+			conn_loop_set_limits(&w->env, &batch[i].limits);
 			break;
 		case WORKER_ORDER_STOP:
 			worker_stop(w, batch[i].grace_ms);
@@ -298,7 +298,7 @@ worker_init(struct worker *w, struct worker_pool *pool, unsigned index,
 		return -1;
 	}
 	memset(w->metrics, 0, sizeof *w->metrics);
-	if (conn_env_init(&w->env, w->base, w->metrics, limits) != 0) {
+	if (conn_loop_init(&w->env, w->base, w->metrics, limits) != 0) {
 		log_error("worker %u: out of memory", index);
 		return -1;
 	}
@@ -322,7 +322,7 @@ worker_free(struct worker *w)
 		close(w->pipe_read);
 	if (w->pipe_write >= 0)
 		close(w->pipe_write);
-	conn_env_free(&w->env);
+	conn_loop_free(&w->env);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	free(w->metrics);
