@@ -277,15 +277,12 @@ server_on_second(evutil_socket_t fd, short what, void *arg)
 static void
 server_report_status(struct server *s, const char *state)
 {
-	char			where[256];
-	unsigned long long	shed, refused;
+	char where[256];
 
 	listener_set_describe(s->listeners, where, sizeof where);
-	shed_totals(&shed, &refused);
-	service_notify_status("%s on %s; %u connections; %llu requests served; %llu connections "
-	    "shed, %llu refused to admit new ones", state, where[0] ? where : "nothing",
-	    atomic_load(&s->connections),
-	    s->workers != NULL ? worker_pool_requests(s->workers) : 0, shed, refused);
+	service_notify_status("%s on %s; %u connections; %llu requests served", state,
+	    where[0] ? where : "nothing", atomic_load(&s->connections),
+	    s->workers != NULL ? worker_pool_requests(s->workers) : 0);
 }
 
 static void

@@ -421,7 +421,6 @@ struct shed_log_peer {
 
 struct shed_log {
 	unsigned long long	idle, partial, refused;		/* since the last line */
-	unsigned long long	total_shed, total_refused;	/* since start */
 	struct shed_log_peer	peers[SHED_LOG_PEERS];
 	unsigned		npeers;
 };
@@ -468,7 +467,6 @@ shed_note_shed(const struct shed_link *victim, enum shed_class class)
 		shed_log.partial++;
 	else
 		shed_log.idle++;
-	shed_log.total_shed++;
 	shed_log_count_peer(host);
 	pthread_mutex_unlock(&shed_log_lock);
 }
@@ -482,17 +480,7 @@ shed_note_refused(const struct sockaddr *addr)
 	shed_format_key(shed_key(addr, key), key, host, sizeof host);
 	pthread_mutex_lock(&shed_log_lock);
 	shed_log.refused++;
-	shed_log.total_refused++;
 	shed_log_count_peer(host);
-	pthread_mutex_unlock(&shed_log_lock);
-}
-
-void
-shed_totals(unsigned long long *shed, unsigned long long *refused)
-{
-	pthread_mutex_lock(&shed_log_lock);
-	*shed = shed_log.total_shed;
-	*refused = shed_log.total_refused;
 	pthread_mutex_unlock(&shed_log_lock);
 }
 

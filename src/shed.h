@@ -83,7 +83,5 @@ void		 shed_note_refused(const struct sockaddr *addr);
  * the last call, if anything was.
  */
 void		 shed_log_flush(void);
-/* Connections shed and refused since start. */
-void		 shed_totals(unsigned long long *shed, unsigned long long *refused);
 
 #endif

@@ -4,7 +4,8 @@
  * connections first; idle before partial; the longest without a completed
  * call first — and the bookkeeping behind it: peer counts, peers
  * forgotten with their last connection, IPv4 the same peer on either
- * socket family, a bounded look however long the lists.
+ * socket family, a bounded look however long the lists — and the one
+ * log line a second that sums up every worker's sheds and refusals.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shed.h"
 
@@ -306,27 +308,63 @@ START_TEST(rekey_moves_the_peer)
 }
 END_TEST
 
-START_TEST(totals_counted)
+/* Run shed_log_flush with stderr in a file; what it wrote (static, NUL-ended). */
+static const char *
+flushed(void)
+{
+	static char	 text[4096];
+	FILE		*f = tmpfile();
+	int		 saved = dup(STDERR_FILENO);
+	size_t		 n;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fileno(f), STDERR_FILENO), 0);
+	shed_log_flush();
+	ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+	close(saved);
+	rewind(f);
+	n = fread(text, 1, sizeof text - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	return text;
+}
+
+/* Every worker's sheds and refusals of a second: one line, counts and the addresses most hit. */
+START_TEST(log_line)
 {
 	struct shed_table	t;
-	struct item		it;
+	struct item		it[3];
 	struct sockaddr_in	a = v4("192.0.2.7", 1);
-	unsigned long long	shed0, refused0, shed1, refused1;
+	struct sockaddr_in6	b = v6("2001:db8::1", 2);
+	const char		*line;
 
+	ck_assert_str_eq(flushed(), "");	/* nothing noted: no line */
 	shed_table_init(&t);
-	track_v4(&t, &it, "192.0.2.1", SHED_IDLE);
-	shed_totals(&shed0, &refused0);
-	shed_note_shed(&it.link, SHED_IDLE);
-	shed_note_shed(&it.link, SHED_PARTIAL);
+	track_v4(&t, &it[0], "198.51.100.1", SHED_IDLE);
+	track_v4(&t, &it[1], "198.51.100.2", SHED_IDLE);
+	track_v4(&t, &it[2], "198.51.100.3", SHED_IDLE);
+	for (int i = 0; i < 5; i++)
+		shed_note_shed(&it[0].link, SHED_IDLE);
+	for (int i = 0; i < 3; i++)
+		shed_note_shed(&it[1].link, SHED_PARTIAL);
+	shed_note_shed(&it[2].link, SHED_IDLE);
 	shed_note_refused((struct sockaddr *)&a);
-	shed_totals(&shed1, &refused1);
-	ck_assert_uint_eq(shed1 - shed0, 2);
-	ck_assert_uint_eq(refused1 - refused0, 1);
-	shed_log_flush();	/* one line on stderr; the totals stay */
-	shed_totals(&shed0, &refused0);
-	ck_assert_uint_eq(shed0, shed1);
-	ck_assert_uint_eq(refused0, refused1);
-	shed_untrack(&t, &it.link);
+	shed_note_refused((struct sockaddr *)&a);
+	line = flushed();
+	ck_assert_msg(strstr(line, "warning: shed 9 connections in the last second to admit new "
+	    "ones (6 idle, 3 partial); refused 2 new connections: every connection was busy; "
+	    "most from 198.51.100.1 (5), 198.51.100.2 (3), 192.0.2.7 (2)\n") != NULL, "%s", line);
+	ck_assert_ptr_eq(strchr(line, '\n'), line + strlen(line) - 1);	/* one line */
+	/* A second line counts only what came after the first. */
+	shed_note_refused((struct sockaddr *)&b);
+	line = flushed();
+	ck_assert_msg(strstr(line, "warning: refused 1 new connection in the last second: calcd "
+	    "is full and every connection was busy; most from 2001:db8::1 (1)\n") != NULL, "%s",
+	    line);
+	ck_assert_str_eq(flushed(), "");
+	for (int i = 0; i < 3; i++)
+		shed_untrack(&t, &it[i].link);
 	shed_table_free(&t);
 }
 END_TEST
@@ -346,7 +384,7 @@ shed_suite(void)
 	tc = tcase_create("table");
 	tcase_add_test(tc, peers_by_address);
 	tcase_add_test(tc, rekey_moves_the_peer);
-	tcase_add_test(tc, totals_counted);
+	tcase_add_test(tc, log_line);
 	suite_add_tcase(s, tc);
 	return s;
 }
