@@ -367,7 +367,7 @@ show grep '^State:' "/proc/$pid/status"
 restarted() { [ "$(prop calcd NRestarts)" -gt "$restarts" ] && state_is calcd active; }
 wait_for "a restart by the watchdog" 60 restarted
 show journalctl --no-pager -o cat -u calcd.service -g 'Watchdog timeout|SIGABRT|Scheduled restart'
-journal_has "Watchdog timeout" || die "no 'Watchdog timeout' in the journal"
+poll 10 journal_has "Watchdog timeout" || die "no 'Watchdog timeout' in the journal"
 [ "$(prop calcd MainPID)" != "$pid" ] || die "the same calcd ($pid) is still the main process"
 echo "ok restarted by the watchdog: MainPID $pid -> $(prop calcd MainPID), NRestarts $(prop calcd NRestarts)"
 client calc 127.0.0.1 9090
@@ -398,7 +398,7 @@ exec {drain_out}<&- {drain_in}>&-
 wait_for "calcd.service inactive" 40 state_is calcd inactive
 expect "Result" "$(prop calcd Result)" success
 expect "ExecMainStatus" "$(prop calcd ExecMainStatus)" 0
-journal_has "received SIGTERM, shutting down" || die "no 'received SIGTERM' in the journal"
+poll 10 journal_has "received SIGTERM, shutting down" || die "no 'received SIGTERM' in the journal within 10 s"
 ! journal_has "shutdown_timeout is over" || die "calcd waited for shutdown_timeout to end a connection"
 sc status calcd || true
 
