@@ -408,12 +408,13 @@ static void
 calcctl_rpc_parse_header(const struct calcctl_call *call, const uint8_t *data, size_t len,
     struct calcctl_reply *rep)
 {
-	const uint8_t	*frame_data = data + CALCCTL_RPC_FRAME_HEADER, *header, *header_end;
+	const uint8_t	*frame_data, *header, *header_end;
 	uint32_t	 frame, magic, protocol_id, transforms, want;
 	size_t		 header_len, payload_len;
 
 	if (len < CALCCTL_RPC_FRAME_HEADER)
 		return;
+	frame_data = data + CALCCTL_RPC_FRAME_HEADER;	/* not before: data may be NULL */
 	frame = (uint32_t)data[0] << 24 | (uint32_t)data[1] << 16 | (uint32_t)data[2] << 8 |
 	    data[3];
 	if (frame > CALCCTL_RPC_MAX_REPLY || frame > CALCCTL_RPC_HEADER_MAX_FRAME) {

@@ -414,7 +414,8 @@ outcome_end(struct outcome *o, struct buf *out)
 	if (o->res.status == PROTO_BAD || o->res.status == PROTO_TOO_BIG)
 		(void)request_error_reply(&o->res, out);
 	ck_assert_uint_le(out->len, sizeof o->out);
-	memcpy(o->out, out->data, out->len);
+	if (out->len > 0)	/* out->data is NULL before anything was written */
+		memcpy(o->out, out->data, out->len);
 	o->out_len = out->len;
 	out->len = 0;
 }
