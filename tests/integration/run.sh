@@ -97,6 +97,7 @@ progress() {
 # all of them within the suite's 600 s; each one's counts as it ends, and
 # the sum for make check's closing summary (tests/summary.sh).
 ntests=0 nskipped=0 nxfail=0 nfailed=0 nmodules=0
+failed_modules=()
 count() { echo "$1 $2$([ "$1" = 1 ] || echo s)"; }	# N WORD: "1 test", "2 tests"
 unittests() { # NAME...
 	local name out rc left t0 ran counts key value skipped failed xfail verdict extra
@@ -136,7 +137,7 @@ unittests() { # NAME...
 		nxfail=$((nxfail + xfail))
 		nfailed=$((nfailed + failed))
 		verdict=ok
-		[ "$rc" -eq 0 ] || verdict="FAILED (exit status $rc)"
+		[ "$rc" -eq 0 ] || { verdict="FAILED (exit status $rc)"; failed_modules+=("$name"); }
 		extra=
 		[ "$xfail" -eq 0 ] || extra=", $xfail expected failures"
 		progress "integration: $name: $(count "${ran:-no}" test), $skipped skipped$extra," \
@@ -159,6 +160,12 @@ else
 		test_hostile test_overload test_soak
 fi
 grep -h " \.\.\. skipped " "$CALCD_WORK"/unittest-*.out 2>/dev/null | sed 's/^/integration: skipped: /' || true
+# What failed, last, where a log's tail (CI shows only that) still has it.
+for name in "${failed_modules[@]}"; do
+	while IFS= read -r line; do
+		progress "integration: FAILED in $name: $line"
+	done < <(grep -E '^(FAIL|ERROR): |^[A-Za-z]*Error: |^AssertionError' "$CALCD_WORK/unittest-$name.out" | head -n 20)
+done
 echo "calcd integration tests: $(( $(date +%s) - start ))s, exit status $status"
 [ "$status" -eq 124 ] && echo "run.sh: the suite passed its 600 s limit" >&2
 extra=
