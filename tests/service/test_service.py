@@ -67,12 +67,21 @@ def wait_until(predicate, timeout=5.0, step=0.02):
     return predicate()
 
 
+def scratch_dir(test, prefix):
+    """A new directory under /tmp, removed with what is in it when the test
+    ends (after the daemons the test started are killed: cleanups run last
+    first)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    test.addCleanup(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 class Daemon:
     """calcd with stderr in a file and, optionally, a fake NOTIFY_SOCKET."""
 
     def __init__(self, testcase, conf_text, args=(), env=None, notify=False, relative=False):
         """relative: run in the config's directory with "-c calcd.conf"."""
-        self.dir = tempfile.mkdtemp(prefix="calcd-svc-")
+        self.dir = scratch_dir(testcase, "calcd-svc-")
         self.conf = os.path.join(self.dir, "calcd.conf")
         self.write_conf(conf_text)
         self.log_path = os.path.join(self.dir, "stderr.log")
@@ -221,7 +230,7 @@ class SocketActivationTest(unittest.TestCase):
         self.assertTrue(SOCKET_ACTIVATE and os.access(SOCKET_ACTIVATE, os.X_OK),
                         "systemd-socket-activate not found (Debian package systemd)")
         port = free_port()
-        conf = os.path.join(tempfile.mkdtemp(prefix="calcd-sa-"), "calcd.conf")
+        conf = os.path.join(scratch_dir(self, "calcd-sa-"), "calcd.conf")
         with open(conf, "w") as f:
             # The configured address must be ignored in favour of the passed socket.
             f.write("listen = 127.0.0.1:1\nworkers = 1\n")
@@ -383,7 +392,7 @@ class ShutdownTest(unittest.TestCase):
 
 class LoggingTest(unittest.TestCase):
     def test_journal_lines_carry_priorities(self):
-        tmp = tempfile.mkdtemp(prefix="calcd-journal-")
+        tmp = scratch_dir(self, "calcd-journal-")
         log_path = os.path.join(tmp, "stderr")
         conf = os.path.join(tmp, "calcd.conf")
         with open(conf, "w") as f:
@@ -415,7 +424,7 @@ class LoggingTest(unittest.TestCase):
 
 class DaemonizeTest(unittest.TestCase):
     def test_daemonize_writes_and_removes_pid_file(self):
-        tmp = tempfile.mkdtemp(prefix="calcd-daemon-")
+        tmp = scratch_dir(self, "calcd-daemon-")
         pid_file = os.path.join(tmp, "calcd.pid")
         port = free_port()
         conf = os.path.join(tmp, "calcd.conf")
@@ -438,7 +447,7 @@ class DaemonizeTest(unittest.TestCase):
             taken.bind(("127.0.0.1", 0))
             taken.listen(1)
             port = taken.getsockname()[1]
-            tmp = tempfile.mkdtemp(prefix="calcd-daemon-")
+            tmp = scratch_dir(self, "calcd-daemon-")
             conf = os.path.join(tmp, "calcd.conf")
             with open(conf, "w") as f:
                 f.write("listen = 127.0.0.1:%d\n" % port)
@@ -470,7 +479,7 @@ class DetachedTest(unittest.TestCase):
 
     def start(self, conf_text, cwd=None, conf=None):
         """Run calcd -d -c conf in cwd; the daemon is killed at cleanup."""
-        tmp = cwd or tempfile.mkdtemp(prefix="calcd-daemon-")
+        tmp = cwd or scratch_dir(self, "calcd-daemon-")
         pid_file = os.path.join(tmp, "calcd.pid")
         path = os.path.join(tmp, "calcd.conf")
         with open(path, "w") as f:
@@ -523,8 +532,8 @@ class DetachedTest(unittest.TestCase):
         self.assertRegex(result.stderr, r"calcd\[\d+\]: error: cannot listen, exiting")
 
     def test_pid_file_failure_exits_1(self):
-        missing = os.path.join(tempfile.mkdtemp(prefix="calcd-daemon-"), "no", "calcd.pid")
-        tmp = tempfile.mkdtemp(prefix="calcd-daemon-")
+        missing = os.path.join(scratch_dir(self, "calcd-daemon-"), "no", "calcd.pid")
+        tmp = scratch_dir(self, "calcd-daemon-")
         conf = os.path.join(tmp, "calcd.conf")
         with open(conf, "w") as f:
             f.write("listen = 127.0.0.1:0\nworkers = 1\npid_file = %s\n" % missing)
@@ -561,7 +570,7 @@ def private_dev_log_command(sock_path):
 
 class SyslogTest(unittest.TestCase):
     def test_detached_calcd_logs_to_syslog(self):
-        tmp = tempfile.mkdtemp(prefix="calcd-syslog-")
+        tmp = scratch_dir(self, "calcd-syslog-")
         sock_path = os.path.join(tmp, "dev-log")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.addCleanup(sock.close)
