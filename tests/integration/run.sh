@@ -60,8 +60,14 @@ gen "$CALCD_WORK/gen-py" "$CALCD_IDL"
 gen "$CALCD_WORK/gen-py" "$idl/extra.thrift"
 
 # The Apache tutorial's own IDL is not ours to ship (calcd's Calculator
-# service is wire-identical and always tested); where a copy is at hand,
-# CALCD_TUTORIAL_IDL=/path/to/tutorial.thrift adds a run with its code.
+# service is wire-identical and always tested); Debian's thrift-compiler
+# has a copy among its examples (unless the machine leaves out
+# /usr/share/doc), and CALCD_TUTORIAL_IDL=/path/to/tutorial.thrift names
+# another: either adds a run with the tutorial's own generated code.
+debian_tutorial=/usr/share/doc/thrift-compiler/examples/tutorial.thrift
+if [ -z "${CALCD_TUTORIAL_IDL:-}" ] && [ -r "$debian_tutorial" ]; then
+	CALCD_TUTORIAL_IDL=$debian_tutorial
+fi
 if [ -n "${CALCD_TUTORIAL_IDL:-}" ]; then
 	gen "$CALCD_WORK/gen-py" "$CALCD_TUTORIAL_IDL"
 	export CALCD_TUTORIAL_IDL
