@@ -29,13 +29,13 @@
 #include "conn_private.h"
 #include "log.h"
 #include "request.h"
+#include "tls.h"
 
 static struct log_ratelimit conn_bad_input_rl;
 struct log_ratelimit conn_error_rl;
 
 static void	conn_on_read(evutil_socket_t, short, void *);
 static void	conn_schedule_sweep(struct conn_loop *);
-static int	conn_read(struct conn *, int);
 static void	conn_on_write(evutil_socket_t, short, void *);
 
 void
@@ -115,8 +115,9 @@ conn_now_ms(void)
 /*
  * The timeouts of every connection are checked by one periodic sweep per
  * worker rather than a timer per connection, so serving a call never
- * touches a timer: idle_timeout (nothing read or written) and
- * message_timeout (a message started and not finished).
+ * touches a timer: idle_timeout (nothing read or written),
+ * message_timeout (a message started and not finished) and
+ * tls_handshake_timeout (a TLS handshake begun and not finished).
  */
 static void
 conn_on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -132,6 +133,10 @@ conn_on_sweep(evutil_socket_t fd, short what, void *arg)
 		next = c->next;
 		if (conn_proxy_overdue(c, now))
 			continue;
+		if (c->tls != NULL && c->handshaking) {
+			(void)conn_tls_overdue(c, now);
+			continue;
+		}
 		if (c->in.len > 0 && !c->paused && limits->message_timeout_ms != 0 &&
 		    now - c->message_started_ms >= limits->message_timeout_ms) {
 			log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
@@ -158,12 +163,15 @@ conn_schedule_sweep(struct conn_loop *env)
 	if (env->sweep_ev == NULL)
 		return;
 	event_del(env->sweep_ev);
-	if (limits->idle_timeout_ms == 0 && limits->message_timeout_ms == 0)
+	if (limits->idle_timeout_ms == 0 && limits->message_timeout_ms == 0 && limits->tls == NULL)
 		return;
 	if (limits->idle_timeout_ms != 0 && limits->idle_timeout_ms / 4 < every)
 		every = limits->idle_timeout_ms / 4;
 	if (limits->message_timeout_ms != 0 && limits->message_timeout_ms / 4 < every)
 		every = limits->message_timeout_ms / 4;
+	if (limits->tls != NULL && limits->tls_handshake_timeout_ms != 0 &&
+	    limits->tls_handshake_timeout_ms / 4 < every)
+		every = limits->tls_handshake_timeout_ms / 4;
 	if (every < 10)
 		every = 10;
 	tv.tv_sec = (time_t)(every / 1000);
@@ -205,6 +213,7 @@ conn_new(struct conn_loop *env, int fd, const struct sockaddr *sa, socklen_t sal
 	c->env = env;
 	c->fd = fd;
 	c->proxy_header = (flags & CONN_PROXY) != 0;
+	c->tls_after_proxy = c->proxy_header && (flags & CONN_TLS) != 0;
 	conn_set_peer(c, sa, salen, false);
 	/* Replies are whole messages: send them now, not after a delayed ACK. */
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
@@ -233,6 +242,8 @@ conn_new(struct conn_loop *env, int fd, const struct sockaddr *sa, socklen_t sal
 	if (env->metrics != NULL)
 		metrics_add(&env->metrics->accepted, 1);
 	log_debug("%s: connected", c->peer);
+	if ((flags & CONN_TLS) != 0 && !c->proxy_header && conn_tls_start(c, NULL, 0) != 0)
+		return NULL;
 	return c;
 }
 
@@ -246,6 +257,8 @@ conn_close(struct conn *c, enum metrics_close_reason reason)
 
 	event_del(&c->read_ev);
 	event_del(&c->write_ev);
+	if (c->tls != NULL)
+		conn_tls_free(c);
 	close(c->fd);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -347,6 +360,8 @@ conn_write_some(struct conn *c, const uint8_t *data, size_t len, size_t *written
 	int	err;
 
 	*written = 0;
+	if (c->tls != NULL)
+		return conn_tls_write(c, data, len, written);
 	while (*written < len) {
 		n = send(c->fd, data + *written, len - *written, MSG_NOSIGNAL);
 		if (n > 0) {
@@ -411,6 +426,8 @@ conn_flush(struct conn *c)
 	conn_set_writing(c, c->out.len > 0);
 	conn_set_reading(c, !conn_input_done(c) && !c->paused &&
 	    c->out.len < c->env->limits.max_output_buffer);
+	if (c->tls != NULL)
+		conn_tls_kick(c);
 	return 0;
 }
 
@@ -489,6 +506,10 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 			if (st == PROTO_NEED_MORE)
 				break;
 			if (st != PROTO_OK) {
+				if (c->tls == NULL && tls_detect_hello(data + off, len - off) ==
+				    TLS_HELLO_YES)
+					error = "a TLS handshake on a port without TLS (its listen "
+					    "line does not say 'tls')";
 				conn_fail(c, NULL, METRICS_CLOSE_PROTOCOL_ERROR, error);
 				return -1;
 			}
@@ -543,8 +564,7 @@ conn_on_read(evutil_socket_t fd, short what, void *arg)
 	(void)conn_read(c, fd);
 }
 
-/* One read and what follows from it; -1 if c is gone, 0 if nothing came, 1 if data did. */
-static int
+int
 conn_read(struct conn *c, int fd)
 {
 	struct conn_loop	*env = c->env;
@@ -553,12 +573,20 @@ conn_read(struct conn *c, int fd)
 
 	if (c->lingering)
 		return conn_discard(c) < 0 ? -1 : 0;
+	if (c->tls != NULL && c->handshaking)
+		return conn_tls_handshake(c);
 	if (c->finishing && c->input_left < want) {
 		if (c->input_left == 0)
 			return 0;
 		want = c->input_left;
 	}
-	n = recv(fd, env->scratch, want, 0);
+	if (c->tls == NULL) {
+		n = recv(fd, env->scratch, want, 0);
+	} else if ((n = conn_tls_read(c, env->scratch, want)) == CONN_TLS_FAILED) {
+		conn_close(c, errno == EPROTO ? METRICS_CLOSE_PROTOCOL_ERROR :
+		    conn_io_close_reason(errno));
+		return -1;
+	}
 	if (n > 0) {
 		c->last_active_ms = conn_now_ms();
 		if (c->finishing)
@@ -570,7 +598,7 @@ conn_read(struct conn *c, int fd)
 		int err = errno;
 
 		if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
-			return 0;
+			return c->tls == NULL || !conn_input_done(c) || conn_flush(c) == 0 ? 0 : -1;
 		log_limited(&conn_error_rl, LOG_LEVEL_INFO, "%s: read failed: %s", c->peer,
 		    strerror(err));
 		conn_close(c, conn_io_close_reason(err));
@@ -604,6 +632,8 @@ conn_on_write(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (c->tls != NULL && conn_tls_on_write(c))
+		return;
 	if (conn_write_some(c, c->out.data, c->out.len, &written) != 0) {
 		conn_close(c, conn_io_close_reason(errno));
 		return;

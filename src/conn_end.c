@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -51,6 +52,8 @@ conn_linger(struct conn *c)
 	c->paused = false;
 	buf_free(&c->in);
 	conn_set_writing(c, false);
+	if (c->tls != NULL)
+		conn_tls_shutdown(c);	/* close_notify, then the TCP FIN */
 	if (shutdown(c->fd, SHUT_WR) != 0) {
 		log_debug("%s: shutdown: %s", c->peer, strerror(errno));
 		conn_close(c, METRICS_CLOSE_SHUTDOWN);
@@ -138,6 +141,14 @@ conn_finish(struct conn *c)
 	if (c->eof || ioctl(c->fd, FIONREAD, &queued) != 0 || queued < 0)
 		queued = 0;
 	c->input_left = (size_t)queued;
+	/*
+	 * TLS: the socket's bytes are records, not plaintext.  Read until the
+	 * session wants more than has arrived (conn_tls_read then ends the
+	 * input); a handshake not yet done is not finished.
+	 */
+	if (c->tls != NULL)
+		c->input_left = c->handshaking || (queued == 0 && !conn_tls_pending(c)) ? 0 :
+		    SIZE_MAX;
 	(void)conn_flush(c);
 }
 

@@ -2,7 +2,8 @@
  * conn_proxy: a connection's PROXY protocol header, on a listener marked
  * "proxy": collected (at most PROXY_V2_MAX_LEN bytes, within
  * message_timeout of the accept) before anything else, the client's
- * address taken from it, then what followed it served.
+ * address taken from it, then what followed it served (or, on a "tls"
+ * line too, handed to the TLS session as the start of its stream).
  */
 #include <stdio.h>
 #include <string.h>
@@ -52,7 +53,15 @@ conn_proxy_input(struct conn *c, const uint8_t *data, size_t len)
 		log_debug("%s: PROXY v%u %s header, no client address", c->peer, res.version,
 		    res.command == PROXY_CMD_LOCAL ? "LOCAL" : "PROXY");
 	}
-	if (c->in.len == 0) {
+	if (c->tls_after_proxy) {
+		/* What followed the header begins the TLS stream: the session takes it. */
+		if (conn_tls_start(c, c->in.data, c->in.len) != 0)
+			return -1;
+		buf_consume(&c->in, c->in.len);
+		buf_shrink(&c->in, 0);
+		return conn_tls_handshake(c) == 0 ? 1 : -1;
+	}
+		if (c->in.len == 0) {
 		buf_shrink(&c->in, 0);
 		return conn_flush(c) == 0 ? 1 : -1;
 	}
