@@ -1,6 +1,6 @@
 /*
  * tls_load: reading the files the tls_* settings name — each one whole,
- * checked first (a regular file, not empty, at most TLS_FILE_MAX, PEM)
+ * checked first (a regular file, not empty, at most TLS_FILE_MAX)
  * and cleansed once used — and loading what they hold into an SSL_CTX:
  * the certificate and its chain, the key (never asking for a passphrase),
  * the client CAs and CRLs.  Every problem names its file and the setting
