@@ -1,22 +1,13 @@
 /*
- * server: the main thread.  It runs the main loop, accepts on the
- * listeners and hands each connection to a worker, round robin; it
- * reloads the configuration on SIGHUP, drains and stops on SIGTERM/SIGINT,
- * and keeps systemd informed: readiness, status, and the watchdog while
- * every worker's loop still turns.
- *
- * A full calcd still admits: at max_connections, or when accept fails for
- * want of a descriptor, the new connection goes to its worker marked
- * "shed", and the worker closes one of its idle or partial connections to
- * make room (shed.c says which).  For the descriptor case calcd keeps one
- * in reserve (/dev/null), gives it up to accept, and takes it back once a
- * shed has freed one; without it, accepting pauses on a timer, never
- * spinning.
+ * server: the main thread.  It runs the main loop, where admit.c accepts
+ * on the listeners and hands each connection to a worker; it reloads the
+ * configuration on SIGHUP, drains and stops on SIGTERM/SIGINT, serves the
+ * metrics endpoint, and keeps systemd informed: readiness, status, and
+ * the watchdog while every worker's loop still turns.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -24,10 +15,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
+#include "admit.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "listener.h"
@@ -39,24 +30,16 @@
 #include "shed.h"
 #include "worker.h"
 
-#define SERVER_ACCEPTS_PER_TURN	64
-#define SERVER_BACKLOG_ROUNDS	16	/* at a stop: 16 turns of accepts per listener */
 #define SERVER_NAME_LEN		(CONF_LISTEN_LEN + 16)
 #define SERVER_STATUS_SECONDS	5
 #define SERVER_SIGNALS		3
 #define SERVER_METRICS_SOCKETS	4
 #define SERVER_MAX_BLOCKS	257	/* every worker's and the main thread's */
-#define SERVER_SHEDS_IN_FLIGHT	32	/* admitted by a shed, not yet made room for */
-#define SERVER_SHED_WAIT_USEC	1000	/* then accepting waits this long */
-#define SERVER_FD_WAIT_MIN_USEC	1000	/* out of descriptors, no reserve: first wait */
-#define SERVER_FD_WAIT_MAX_USEC	64000	/* ... doubling up to this */
 /* Descriptors besides connections (see server_descriptors_reserved). */
 #define SERVER_STDIO_FDS	3
 #define SERVER_LISTENER_FDS	(4 * CONF_MAX_LISTEN)	/* "*" is 2, twice in a reload */
 #define SERVER_LOOP_FDS		3	/* epoll, libevent's signal pipe */
 #define SERVER_LOG_FDS		1	/* syslog's socket */
-#define SERVER_RESERVE_FDS	1
-#define SERVER_PENDING_FDS	1	/* accepted, every worker's pipe full */
 #define SERVER_MARGIN_FDS	16	/* a reload: the file, name lookups; sd_notify */
 /* metrics_listen: its sockets, twice in a reload, and a few scrapes at once */
 #define SERVER_METRICS_FDS	(2 * SERVER_METRICS_SOCKETS + 8)
@@ -68,32 +51,18 @@ struct server {
 	struct event_base	*base;
 	struct listener_set	*listeners;
 	struct worker_pool	*workers;
+	struct admit		*admit;		/* accepting, shedding, handing off */
 	atomic_uint		 connections;	/* open, in every worker */
 	struct event		*signal_evs[SERVER_SIGNALS];
-	struct event		*resume_ev;	/* re-enables accepting after a pause */
 	struct event		*status_ev;
 	struct event		*watchdog_ev;
 	uint64_t		 watchdog_usec;	/* 0: systemd did not ask */
-	/* Accepted, but no worker could take it yet. */
-	bool			 has_pending;
-	bool			 pending_shed;
-	int			 pending_fd;
-	unsigned		 pending_flags;
-	socklen_t		 pending_addrlen;
-	struct sockaddr_storage	 pending_addr;
 	struct metrics_block	*metrics;	/* the main thread's counters: reloads, refusals */
 	struct metrics_http	*metrics_http;	/* NULL: no metrics_listen */
 	int			 exit_status;
-	/* Out of descriptors. */
-	int			 reserve_fd;	/* /dev/null, given up to accept; -1 while out */
-	suseconds_t		 fd_wait_usec;	/* the next wait for one, without the reserve */
-	time_t			 fd_logged_at;	/* at most one line a second */
-	unsigned		 fd_unlogged;	/* times since that line */
 	struct event		*second_ev;
 	struct tls_slot		*tls;		/* main.c's; NULL: no TLS */
 };
-
-static struct log_ratelimit server_accept_rl;
 
 static void
 server_conn_limits(const struct server *s, const struct conf *conf, struct conn_limits *limits)
@@ -109,170 +78,18 @@ server_conn_limits(const struct server *s, const struct conf *conf, struct conn_
 	limits->tls = s->tls;
 }
 
-/* --- accepting ------------------------------------------------------------ */
-
-static void
-server_pause_accepting(struct server *s, suseconds_t usec)
-{
-	struct timeval pause = { 0, usec };
-
-	listener_set_pause(s->listeners);
-	evtimer_add(s->resume_ev, &pause);
-}
-
-/* Hand fd to a worker, or hold it until one has room. */
-static bool
-server_hand_off(struct server *s, int fd, const struct sockaddr_storage *addr,
-    socklen_t addrlen, bool shed, unsigned flags)
-{
-	atomic_fetch_add(&s->connections, 1);
-	if (worker_pool_hand_off(s->workers, fd, (const struct sockaddr *)addr, addrlen, shed,
-	    flags))
-		return true;
-	/*
-	 * Every worker's pipe is full (a burst of connections): hold this
-	 * one and leave the rest in the kernel's backlog until a worker
-	 * catches up.
-	 */
-	s->pending_fd = fd;
-	s->pending_addr = *addr;
-	s->pending_addrlen = addrlen;
-	s->pending_shed = shed;
-	s->pending_flags = flags;
-	s->has_pending = true;
-	server_pause_accepting(s, 1000);
-	return false;
-}
-
-static void
-server_resume_accepting(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *s = arg;
-
-	(void)fd;
-	(void)what;
-	if (s->has_pending) {
-		if (!worker_pool_hand_off(s->workers, s->pending_fd,
-		    (struct sockaddr *)&s->pending_addr, s->pending_addrlen, s->pending_shed,
-		    s->pending_flags)) {
-			server_pause_accepting(s, 1000);
-			return;
-		}
-		s->has_pending = false;
-	}
-	listener_set_resume(s->listeners);
-}
-
-/* Take the reserve descriptor back if it was given up and one is free again. */
-static void
-server_keep_reserve(struct server *s)
-{
-	if (s->reserve_fd >= 0)
-		return;
-	if ((s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
-		s->fd_wait_usec = SERVER_FD_WAIT_MIN_USEC;
-}
-
-/* Out of descriptors: one line a second at most, however often. */
-static void
-server_log_out_of_fds(struct server *s, int err)
-{
-	time_t now = time(NULL);
-
-	if (now == s->fd_logged_at) {
-		s->fd_unlogged++;
-		return;
-	}
-	if (s->fd_unlogged > 0)
-		log_warning("accept: %s: admitting new connections by closing others (%u more "
-		    "since the last such line)", strerror(err), s->fd_unlogged);
-	else
-		log_warning("accept: %s: admitting new connections by closing others",
-		    strerror(err));
-	s->fd_logged_at = now;
-	s->fd_unlogged = 0;
-}
-
-/*
- * accept failed with EMFILE or ENFILE: give up the reserve descriptor to
- * accept one connection, which is then admitted by a shed.  The fd, or
- * -1 (accepting then waits, longer each time, until a shed frees one).
- */
-static int
-server_accept_out_of_fds(struct server *s, int lfd, int err, struct sockaddr_storage *addr,
-    socklen_t *addrlen)
-{
-	int fd = -1;
-
-	server_log_out_of_fds(s, err);
-	if (s->reserve_fd >= 0) {
-		close(s->reserve_fd);
-		s->reserve_fd = -1;
-		*addrlen = sizeof *addr;
-		fd = accept4(lfd, (struct sockaddr *)addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		server_keep_reserve(s);		/* if the accept did not take it */
-	}
-	if (fd < 0) {
-		server_pause_accepting(s, s->fd_wait_usec);
-		if (s->fd_wait_usec < SERVER_FD_WAIT_MAX_USEC)
-			s->fd_wait_usec *= 2;
-	}
-	return fd;
-}
-
-static void
-server_on_accept(evutil_socket_t lfd, short what, void *arg)
-{
-	struct server		*s = arg;
-	struct sockaddr_storage	 addr;
-	socklen_t		 addrlen;
-	unsigned		 flags = listener_set_conn_flags(s->listeners, lfd);
-	bool			 shed;
-	int			 fd;
-
-	(void)what;
-	if (s->has_pending)
-		return;		/* one held at a time (the listeners are paused meanwhile) */
-	for (int i = 0; i < SERVER_ACCEPTS_PER_TURN; i++) {
-		/* Each shed in flight holds a descriptor more than max_connections: a few only. */
-		if (worker_pool_sheds_in_flight(s->workers) >= SERVER_SHEDS_IN_FLIGHT) {
-			server_pause_accepting(s, SERVER_SHED_WAIT_USEC);
-			return;
-		}
-		server_keep_reserve(s);
-		addrlen = sizeof addr;
-		fd = accept4(lfd, (struct sockaddr *)&addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		shed = atomic_load(&s->connections) >= s->conf.max_connections;
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-			    errno == ECONNABORTED)
-				return;
-			if (errno == EMFILE || errno == ENFILE) {
-				if ((fd = server_accept_out_of_fds(s, lfd, errno, &addr, &addrlen)) < 0)
-					return;
-				shed = true;
-			} else {
-				log_limited(&server_accept_rl, LOG_LEVEL_ERROR, "accept: %s",
-				    strerror(errno));
-				/* Out of memory: back off instead of spinning on the backlog. */
-				if (errno == ENOBUFS || errno == ENOMEM)
-					server_pause_accepting(s, 100000);
-				return;
-			}
-		}
-		if (!server_hand_off(s, fd, &addr, addrlen, shed, flags))
-			return;
-	}
-}
+/* --- timers ------------------------------------------------------------- */
 
 /* Once a second: the shed log's line, and the reserve descriptor back if it can be. */
 static void
 server_on_second(evutil_socket_t fd, short what, void *arg)
 {
+	struct server *s = arg;
+
 	(void)fd;
 	(void)what;
 	shed_log_flush();
-	server_keep_reserve(arg);
+	admit_keep_reserve(s->admit);
 }
 
 /* --- systemd: status and watchdog ----------------------------------------- */
@@ -430,6 +247,7 @@ server_apply(struct server *s, struct conf *next)
 	}
 	server_conn_limits(s, next, &limits);
 	worker_pool_set_limits(s->workers, &limits);
+	admit_set_max_connections(s->admit, next->max_connections);
 	s->conf = *next;
 	return failed;
 }
@@ -488,10 +306,13 @@ server_start_loop(struct server *s)
 		log_error("cannot create the event loop");
 		return -1;
 	}
-	s->resume_ev = evtimer_new(s->base, server_resume_accepting, s);
+	if (admit_start(s->admit, s->base, s->listeners) != 0) {
+		log_error("cannot set up the main loop");
+		return -1;
+	}
 	s->status_ev = event_new(s->base, -1, EV_PERSIST, server_on_status, s);
 	s->second_ev = event_new(s->base, -1, EV_PERSIST, server_on_second, s);
-	if (s->resume_ev == NULL || s->status_ev == NULL || event_add(s->status_ev, &status) != 0 ||
+	if (s->status_ev == NULL || event_add(s->status_ev, &status) != 0 ||
 	    s->second_ev == NULL || event_add(s->second_ev, &second) != 0) {
 		log_error("cannot set up the main loop");
 		return -1;
@@ -524,7 +345,10 @@ server_start_workers(struct server *s)
 	}
 	server_conn_limits(s, &s->conf, &limits);
 	s->workers = worker_pool_start(s->conf.workers, &limits, &tick, &s->connections);
-	return s->workers != NULL ? 0 : -1;
+	if (s->workers == NULL)
+		return -1;
+	admit_set_workers(s->admit, s->workers);
+	return 0;
 }
 
 static int
@@ -554,7 +378,7 @@ server_start_metrics(struct server *s)
 static int
 server_watch_listeners(struct server *s)
 {
-	return listener_set_watch(s->listeners, s->base, server_on_accept, s);
+	return admit_watch(s->admit);
 }
 
 static void
@@ -569,33 +393,6 @@ server_notify_ready(struct server *s)
 }
 
 /*
- * Connections the kernel has completed but calcd not yet accepted would be
- * reset when their listener closes, after a balancer has already sent them
- * a client's bytes (and so cannot retry elsewhere): accept them now, up to
- * SERVER_BACKLOG_ROUNDS turns per listener, to be served like the others.
- * The workers still take orders until their stop order comes.
- */
-static void
-server_accept_backlog(struct server *s)
-{
-	if (s->workers == NULL)
-		return;
-	for (int round = 0; round < SERVER_BACKLOG_ROUNDS; round++) {
-		for (int tries = 0; s->has_pending && tries < 1000; tries++) {
-			if (worker_pool_hand_off(s->workers, s->pending_fd,
-			    (struct sockaddr *)&s->pending_addr, s->pending_addrlen, s->pending_shed,
-			    s->pending_flags))
-				s->has_pending = false;
-			else
-				usleep(1000);
-		}
-		if (s->has_pending)
-			return;
-		listener_set_poll(s->listeners, server_on_accept, s);
-	}
-}
-
-/*
  * Close the listeners at once (new connections are refused, so a
  * balancer's health check fails and sends them elsewhere), then let the
  * workers serve the connections open until their clients close them, or
@@ -607,12 +404,7 @@ server_stop(struct server *s)
 	unsigned open;
 
 	server_report_status(s, "Stopping");
-	server_accept_backlog(s);
-	if (s->has_pending) {
-		close(s->pending_fd);
-		atomic_fetch_sub(&s->connections, 1);
-		s->has_pending = false;
-	}
+	admit_drain(s->admit);
 	listener_set_close(s->listeners);
 	metrics_http_free(s->metrics_http);
 	s->metrics_http = NULL;
@@ -646,13 +438,13 @@ server_open(const struct conf *conf)
 		free(s);
 		return NULL;
 	}
-	s->fd_wait_usec = SERVER_FD_WAIT_MIN_USEC;
-	if ((s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
-		log_warning("cannot keep a descriptor in reserve (/dev/null: %s): running out of "
-		    "descriptors will admit new connections more slowly", strerror(errno));
+	if ((s->admit = admit_open(&s->connections, conf->max_connections)) == NULL) {
+		free(s->metrics);
+		free(s);
+		return NULL;
+	}
 	if ((s->listeners = listener_set_open(conf)) == NULL) {
-		if (s->reserve_fd >= 0)
-			close(s->reserve_fd);
+		admit_free(s->admit);
 		free(s->metrics);
 		free(s);
 		return NULL;
@@ -664,8 +456,8 @@ unsigned
 server_descriptors_reserved(unsigned workers)
 {
 	return SERVER_STDIO_FDS + SERVER_LISTENER_FDS + SERVER_LOOP_FDS + SERVER_LOG_FDS +
-	    SERVER_RESERVE_FDS + SERVER_PENDING_FDS + SERVER_SHEDS_IN_FLIGHT + SERVER_MARGIN_FDS +
-	    SERVER_METRICS_FDS + workers * WORKER_DESCRIPTORS;
+	    ADMIT_DESCRIPTORS + SERVER_MARGIN_FDS + SERVER_METRICS_FDS +
+	    workers * WORKER_DESCRIPTORS;
 }
 
 void
@@ -706,14 +498,11 @@ server_free(struct server *s)
 	for (unsigned i = 0; i < SERVER_SIGNALS; i++)
 		if (s->signal_evs[i] != NULL)
 			event_free(s->signal_evs[i]);
-	if (s->resume_ev != NULL)
-		event_free(s->resume_ev);
 	if (s->status_ev != NULL)
 		event_free(s->status_ev);
 	if (s->second_ev != NULL)
 		event_free(s->second_ev);
-	if (s->reserve_fd >= 0)
-		close(s->reserve_fd);
+	admit_free(s->admit);
 	if (s->watchdog_ev != NULL)
 		event_free(s->watchdog_ev);
 	if (s->base != NULL)

@@ -1,6 +1,6 @@
 /*
- * server: the main thread — the main loop, accepting and handing each
- * connection to a worker, reload on SIGHUP, drain and stop on
+ * server: the main thread — the main loop (where admit accepts and hands
+ * each connection to a worker), reload on SIGHUP, drain and stop on
  * SIGTERM/SIGINT, and what systemd is told (readiness, status, watchdog).
  * The sockets are listener's, the threads worker's.
  */
