@@ -602,7 +602,8 @@ main(int argc, char **argv)
 		case CALCCTL_OPT_CERT:
 		case CALCCTL_OPT_KEY:
 			if (*optarg == '\0')
-				return calcctl_usage_error("%s: empty file name", argv[optind - 1]);
+				return calcctl_usage_error("--%s: empty file name", ch ==
+				    CALCCTL_OPT_CA ? "ca" : ch == CALCCTL_OPT_CERT ? "cert" : "key");
 			*(ch == CALCCTL_OPT_CA ? &t.tls_config.ca : ch == CALCCTL_OPT_CERT ?
 			    &t.tls_config.cert : &t.tls_config.key) = optarg;
 			break;
@@ -615,7 +616,7 @@ main(int argc, char **argv)
 		case ':':
 			return calcctl_usage_error("option %s needs an argument", argv[optind - 1]);
 		default:
-			if (optopt != 0)
+			if (optopt > 0 && optopt < CALCCTL_OPT_TLS)
 				return calcctl_usage_error("unknown option -%c", optopt);
 			return calcctl_usage_error("unknown option %s", argv[optind - 1]);
 		}

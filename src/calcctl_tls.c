@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,6 +294,28 @@ calcctl_tls_read(struct calcctl_tls *tls, void *buf, size_t len, size_t *got)
 	return calcctl_tls_result(tls, ret, "TLS: ");
 }
 
+/*
+ * After a write the socket refused (reset, broken pipe): a server that
+ * refuses the client certificate after a TLS 1.3 handshake sends its alert
+ * and closes, and the alert may still be waiting to be read.  True, with
+ * the error, if it is.
+ */
+static bool
+calcctl_tls_alert(struct calcctl_tls *tls)
+{
+	uint8_t	buf[256];
+	size_t	got;
+	int	ret;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((ret = SSL_read_ex(tls->ssl, buf, sizeof buf, &got)) == 1 ||
+	    SSL_get_error(tls->ssl, ret) != SSL_ERROR_SSL)
+		return false;
+	(void)calcctl_tls_result(tls, ret, "TLS: ");
+	return true;
+}
+
 enum calcctl_tls_io
 calcctl_tls_write(struct calcctl_tls *tls, const void *data, size_t len, size_t *written)
 {
@@ -305,6 +328,8 @@ calcctl_tls_write(struct calcctl_tls *tls, const void *data, size_t len, size_t 
 	if ((ret = SSL_write_ex(tls->ssl, data, len, written)) == 1)
 		return CALCCTL_TLS_DONE;
 	*written = 0;
+	if (SSL_get_error(tls->ssl, ret) == SSL_ERROR_SYSCALL && calcctl_tls_alert(tls))
+		return CALCCTL_TLS_ERROR;
 	if ((io = calcctl_tls_result(tls, ret, "TLS: ")) == CALCCTL_TLS_CLOSED) {
 		calcctl_tls_set_error(tls->error, sizeof tls->error,
 		    "TLS: the server closed the connection");
