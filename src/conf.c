@@ -434,9 +434,9 @@ conf_set_address(struct conf *conf, const struct conf_key *key, const char *valu
 		return -1;
 	}
 	/* The options of a listen line say how Thrift clients come in: not here. */
-	if (address.proxy) {
-		(void)snprintf(err, errlen, "invalid address '%s': 'proxy' is for listen lines only",
-		    value);
+	if (address.proxy || address.tls) {
+		(void)snprintf(err, errlen, "invalid address '%s': '%s' is for listen lines only",
+		    value, address.proxy ? "proxy" : "tls");
 		return -1;
 	}
 	memcpy((char *)conf + key->offset, &address, sizeof address);

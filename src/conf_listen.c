@@ -2,7 +2,7 @@
  * conf_listen: parsing and formatting listen lines.  Only syntax is
  * checked here (an IPv6 literal must be one, a host name has only the
  * characters host names have, a port is 0..65535, an option is a known
- * word); whether the address exists on this host is found out when the
+ * word: 'proxy', 'tls', in either order); whether the address exists on this host is found out when the
  * listener binds it.
  */
 #include <arpa/inet.h>
@@ -129,12 +129,19 @@ conf_is_word(const char *s, size_t len)
 static const char *
 conf_parse_option(const char *word, size_t len, struct conf_listen *l)
 {
-	if (len != 5 || strncmp(word, "proxy", 5) != 0)
-		return "unknown word after the address (the only option is 'proxy')";
-	if (l->proxy)
-		return "'proxy' given twice";
-	l->proxy = true;
-	return NULL;
+	if (len == 5 && strncmp(word, "proxy", 5) == 0) {
+		if (l->proxy)
+			return "'proxy' given twice";
+		l->proxy = true;
+		return NULL;
+	}
+	if (len == 3 && strncmp(word, "tls", 3) == 0) {
+		if (l->tls)
+			return "'tls' given twice";
+		l->tls = true;
+		return NULL;
+	}
+	return "unknown word after the address (the options are 'proxy' and 'tls')";
 }
 
 /*

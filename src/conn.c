@@ -6,12 +6,9 @@
  * While a peer's unsent replies pass max_output_buffer, calcd stops
  * decoding and reading it, so memory stays bounded whatever it sends.
  *
- * On a "proxy" listener the connection first collects its PROXY header
- * (at most PROXY_V2_MAX_LEN bytes, within message_timeout of the accept)
- * and takes the client's address from it.  At shutdown a connection ends
- * by lingering: input it will not answer is read and dropped after its
- * sending side is shut, because closing a socket with unread input makes
- * the kernel send RST, and a RST destroys replies the peer has not read.
+ * Also here: a connection's start and close, its timeouts (one sweep per
+ * worker) and its events.  Its PROXY header is conn_proxy.c's; how it
+ * ends at a stop, lingering, and shedding are conn_end.c's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,56 +26,17 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
-#include "conn.h"
+#include "conn_private.h"
 #include "log.h"
-#include "proxy.h"
 #include "request.h"
-#include "transport.h"
-
-#define CONN_PEER_LEN	(INET6_ADDRSTRLEN + 8)
-#define CONN_METHOD_LEN	64	/* bytes of a peer's method name in a log line */
-
-/* Where conn_process's input lies. */
-enum conn_input {
-	CONN_INPUT_SCRATCH,	/* the worker's scratch buffer: the bytes of one read */
-	CONN_INPUT_KEPT,	/* the connection's own buffer, c->in */
-};
-
-struct conn {
-	struct conn_loop	*env;
-	struct conn	*prev, *next;
-	int		 fd;
-	struct event	 read_ev;
-	struct event	 write_ev;
-	bool		 reading;	/* read_ev is added */
-	bool		 writing;	/* write_ev is added */
-	bool		 paused;	/* complete input waits for the output to drain */
-	bool		 eof;		/* the peer shut its sending side */
-	bool		 proxy_header;	/* a PROXY header must come before anything else */
-	bool		 finishing;	/* past shutdown_timeout: takes in input_left more bytes */
-	bool		 lingering;	/* sending side shut; input is dropped until EOF */
-	size_t		 input_left;	/* finishing: bytes still to read and answer */
-	uint64_t	 last_active_ms; /* last byte read or written (monotonic) */
-	uint64_t	 message_started_ms; /* when the unfinished message in `in` began */
-	struct transport transport;
-	struct buf	 in;		/* input not yet decoded */
-	size_t		 need;		/* don't decode again until in.len reaches this */
-	struct buf	 out;		/* replies the socket hasn't taken yet */
-	struct sockaddr_storage peer_addr; /* the peer: the socket's, or the PROXY header's source */
-	socklen_t	 peer_addrlen;
-	char		 peer[CONN_PEER_LEN];
-	struct shed_link shed;		/* its place in env->shed */
-};
+#include "tls.h"
 
 static struct log_ratelimit conn_bad_input_rl;
-static struct log_ratelimit conn_error_rl;
-static struct log_ratelimit conn_proxy_rl;
+struct log_ratelimit conn_error_rl;
 
 static void	conn_on_read(evutil_socket_t, short, void *);
 static void	conn_schedule_sweep(struct conn_loop *);
-static int	conn_read(struct conn *, int);
 static void	conn_on_write(evutil_socket_t, short, void *);
-static bool	conn_proxy_overdue(struct conn *, uint64_t now);
 
 void
 conn_format_address(const struct sockaddr *sa, char *out, size_t len)
@@ -157,8 +115,9 @@ conn_now_ms(void)
 /*
  * The timeouts of every connection are checked by one periodic sweep per
  * worker rather than a timer per connection, so serving a call never
- * touches a timer: idle_timeout (nothing read or written) and
- * message_timeout (a message started and not finished).
+ * touches a timer: idle_timeout (nothing read or written),
+ * message_timeout (a message started and not finished) and
+ * tls_handshake_timeout (a TLS handshake begun and not finished).
  */
 static void
 conn_on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -174,6 +133,10 @@ conn_on_sweep(evutil_socket_t fd, short what, void *arg)
 		next = c->next;
 		if (conn_proxy_overdue(c, now))
 			continue;
+		if (c->tls != NULL && c->handshaking) {
+			(void)conn_tls_overdue(c, now);
+			continue;
+		}
 		if (c->in.len > 0 && !c->paused && limits->message_timeout_ms != 0 &&
 		    now - c->message_started_ms >= limits->message_timeout_ms) {
 			log_limited(&conn_bad_input_rl, LOG_LEVEL_WARNING,
@@ -200,12 +163,15 @@ conn_schedule_sweep(struct conn_loop *env)
 	if (env->sweep_ev == NULL)
 		return;
 	event_del(env->sweep_ev);
-	if (limits->idle_timeout_ms == 0 && limits->message_timeout_ms == 0)
+	if (limits->idle_timeout_ms == 0 && limits->message_timeout_ms == 0 && limits->tls == NULL)
 		return;
 	if (limits->idle_timeout_ms != 0 && limits->idle_timeout_ms / 4 < every)
 		every = limits->idle_timeout_ms / 4;
 	if (limits->message_timeout_ms != 0 && limits->message_timeout_ms / 4 < every)
 		every = limits->message_timeout_ms / 4;
+	if (limits->tls != NULL && limits->tls_handshake_timeout_ms != 0 &&
+	    limits->tls_handshake_timeout_ms / 4 < every)
+		every = limits->tls_handshake_timeout_ms / 4;
 	if (every < 10)
 		every = 10;
 	tv.tv_sec = (time_t)(every / 1000);
@@ -219,7 +185,7 @@ conn_schedule_sweep(struct conn_loop *env)
  * table counts it under the client's address from then on.  Logs name
  * c->peer.
  */
-static void
+void
 conn_set_peer(struct conn *c, const struct sockaddr *sa, socklen_t salen, bool tracked)
 {
 	if (salen > sizeof c->peer_addr)
@@ -247,6 +213,7 @@ conn_new(struct conn_loop *env, int fd, const struct sockaddr *sa, socklen_t sal
 	c->env = env;
 	c->fd = fd;
 	c->proxy_header = (flags & CONN_PROXY) != 0;
+	c->tls_after_proxy = c->proxy_header && (flags & CONN_TLS) != 0;
 	conn_set_peer(c, sa, salen, false);
 	/* Replies are whole messages: send them now, not after a delayed ACK. */
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
@@ -275,6 +242,8 @@ conn_new(struct conn_loop *env, int fd, const struct sockaddr *sa, socklen_t sal
 	if (env->metrics != NULL)
 		metrics_add(&env->metrics->accepted, 1);
 	log_debug("%s: connected", c->peer);
+	if ((flags & CONN_TLS) != 0 && !c->proxy_header && conn_tls_start(c, NULL, 0) != 0)
+		return NULL;
 	return c;
 }
 
@@ -288,6 +257,8 @@ conn_close(struct conn *c, enum metrics_close_reason reason)
 
 	event_del(&c->read_ev);
 	event_del(&c->write_ev);
+	if (c->tls != NULL)
+		conn_tls_free(c);
 	close(c->fd);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -357,7 +328,7 @@ conn_loop_set_limits(struct conn_loop *env, const struct conn_limits *limits)
 	conn_schedule_sweep(env);
 }
 
-static void
+void
 conn_set_reading(struct conn *c, bool on)
 {
 	if (on == c->reading)
@@ -369,7 +340,7 @@ conn_set_reading(struct conn *c, bool on)
 	c->reading = on;
 }
 
-static void
+void
 conn_set_writing(struct conn *c, bool on)
 {
 	if (on == c->writing)
@@ -389,6 +360,8 @@ conn_write_some(struct conn *c, const uint8_t *data, size_t len, size_t *written
 	int	err;
 
 	*written = 0;
+	if (c->tls != NULL)
+		return conn_tls_write(c, data, len, written);
 	while (*written < len) {
 		n = send(c->fd, data + *written, len - *written, MSG_NOSIGNAL);
 		if (n > 0) {
@@ -442,17 +415,8 @@ conn_send_replies(struct conn *c)
 	return 0;
 }
 
-/* Will no more input be answered?  The peer shut its side, or a stop is finishing c. */
-static bool
-conn_input_done(const struct conn *c)
-{
-	return c->eof || (c->finishing && c->input_left == 0);
-}
-
-static int	conn_end(struct conn *);
-
 /* Send the replies, then decide whether to read on, wait, or end.  -1 if c is gone. */
-static int
+int
 conn_flush(struct conn *c)
 {
 	if (conn_send_replies(c) != 0)
@@ -462,6 +426,8 @@ conn_flush(struct conn *c)
 	conn_set_writing(c, c->out.len > 0);
 	conn_set_reading(c, !conn_input_done(c) && !c->paused &&
 	    c->out.len < c->env->limits.max_output_buffer);
+	if (c->tls != NULL)
+		conn_tls_kick(c);
 	return 0;
 }
 
@@ -505,7 +471,7 @@ conn_keep_input(struct conn *c, const uint8_t *data, size_t len)
  * Decode and answer the messages in data[0..len), which lies where `input`
  * says, keep what is left over, and flush.  -1 if c is gone.
  */
-static int
+int
 conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t len)
 {
 	struct conn_loop		*env = c->env;
@@ -540,6 +506,10 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 			if (st == PROTO_NEED_MORE)
 				break;
 			if (st != PROTO_OK) {
+				if (c->tls == NULL && tls_detect_hello(data + off, len - off) ==
+				    TLS_HELLO_YES)
+					error = "a TLS handshake on a port without TLS (its listen "
+					    "line does not say 'tls')";
 				conn_fail(c, NULL, METRICS_CLOSE_PROTOCOL_ERROR, error);
 				return -1;
 			}
@@ -594,11 +564,7 @@ conn_on_read(evutil_socket_t fd, short what, void *arg)
 	(void)conn_read(c, fd);
 }
 
-static int	conn_discard(struct conn *);
-static int	conn_proxy_input(struct conn *, const uint8_t *, size_t);
-
-/* One read and what follows from it; -1 if c is gone, 0 if nothing came, 1 if data did. */
-static int
+int
 conn_read(struct conn *c, int fd)
 {
 	struct conn_loop	*env = c->env;
@@ -607,12 +573,20 @@ conn_read(struct conn *c, int fd)
 
 	if (c->lingering)
 		return conn_discard(c) < 0 ? -1 : 0;
+	if (c->tls != NULL && c->handshaking)
+		return conn_tls_handshake(c);
 	if (c->finishing && c->input_left < want) {
 		if (c->input_left == 0)
 			return 0;
 		want = c->input_left;
 	}
-	n = recv(fd, env->scratch, want, 0);
+	if (c->tls == NULL) {
+		n = recv(fd, env->scratch, want, 0);
+	} else if ((n = conn_tls_read(c, env->scratch, want)) == CONN_TLS_FAILED) {
+		conn_close(c, errno == EPROTO ? METRICS_CLOSE_PROTOCOL_ERROR :
+		    conn_io_close_reason(errno));
+		return -1;
+	}
 	if (n > 0) {
 		c->last_active_ms = conn_now_ms();
 		if (c->finishing)
@@ -624,7 +598,7 @@ conn_read(struct conn *c, int fd)
 		int err = errno;
 
 		if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
-			return 0;
+			return c->tls == NULL || !conn_input_done(c) || conn_flush(c) == 0 ? 0 : -1;
 		log_limited(&conn_error_rl, LOG_LEVEL_INFO, "%s: read failed: %s", c->peer,
 		    strerror(err));
 		conn_close(c, conn_io_close_reason(err));
@@ -649,209 +623,6 @@ conn_read(struct conn *c, int fd)
 	return conn_process(c, CONN_INPUT_KEPT, c->in.data, c->in.len) == 0 ? 1 : -1;
 }
 
-/* --- the PROXY protocol header --------------------------------------------- */
-
-/*
- * Collect the PROXY header in c->in; once it is whole, take the client's
- * address from it, drop it and serve what came after it.  One log line
- * for a header that is not one.  -1 if c is gone.
- */
-static int
-conn_proxy_input(struct conn *c, const uint8_t *data, size_t len)
-{
-	struct proxy_result	res;
-	char			via[CONN_PEER_LEN];
-
-	/* The parser turns BAD past PROXY_V2_MAX_LEN; this holds one read more. */
-	c->in.limit = PROXY_V2_MAX_LEN + c->env->scratch_len;
-	if (buf_append(&c->in, data, len) != 0) {
-		log_limited(&conn_error_rl, LOG_LEVEL_ERROR,
-		    "%s: out of memory for a PROXY header, closing", c->peer);
-		conn_close(c, METRICS_CLOSE_ERROR);
-		return -1;
-	}
-	switch (proxy_parse(c->in.data, c->in.len, &res)) {
-	case PROXY_NEED_MORE:
-		return !conn_input_done(c) || conn_flush(c) == 0 ? 1 : -1;
-	case PROXY_BAD:
-		log_limited(&conn_proxy_rl, LOG_LEVEL_WARNING,
-		    "%s: closing connection: bad PROXY protocol header: %s", c->peer, res.error);
-		conn_close(c, METRICS_CLOSE_PROTOCOL_ERROR);
-		return -1;
-	case PROXY_DONE:
-		break;
-	}
-	c->proxy_header = false;
-	buf_consume(&c->in, res.len);
-	if (res.addresses) {
-		(void)snprintf(via, sizeof via, "%s", c->peer);
-		conn_set_peer(c, (const struct sockaddr *)&res.src, res.addr_len, true);
-		log_debug("%s: connected through %s (PROXY v%u)", c->peer, via, res.version);
-	} else {
-		log_debug("%s: PROXY v%u %s header, no client address", c->peer, res.version,
-		    res.command == PROXY_CMD_LOCAL ? "LOCAL" : "PROXY");
-	}
-	if (c->in.len == 0) {
-		buf_shrink(&c->in, 0);
-		return conn_flush(c) == 0 ? 1 : -1;
-	}
-	/* What followed the header starts the first message now. */
-	c->message_started_ms = c->last_active_ms;
-	return conn_process(c, CONN_INPUT_KEPT, c->in.data, c->in.len) == 0 ? 1 : -1;
-}
-
-/* For the sweep: close c if its PROXY header is overdue (message_timeout from the accept). */
-static bool
-conn_proxy_overdue(struct conn *c, uint64_t now)
-{
-	uint64_t limit = c->env->limits.message_timeout_ms;
-
-	if (!c->proxy_header || limit == 0 || now - c->message_started_ms < limit)
-		return false;
-	log_limited(&conn_proxy_rl, LOG_LEVEL_WARNING,
-	    "%s: closing connection: no whole PROXY protocol header within message_timeout "
-	    "(%zu bytes of it arrived)", c->peer, c->in.len);
-	conn_close(c, METRICS_CLOSE_MESSAGE_TIMEOUT);
-	return true;
-}
-
-/* --- the end of a connection: close, or linger ------------------------------ */
-
-/*
- * Read and drop what the peer sends, now that calcd answers no more:
- * closing with it unread would reset the connection.  Closes c at EOF
- * (or a reset: nothing left to protect).  -1 if c is gone.
- */
-static int
-conn_discard(struct conn *c)
-{
-	for (int i = 0; i < 16; i++) {
-		ssize_t n = recv(c->fd, c->env->scratch, c->env->scratch_len, 0);
-
-		if (n > 0)
-			continue;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		log_debug("%s: closed after lingering", c->peer);
-		conn_close(c, METRICS_CLOSE_SHUTDOWN);
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Every reply is sent: shut the sending side (the peer reads EOF after
- * the last reply) and drop input until the peer closes.  -1 if c is gone.
- */
-static int
-conn_linger(struct conn *c)
-{
-	c->lingering = true;
-	c->paused = false;
-	buf_free(&c->in);
-	conn_set_writing(c, false);
-	if (shutdown(c->fd, SHUT_WR) != 0) {
-		log_debug("%s: shutdown: %s", c->peer, strerror(errno));
-		conn_close(c, METRICS_CLOSE_SHUTDOWN);
-		return -1;
-	}
-	conn_set_reading(c, true);
-	return conn_discard(c);
-}
-
-/*
- * Nothing more will be answered and every reply is out: after the peer's
- * EOF nothing is left unread, so close; else linger.  -1 if c is gone.
- */
-static int
-conn_end(struct conn *c)
-{
-	if (c->in.len > 0)
-		log_info("%s: closed with %zu bytes of an unfinished %s", c->peer, c->in.len,
-		    c->proxy_header ? "PROXY header" : "message");
-	if (c->eof) {
-		conn_close(c, METRICS_CLOSE_CLIENT);
-		return -1;
-	}
-	return conn_linger(c);
-}
-
-/* --- admission under pressure: which connection makes room ----------------- */
-
-static enum shed_class
-conn_shed_class(struct shed_link *link, void *arg)
-{
-	const struct conn *c = (const struct conn *)(const void *)
-	    ((const char *)link - offsetof(struct conn, shed));
-
-	(void)arg;
-	if (c->out.len > 0 || c->paused || c->writing)
-		return SHED_BUSY;
-	return c->in.len > 0 ? SHED_PARTIAL : SHED_IDLE;
-}
-
-bool
-conn_shed_one(struct conn_loop *env)
-{
-	struct shed_link	*victim;
-	struct conn		*c;
-	enum shed_class		 class;
-
-	if ((victim = shed_pick(&env->shed, conn_shed_class, NULL, &class)) == NULL)
-		return false;
-	c = (struct conn *)(void *)((char *)victim - offsetof(struct conn, shed));
-	log_debug("%s: closed to admit a new connection (%s, %u from its address here)",
-	    c->peer, class == SHED_IDLE ? "idle" : "partial message", shed_peer_count(victim));
-	shed_note_shed(victim, class);
-	conn_close(c, METRICS_CLOSE_SHED);
-	return true;
-}
-
-void
-conn_refuse(struct conn_loop *env, int fd, const struct sockaddr *sa)
-{
-	close(fd);
-	shed_note_refused(sa);
-	if (env->metrics != NULL) {
-		metrics_add(&env->metrics->accepted, 1);
-		metrics_add(&env->metrics->closed[METRICS_CLOSE_LIMIT], 1);
-	}
-}
-
-void
-conn_drain_all(struct conn_loop *env)
-{
-	env->draining = true;
-}
-
-/* Answer what c has received, by now, then end it (conn_end). */
-static void
-conn_finish(struct conn *c)
-{
-	int queued = 0;
-
-	if (c->finishing || c->lingering)
-		return;
-	c->finishing = true;
-	/* Bytes in the socket now were sent before the end: they get answered. */
-	if (c->eof || ioctl(c->fd, FIONREAD, &queued) != 0 || queued < 0)
-		queued = 0;
-	c->input_left = (size_t)queued;
-	(void)conn_flush(c);
-}
-
-void
-conn_finish_all(struct conn_loop *env)
-{
-	struct conn *c, *next;
-
-	for (c = env->head; c != NULL; c = next) {
-		next = c->next;
-		conn_finish(c);
-	}
-}
 
 static void
 conn_on_write(evutil_socket_t fd, short what, void *arg)
@@ -861,6 +632,8 @@ conn_on_write(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (c->tls != NULL && conn_tls_on_write(c))
+		return;
 	if (conn_write_some(c, c->out.data, c->out.len, &written) != 0) {
 		conn_close(c, conn_io_close_reason(errno));
 		return;

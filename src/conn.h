@@ -23,6 +23,7 @@
 struct event;
 struct event_base;
 struct conn;
+struct tls_slot;
 
 /* The limits a reload may change; copied into each worker's env. */
 struct conn_limits {
@@ -31,6 +32,8 @@ struct conn_limits {
 	uint64_t		idle_timeout_ms;	/* 0: never */
 	uint64_t		message_timeout_ms;	/* 0: never */
 	bool			count_metrics;		/* metrics_listen is set */
+	uint64_t		tls_handshake_timeout_ms; /* from the accept (or PROXY header) */
+	struct tls_slot		*tls;			/* the context TLS handshakes take */
 };
 
 /* A worker loop's connections and what they share: its event base, scratch and reply buffers, limits. */
@@ -67,6 +70,7 @@ void		 conn_loop_set_limits(struct conn_loop *, const struct conn_limits *);
 
 /* How a connection came in: flags for conn_new, from its listener. */
 #define CONN_PROXY	0x1	/* a PROXY protocol header (v1 or v2) must come first */
+#define CONN_TLS	0x2	/* then a TLS handshake, and TLS from there on */
 
 /*
  * How long a connection may take, once shutdown_timeout is over, to send

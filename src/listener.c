@@ -4,7 +4,7 @@
  * or is one of the sockets systemd passed.  On a reload the sockets of
  * lines still in the file stay as they are; new lines are opened before
  * the sockets of lines gone are closed, so calcd never serves less than
- * both files have in common.  A socket takes its line's options (proxy);
+ * both files have in common.  A socket takes its line's options (proxy, tls);
  * a socket from systemd those of the listen line with its very address.
  */
 #include "config.h"
@@ -43,6 +43,7 @@ struct listener {
 	enum listener_state	 state;
 	bool			 from_systemd;
 	bool			 proxy;		/* connections start with a PROXY header */
+	bool			 tls;		/* then a TLS handshake */
 	struct conf_listen	 origin;	/* the line it serves */
 	struct sockaddr_storage	 addr;		/* as bound, to open it again */
 	socklen_t		 addrlen;
@@ -157,6 +158,7 @@ listener_add(struct listener_set *set, int fd, const struct conf_listen *origin)
 	if (origin != NULL) {
 		l->origin = *origin;
 		l->proxy = origin->proxy;
+		l->tls = origin->tls;
 	}
 	l->addrlen = sizeof l->addr;
 	if (getsockname(fd, (struct sockaddr *)&l->addr, &l->addrlen) == 0) {
@@ -180,15 +182,43 @@ listener_watch_one(struct listener_set *set, struct listener *l)
 	return 0;
 }
 
+/* " (from systemd, PROXY protocol, TLS)", or less, or "". */
+static void
+listener_describe_options(const struct listener *l, char *out, size_t len)
+{
+	(void)snprintf(out, len, "%s%s%s%s%s%s%s", l->from_systemd || l->proxy || l->tls ? " (" : "",
+	    l->from_systemd ? "from systemd" : "", l->from_systemd && (l->proxy || l->tls) ? ", " : "",
+	    l->proxy ? "PROXY protocol" : "", l->proxy && l->tls ? ", " : "",
+	    l->tls ? "TLS" : "", l->from_systemd || l->proxy || l->tls ? ")" : "");
+}
+
 static int
 listener_start(struct listener_set *set, struct listener *l)
 {
+	char options[64];
+
 	if (listener_watch_one(set, l) != 0)
 		return -1;
-	log_notice("listening on %s%s", l->name, l->from_systemd ?
-	    (l->proxy ? " (from systemd, PROXY protocol)" : " (from systemd)") :
-	    (l->proxy ? " (PROXY protocol)" : ""));
+	listener_describe_options(l, options, sizeof options);
+	log_notice("listening on %s%s", l->name, options);
 	return 0;
+}
+
+/* A line that stays changes its options: they apply to new connections. */
+static void
+listener_take_options(struct listener *l, bool proxy, bool tls)
+{
+	const char *suffix = l->from_systemd ? " (from systemd)" : "";
+
+	if (proxy != l->proxy)
+		log_notice("%s%s: %s", l->name, suffix, proxy ?
+		    "PROXY protocol headers required from now on" :
+		    "no PROXY protocol header expected from now on");
+	if (tls != l->tls)
+		log_notice("%s%s: %s", l->name, suffix, tls ? "TLS from now on" :
+		    "no TLS from now on (in the clear)");
+	l->proxy = proxy;
+	l->tls = tls;
 }
 
 /* Close the sockets going away that hold addr's port, for a new one; how many. */
@@ -362,15 +392,20 @@ listener_match_passed(struct listener_set *set, const struct conf *conf, bool an
 {
 	for (unsigned i = 0; i < set->count; i++) {
 		struct listener	*l = &set->slots[i];
-		bool		 proxy = false;
+		bool		 proxy = false, tls = false;
 
-		for (unsigned j = 0; j < conf->listen_count && !proxy; j++)
-			proxy = conf->listen[j].proxy && listener_line_matches(&conf->listen[j], l);
-		if (announce && proxy != l->proxy)
-			log_notice("%s (from systemd): %s", l->name, proxy ?
-			    "PROXY protocol headers required from now on" :
-			    "no PROXY protocol header expected from now on");
+		for (unsigned j = 0; j < conf->listen_count; j++) {
+			if ((conf->listen[j].proxy || conf->listen[j].tls) &&
+			    listener_line_matches(&conf->listen[j], l)) {
+				proxy = conf->listen[j].proxy;
+				tls = conf->listen[j].tls;
+				break;
+			}
+		}
+		if (announce)
+			listener_take_options(l, proxy, tls);
 		l->proxy = proxy;
+		l->tls = tls;
 	}
 }
 
@@ -464,12 +499,8 @@ listener_set_update(struct listener_set *set, const struct conf *next)
 				continue;
 			l->state = LISTENER_LIVE;
 			/* The line stays; its options apply to new connections. */
-			if (l->proxy != next->listen[j].proxy)
-				log_notice("%s: %s", l->name, next->listen[j].proxy ?
-				    "PROXY protocol headers required from now on" :
-				    "no PROXY protocol header expected from now on");
+			listener_take_options(l, next->listen[j].proxy, next->listen[j].tls);
 			l->origin = next->listen[j];
-			l->proxy = next->listen[j].proxy;
 		}
 	}
 	for (unsigned i = 0; i < next->listen_count; i++) {
@@ -501,7 +532,8 @@ listener_set_conn_flags(const struct listener_set *set, int fd)
 {
 	for (unsigned i = 0; i < set->count; i++)
 		if (set->slots[i].fd == fd)
-			return set->slots[i].proxy ? CONN_PROXY : 0;
+			return (set->slots[i].proxy ? CONN_PROXY : 0) |
+			    (set->slots[i].tls ? CONN_TLS : 0);
 	return 0;
 }
 

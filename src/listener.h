@@ -36,14 +36,14 @@ void		 listener_set_resume(struct listener_set *);
  * A reload: open the listen lines of next that are new, close the sockets
  * whose line is gone.  A new socket may take the port of one going away.
  * A line that cannot be opened is logged and any socket it would have
- * replaced stays open.  A line that stays takes its new options (proxy)
+ * replaced stays open.  A line that stays takes its new options (proxy, tls)
  * for the connections accepted from then on.  Returns how many lines
  * could not be opened.  Sockets from systemd are kept; only their
  * options follow the lines with their addresses.
  */
 unsigned	 listener_set_update(struct listener_set *, const struct conf *next);
 
-/* The CONN_ flags (conn.h) for connections accepted on socket fd: CONN_PROXY if marked "proxy". */
+/* The CONN_ flags (conn.h) for connections accepted on socket fd: CONN_PROXY, CONN_TLS as marked. */
 unsigned	 listener_set_conn_flags(const struct listener_set *, int fd);
 
 /* "0.0.0.0:9090, [::]:9090" (truncated to len), or "" for none. */

@@ -46,6 +46,7 @@ static struct {
 	struct conf_listen	 listen[CONF_MAX_LISTEN];
 	unsigned		 listen_count;
 	int			 verbose;
+	struct tls_slot		*tls;		/* the TLS context new handshakes take */
 } main_args;
 
 static void
@@ -61,6 +62,7 @@ main_usage(FILE *out)
 	    "  -l, --listen ADDRESS  listen on HOST:PORT, [V6ADDR]:PORT or *:PORT instead\n"
 	    "                        of the configured addresses; may be repeated; as in\n"
 	    "                        the file, 'HOST:PORT proxy' takes PROXY headers\n"
+	    "                        and 'HOST:PORT tls' serves TLS\n"
 	    "  -v, --verbose         log more (info, then debug)\n"
 	    "  -V, --version         print the version and exit\n"
 	    "  -h, --help            print this help and exit\n",
@@ -212,7 +214,57 @@ main_absolute_path(const char *path)
 	return out;
 }
 
-/* SIGHUP: read the file again; every error goes to the log as FILE:LINE. */
+/* Does a listen line in force say tls?  -l lines replace the file's. */
+static bool
+main_tls_required(const struct conf *conf)
+{
+	const struct conf_listen	*lines = main_args.listen_count > 0 ? main_args.listen :
+					    conf->listen;
+	unsigned			 count = main_args.listen_count > 0 ?
+					    main_args.listen_count : conf->listen_count;
+
+	for (unsigned i = 0; i < count; i++)
+		if (lines[i].tls)
+			return true;
+	return false;
+}
+
+/*
+ * Check conf's tls_* settings (path names the file, for FILE:LINE) and,
+ * when it sets tls_certificate, build the context they make into *ctx
+ * (NULL otherwise, or with -t).  Problems go to errors; returns how many.
+ */
+static int
+main_tls_load(const struct conf *conf, const char *path, bool test_only, FILE *errors,
+    struct tls_context **ctx)
+{
+	*ctx = NULL;
+	if (test_only || !tls_conf_enabled(conf))
+		return tls_conf_check(conf, path, main_tls_required(conf), errors);
+	*ctx = tls_conf_context(conf, path, errors);
+	return *ctx == NULL ? 1 : 0;
+}
+
+/* The context now in force, for the log. */
+static void
+main_tls_log(struct tls_context *ctx, const char *when)
+{
+	char text[512];
+
+	if (ctx == NULL)
+		return;
+	tls_context_describe(ctx, text, sizeof text);
+	if (tls_context_expired(ctx))
+		log_warning("TLS%s: %s (served anyway)", when, text);
+	else
+		log_notice("TLS%s: %s", when, text);
+}
+
+/*
+ * SIGHUP: read the file again; every error goes to the log as FILE:LINE.
+ * The TLS certificate and key are read again too: new handshakes take
+ * them (connections open keep theirs); on any error the old stay.
+ */
 static int
 main_reload(void *arg, struct conf *out)
 {
@@ -221,6 +273,7 @@ main_reload(void *arg, struct conf *out)
 	size_t		 len = 0;
 	FILE		*errors;
 	int		 count;
+	struct tls_context *ctx = NULL;
 
 	(void)arg;
 	if ((errors = open_memstream(&text, &len)) == NULL) {
@@ -231,18 +284,23 @@ main_reload(void *arg, struct conf *out)
 	count = conf_load(&next, main_args.reload_path, errors);
 	/* A bad certificate or key fails the reload like a bad line: the old ones stay. */
 	if (count == 0)
-		count = tls_conf_check(&next, main_args.reload_path, false, errors);
+		count = main_tls_load(&next, main_args.reload_path, false, errors, &ctx);
 	if (fclose(errors) != 0 || text == NULL) {
 		free(text);
+		tls_context_unref(ctx);
 		log_error("reload: out of memory");
 		return -1;
 	}
 	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
 		log_error("%s", line);
 	free(text);
-	if (count > 0)
+	if (count > 0) {
+		tls_context_unref(ctx);
 		return -1;
+	}
 	main_apply_args(&next);
+	main_tls_log(ctx, " from now on");
+	tls_slot_set(main_args.tls, ctx);
 	*out = next;
 	return 0;
 }
@@ -358,6 +416,7 @@ main(int argc, char **argv)
 	};
 	struct conf		 conf;
 	struct server		*server;
+	struct tls_context	*tls = NULL;
 	bool			 test_only = false, stderr_until_ready, max_auto;
 	int			 ch, errors, status, ready_fd = -1;
 
@@ -423,7 +482,7 @@ main(int argc, char **argv)
 	errors = conf_load(&conf, main_args.path, stderr);
 	/* The files the tls_* keys name, once every line has parsed. */
 	if (errors == 0)
-		errors = tls_conf_check(&conf, main_args.path, false, stderr);
+		errors = main_tls_load(&conf, main_args.path, test_only, stderr, &tls);
 	if (errors > 0) {
 		fprintf(stderr, "calcd: %s: %d error%s in the configuration%s\n", main_args.path,
 		    errors, errors == 1 ? "" : "s", test_only ? "" : ", not starting");
@@ -432,6 +491,12 @@ main(int argc, char **argv)
 	if (test_only) {
 		fprintf(stderr, "calcd: %s: configuration is valid\n", main_args.path);
 		return MAIN_EXIT_OK;
+	}
+	/* Always a slot: a reload may add TLS. */
+	if ((main_args.tls = tls_slot_new(tls)) == NULL) {
+		tls_context_unref(tls);
+		fprintf(stderr, "calcd: out of memory\n");
+		return MAIN_EXIT_START;
 	}
 	if ((main_args.reload_path = main_absolute_path(main_args.path)) == NULL) {
 		if (errno == ENOMEM) {
@@ -490,9 +555,12 @@ main(int argc, char **argv)
 	}
 	main_report_start(&ready_fd, MAIN_EXIT_OK);
 	log_set_target((enum log_target)conf.log_target);
+	main_tls_log(tls, "");
 	server_set_reload(server, main_reload, NULL);
+	server_set_tls(server, main_args.tls);
 	status = server_run(server);
 	server_free(server);
+	tls_slot_free(main_args.tls);
 	calc_log_free();
 	if (main_args.daemonize && conf.pid_file[0] != '\0')
 		(void)unlink(conf.pid_file);

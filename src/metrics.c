@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "tls.h"
+
+_Static_assert(METRICS_TLS_FAILURES == TLS_FAIL_COUNT, "one counter per enum tls_failure");
 
 /* 1 µs .. 1 s: a call takes microseconds; the top buckets catch stalls. */
 const uint64_t metrics_bucket_ns[METRICS_BUCKETS] = {
@@ -49,6 +52,7 @@ static const char *const metrics_close_names[METRICS_CLOSE_REASONS] = {
 	[METRICS_CLOSE_SHED] = "shed",
 	[METRICS_CLOSE_SHUTDOWN] = "shutdown",
 	[METRICS_CLOSE_ERROR] = "error",
+	[METRICS_CLOSE_TLS_HANDSHAKE] = "tls_handshake",
 };
 
 /* A formatter that remembers the first failure, so callers check once. */
@@ -187,6 +191,16 @@ metrics_format_connections(struct metrics_out *o, const struct metrics_view *v,
 	metrics_header(o, "calcd_bytes_sent_total", "counter",
 	    "Bytes written to client connections.");
 	metrics_printf(o, "calcd_bytes_sent_total %" PRIu64 "\n", metrics_read(&sum->bytes_sent));
+	metrics_header(o, "calcd_tls_handshakes_total", "counter",
+	    "TLS handshakes completed (on listen lines that say tls).");
+	metrics_printf(o, "calcd_tls_handshakes_total %" PRIu64 "\n",
+	    metrics_read(&sum->tls_handshakes));
+	metrics_header(o, "calcd_tls_handshake_failures_total", "counter",
+	    "TLS handshakes that failed, by reason; each closed its connection.");
+	for (unsigned r = TLS_FAIL_NONE + 1; r < METRICS_TLS_FAILURES; r++)
+		metrics_printf(o, "calcd_tls_handshake_failures_total{reason=\"%s\"} %" PRIu64 "\n",
+		    tls_failure_name((enum tls_failure)r),
+		    metrics_read(&sum->tls_handshake_failures[r]));
 	metrics_header(o, "calcd_config_reloads_total", "counter",
 	    "Configuration reloads (SIGHUP), by result.");
 	metrics_printf(o, "calcd_config_reloads_total{result=\"success\"} %" PRIu64 "\n",

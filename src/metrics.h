@@ -48,8 +48,12 @@ enum metrics_close_reason {
 	METRICS_CLOSE_SHED,		/* closed to admit a new connection under pressure */
 	METRICS_CLOSE_SHUTDOWN,		/* still open at shutdown_timeout */
 	METRICS_CLOSE_ERROR,		/* a read or write error, out of memory */
+	METRICS_CLOSE_TLS_HANDSHAKE,	/* its TLS handshake failed or took too long */
 	METRICS_CLOSE_REASONS
 };
+
+/* Why TLS handshakes failed: enum tls_failure's values, labelled by tls_failure_name. */
+#define METRICS_TLS_FAILURES	12
 
 /* Upper bounds of calcd_call_duration_seconds, in nanoseconds (+Inf implied). */
 #define METRICS_BUCKETS		18
@@ -68,6 +72,8 @@ struct metrics_block {
 	metrics_counter	bytes_sent;
 	metrics_counter	reloads_ok;
 	metrics_counter	reloads_failed;
+	metrics_counter	tls_handshakes;		/* completed */
+	metrics_counter	tls_handshake_failures[METRICS_TLS_FAILURES];
 };
 
 extern const uint64_t metrics_bucket_ns[METRICS_BUCKETS];

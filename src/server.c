@@ -90,12 +90,13 @@ struct server {
 	time_t			 fd_logged_at;	/* at most one line a second */
 	unsigned		 fd_unlogged;	/* times since that line */
 	struct event		*second_ev;
+	struct tls_slot		*tls;		/* main.c's; NULL: no TLS */
 };
 
 static struct log_ratelimit server_accept_rl;
 
 static void
-server_conn_limits(const struct conf *conf, struct conn_limits *limits)
+server_conn_limits(const struct server *s, const struct conf *conf, struct conn_limits *limits)
 {
 	memset(limits, 0, sizeof *limits);
 	limits->dispatch.max_message_size = conf->max_message_size;
@@ -104,6 +105,8 @@ server_conn_limits(const struct conf *conf, struct conn_limits *limits)
 	limits->idle_timeout_ms = conf->idle_timeout_ms;
 	limits->message_timeout_ms = conf->message_timeout_ms;
 	limits->count_metrics = conf_metrics_enabled(conf);
+	limits->tls_handshake_timeout_ms = conf->tls_handshake_timeout_ms;
+	limits->tls = s->tls;
 }
 
 /* --- accepting ------------------------------------------------------------ */
@@ -425,7 +428,7 @@ server_apply(struct server *s, struct conf *next)
 		next->metrics_listen = s->conf.metrics_listen;
 		failed++;
 	}
-	server_conn_limits(next, &limits);
+	server_conn_limits(s, next, &limits);
 	worker_pool_set_limits(s->workers, &limits);
 	s->conf = *next;
 	return failed;
@@ -519,7 +522,7 @@ server_start_workers(struct server *s)
 		tick.tv_sec = 0;
 		tick.tv_usec = (suseconds_t)(s->watchdog_usec / 2);
 	}
-	server_conn_limits(&s->conf, &limits);
+	server_conn_limits(s, &s->conf, &limits);
 	s->workers = worker_pool_start(s->conf.workers, &limits, &tick, &s->connections);
 	return s->workers != NULL ? 0 : -1;
 }
@@ -670,6 +673,12 @@ server_set_reload(struct server *s, server_reload_fn reload, void *arg)
 {
 	s->reload = reload;
 	s->reload_arg = arg;
+}
+
+void
+server_set_tls(struct server *s, struct tls_slot *tls)
+{
+	s->tls = tls;
 }
 
 int

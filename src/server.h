@@ -23,6 +23,9 @@ typedef int (*server_reload_fn)(void *arg, struct conf *out);
  */
 struct server	*server_open(const struct conf *);
 void		 server_set_reload(struct server *, server_reload_fn, void *arg);
+struct tls_slot;
+/* Where connections on tls listeners take their TLS context (the caller's; outlives s). */
+void		 server_set_tls(struct server *, struct tls_slot *);
 /* Run until SIGTERM/SIGINT; 0 on a clean shutdown. */
 int		 server_run(struct server *);
 void		 server_free(struct server *);

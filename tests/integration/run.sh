@@ -155,7 +155,7 @@ else
 	unittests \
 		test_cli test_config test_reload test_seed test_protocols test_header test_errors \
 		test_calcctl test_calcctl_tls test_metrics \
-		test_robustness test_proxy test_drain \
+		test_robustness test_proxy test_tls test_drain \
 		test_hostile test_overload test_soak
 fi
 grep -h " \.\.\. skipped " "$CALCD_WORK"/unittest-*.out 2>/dev/null | sed 's/^/integration: skipped: /' || true

@@ -297,8 +297,8 @@ class ProxyConfigTest(unittest.TestCase):
         r = run_calcd(["-t", "-c", limits_conf("proxy-bad", workers=1), "-l",
                        "127.0.0.1:0 prox"])
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn("-l 127.0.0.1:0 prox: unknown word after the address (the only option "
-                      "is 'proxy')", r.stderr)
+        self.assertIn("-l 127.0.0.1:0 prox: unknown word after the address (the options "
+                      "are 'proxy' and 'tls')", r.stderr)
 
     @unittest.skipUnless(WITH_SYSTEMD, "calcd was built --without-systemd")
     def test_socket_from_systemd_takes_the_flag_of_its_listen_line(self):

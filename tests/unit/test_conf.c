@@ -982,11 +982,11 @@ START_TEST(test_parse_listen_proxy)
 	} bad[] = {
 		{ "10.0.0.5:9091 proxy proxy", "'proxy' given twice" },
 		{ "10.0.0.5:9091 PROXY",
-		  "unknown word after the address (the only option is 'proxy')" },
+		  "unknown word after the address (the options are 'proxy' and 'tls')" },
 		{ "10.0.0.5:9091 proxi",
-		  "unknown word after the address (the only option is 'proxy')" },
+		  "unknown word after the address (the options are 'proxy' and 'tls')" },
 		{ "10.0.0.5:9091 send proxy",
-		  "unknown word after the address (the only option is 'proxy')" },
+		  "unknown word after the address (the options are 'proxy' and 'tls')" },
 		/* The address is still checked as ever: no word hides a bad one. */
 		{ "proxy", "missing ':PORT'" },
 		{ "10.0.0.5 proxy", "missing ':PORT'" },
@@ -1041,7 +1041,7 @@ START_TEST(test_parse_listen_proxy)
 	load(&f, "listen = 127.0.0.1:7000 proxi\n");
 	ck_assert_int_eq(f.n, 1);
 	ck_assert_str_eq(f.errs, "calcd.conf:1: listen: invalid address '127.0.0.1:7000 proxi': "
-	    "unknown word after the address (the only option is 'proxy')\n");
+	    "unknown word after the address (the options are 'proxy' and 'tls')\n");
 	free(f.errs);
 	/* The default listens without it. */
 	conf_defaults(&f.conf);
@@ -1051,6 +1051,81 @@ START_TEST(test_parse_listen_proxy)
 	ck_assert_int_eq(f.n, 1);
 	ck_assert_str_eq(f.errs, "calcd.conf:1: metrics_listen: invalid address "
 	    "'127.0.0.1:9100 proxy': 'proxy' is for listen lines only\n");
+	free(f.errs);
+}
+END_TEST
+
+START_TEST(test_parse_listen_tls)
+{
+	static const struct {
+		const char	*text, *port;
+		bool		 proxy, tls;
+	} good[] = {
+		{ "127.0.0.1:9443 tls", "9443", false, true },
+		{ "127.0.0.1:9443 proxy tls", "9443", true, true },
+		{ "127.0.0.1:9443 tls proxy", "9443", true, true },
+		{ "127.0.0.1:9443\ttls  \tproxy ", "9443", true, true },
+		{ "127.0.0.1:9443 proxy", "9443", true, false },
+		{ "127.0.0.1:9443", "9443", false, false },
+	};
+	static const struct {
+		const char	*text, *why;
+	} bad[] = {
+		{ "127.0.0.1:9443 tls tls", "'tls' given twice" },
+		{ "127.0.0.1:9443 tls proxy tls", "'tls' given twice" },
+		{ "127.0.0.1:9443 proxy tls proxy", "'proxy' given twice" },
+		{ "127.0.0.1:9443 TLS",
+		  "unknown word after the address (the options are 'proxy' and 'tls')" },
+		{ "127.0.0.1:9443 ssl",
+		  "unknown word after the address (the options are 'proxy' and 'tls')" },
+		{ "127.0.0.1:9443 tls1", "port is not a decimal number" },
+		{ "tls", "missing ':PORT'" },
+	};
+	struct conf_listen	l, before;
+	char			buf[CONF_LISTEN_LEN + 16];
+	struct loaded		f;
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		const char *why;
+
+		memset(&l, 'z', sizeof l);
+		why = conf_parse_listen(good[i].text, &l);
+		ck_assert_msg(why == NULL, "'%s': %s", good[i].text, why);
+		ck_assert_str_eq(l.host, "127.0.0.1");
+		ck_assert_str_eq(l.port, good[i].port);
+		ck_assert_msg(l.proxy == good[i].proxy, "'%s': proxy %d", good[i].text, l.proxy);
+		ck_assert_msg(l.tls == good[i].tls, "'%s': tls %d", good[i].text, l.tls);
+		conf_format_listen(&l, buf, sizeof buf);
+		ck_assert_str_eq(buf, "127.0.0.1:9443");
+	}
+	memset(&before, 'z', sizeof before);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const char *why;
+
+		l = before;
+		why = conf_parse_listen(bad[i].text, &l);
+		ck_assert_msg(why != NULL, "'%s' accepted", bad[i].text);
+		ck_assert_str_eq(why, bad[i].why);
+		ck_assert(memcmp(&l, &before, sizeof l) == 0);
+	}
+	/* In the file, per line. */
+	load(&f, "listen = 127.0.0.1:7000 tls\n"
+	    "listen = 127.0.0.1:7001 tls proxy\n"
+	    "listen = 127.0.0.1:7002\n");
+	ck_assert_int_eq(f.n, 0);
+	ck_assert_uint_eq(f.conf.listen_count, 3);
+	ck_assert(f.conf.listen[0].tls && !f.conf.listen[0].proxy);
+	ck_assert(f.conf.listen[1].tls && f.conf.listen[1].proxy);
+	ck_assert(!f.conf.listen[2].tls && !f.conf.listen[2].proxy);
+	free(f.errs);
+	/* The default listens in the clear. */
+	conf_defaults(&f.conf);
+	ck_assert(!f.conf.listen[0].tls);
+	/* metrics_listen is plain HTTP: no tls word. */
+	load(&f, "metrics_listen = 127.0.0.1:9100 tls\n");
+	ck_assert_int_eq(f.n, 1);
+	ck_assert_str_eq(f.errs, "calcd.conf:1: metrics_listen: invalid address "
+	    "'127.0.0.1:9100 tls': 'tls' is for listen lines only\n");
 	free(f.errs);
 }
 END_TEST
@@ -1328,6 +1403,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_parse_listen_good);
 	tcase_add_test(tc, test_parse_listen_bad);
 	tcase_add_test(tc, test_parse_listen_proxy);
+	tcase_add_test(tc, test_parse_listen_tls);
 	tcase_add_test(tc, test_format_listen_truncates);
 	tcase_add_test(tc, test_long_lines);
 	tcase_add_test(tc, test_nul_byte);
