@@ -295,10 +295,10 @@ calcctl_tls_read(struct calcctl_tls *tls, void *buf, size_t len, size_t *got)
 }
 
 /*
- * After a write the socket refused (reset, broken pipe): a server that
- * refuses the client certificate after a TLS 1.3 handshake sends its alert
- * and closes, and the alert may still be waiting to be read.  True, with
- * the error, if it is.
+ * After a write (data or close_notify) the socket refused (reset, broken
+ * pipe): a server that refuses the client certificate after a TLS 1.3
+ * handshake sends its alert and closes, and the alert may still be waiting
+ * to be read.  True, with the error, if it is.
  */
 static bool
 calcctl_tls_alert(struct calcctl_tls *tls)
@@ -348,6 +348,8 @@ calcctl_tls_shutdown(struct calcctl_tls *tls)
 	/* 0: close_notify sent, the server's not yet seen; 1: both.  Either will do. */
 	if ((ret = SSL_shutdown(tls->ssl)) >= 0)
 		return CALCCTL_TLS_DONE;
+	if (SSL_get_error(tls->ssl, ret) == SSL_ERROR_SYSCALL && calcctl_tls_alert(tls))
+		return CALCCTL_TLS_ERROR;
 	return calcctl_tls_result(tls, ret, "TLS: ");
 }
 
