@@ -303,15 +303,20 @@ calcctl_tls_read(struct calcctl_tls *tls, void *buf, size_t len, size_t *got)
 static bool
 calcctl_tls_alert(struct calcctl_tls *tls)
 {
-	uint8_t	buf[256];
-	size_t	got;
-	int	ret;
+	const char	*reason;
+	uint8_t		 buf[256];
+	size_t		 got;
+	int		 ret;
 
 	ERR_clear_error();
 	errno = 0;
 	if ((ret = SSL_read_ex(tls->ssl, buf, sizeof buf, &got)) == 1 ||
-	    SSL_get_error(tls->ssl, ret) != SSL_ERROR_SSL)
+	    SSL_get_error(tls->ssl, ret) != SSL_ERROR_SSL ||
+	    (reason = ERR_reason_error_string(ERR_peek_error())) == NULL ||
+	    strstr(reason, "alert") == NULL) {
+		ERR_clear_error();
 		return false;
+	}
 	(void)calcctl_tls_result(tls, ret, "TLS: ");
 	return true;
 }
