@@ -73,7 +73,7 @@ calcctl_tls_readable(const char *option, const char *path, char *error, size_t l
 		calcctl_tls_set_error(error, len, "%s %s: %s", option, path, strerror(errno));
 		return false;
 	}
-	fclose(f);
+	(void)fclose(f);	/* opened for reading only: nothing to lose */
 	return true;
 }
 
