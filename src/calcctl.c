@@ -25,6 +25,7 @@
 #include "calcctl_net.h"
 #include "calcctl_rpc.h"
 #include "calcctl_stats.h"
+#include "calcctl_tls.h"
 
 #define CALCCTL_EXIT_OK		0
 #define CALCCTL_EXIT_SERVER	1
@@ -39,6 +40,9 @@
 #define CALCCTL_MAX_CALL	65536		/* bytes of the encoded call */
 #define CALCCTL_STATS_DEFAULT_PORT 9100		/* the metrics_listen example in calcd.conf */
 #define CALCCTL_NAME_LEN	256		/* "SERVICE:method" */
+
+/* The long options without a letter. */
+enum { CALCCTL_OPT_TLS = 256, CALCCTL_OPT_CA, CALCCTL_OPT_CERT, CALCCTL_OPT_KEY };
 
 /* How a command's argument is given on the command line. */
 enum calcctl_arg {
@@ -67,6 +71,9 @@ struct calcctl_target {
 	char		 where[300];	/* "host:port" for messages */
 	double		 timeout;	/* seconds */
 	bool		 verbose;
+	bool		 tls;		/* --tls */
+	struct calcctl_tls_config tls_config;	/* --ca, --cert, --key */
+	struct calcctl_tls *tls_client;	/* made from them before connecting */
 };
 
 static const struct {
@@ -137,7 +144,7 @@ static const struct calcctl_command calcctl_commands[] = {
 static const char calcctl_synopsis[] =
     "usage: calcctl [-H HOST] [-p PORT] [-t buffered|framed|header]\n"
     "               [-P binary|compact] [-s SERVICE] [-T TIMEOUT] [-v] [-h] [-V]\n"
-    "               [--] COMMAND [ARGS]\n";
+    "               [--tls [--ca FILE] [--cert FILE [--key FILE]]] [--] COMMAND [ARGS]\n";
 
 static void
 calcctl_usage(FILE *out)
@@ -154,7 +161,8 @@ calcctl_usage(FILE *out)
 	    "  zip                           send the oneway call zip; print nothing\n"
 	    "  stats [--watch]               calls/s, errors, latency and connections from\n"
 	    "                                calcd's metrics endpoint (metrics_listen; -p\n"
-	    "                                defaults to 9100 here); --watch: every second\n"
+	    "                                defaults to 9100 here, plain HTTP: no --tls);\n"
+	    "                                --watch: every second\n"
 	    "options:\n"
 	    "  -H, --host HOST          server name or address (default localhost)\n"
 	    "  -p, --port PORT          server port (default 9090)\n"
@@ -163,6 +171,11 @@ calcctl_usage(FILE *out)
 	    "                           protocol id the THeader frame names\n"
 	    "  -s, --service SERVICE    call SERVICE:method, as TMultiplexedProtocol does\n"
 	    "  -T, --timeout SECONDS    give up after this long (default 5; 0.5 is allowed)\n"
+	    "      --tls                call over TLS; the server's certificate must verify\n"
+	    "                           and name HOST (as a DNS name or an IP address)\n"
+	    "      --ca FILE            trust FILE's CA certificates (PEM), not the system's\n"
+	    "      --cert FILE          present this client certificate (PEM; mutual TLS)\n"
+	    "      --key FILE           its unencrypted key (PEM; default: in --cert's file)\n"
 	    "  -v, --verbose            show the addresses tried and the bytes sent and\n"
 	    "                           received, in hex, on stderr\n"
 	    "  -h, --help               print this help and exit\n"
@@ -410,6 +423,7 @@ calcctl_run(const struct calcctl_target *t, const struct calcctl_command *cmd,
 	/* Milliseconds, rounded up: -T 0.0001 still waits a little. */
 	calcctl_net_init(&net, t->host, t->port, (int64_t)(t->timeout * 1000 + 0.999),
 	    t->verbose);
+	net.tls = t->tls_client;
 	buf_init(&out, CALCCTL_MAX_CALL);
 	buf_init(&in, CALCCTL_RPC_MAX_REPLY + 4);
 	if (calcctl_rpc_encode(call, &out) != 0) {
@@ -497,6 +511,10 @@ main(int argc, char **argv)
 		{ "service",	required_argument, NULL, 's' },
 		{ "timeout",	required_argument, NULL, 'T' },
 		{ "verbose",	no_argument,	   NULL, 'v' },
+		{ "tls",	no_argument,	   NULL, CALCCTL_OPT_TLS },
+		{ "ca",		required_argument, NULL, CALCCTL_OPT_CA },
+		{ "cert",	required_argument, NULL, CALCCTL_OPT_CERT },
+		{ "key",	required_argument, NULL, CALCCTL_OPT_KEY },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ "version",	no_argument,	   NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -505,6 +523,7 @@ main(int argc, char **argv)
 	struct calcctl_target		 t;
 	struct calcctl_call		 call;
 	char				 name[CALCCTL_NAME_LEN], host[CALCCTL_NAME_LEN];
+	char				 tls_error[CALCCTL_TLS_ERROR_LEN];
 	const char			*service = NULL;
 	long				 port = CALCCTL_DEFAULT_PORT, v;
 	size_t				 len;
@@ -576,6 +595,18 @@ main(int argc, char **argv)
 		case 'v':
 			t.verbose = true;
 			break;
+		case CALCCTL_OPT_TLS:
+			t.tls = true;
+			break;
+		case CALCCTL_OPT_CA:
+		case CALCCTL_OPT_CERT:
+		case CALCCTL_OPT_KEY:
+			if (*optarg == '\0')
+				return calcctl_usage_error("--%s: empty file name", ch ==
+				    CALCCTL_OPT_CA ? "ca" : ch == CALCCTL_OPT_CERT ? "cert" : "key");
+			*(ch == CALCCTL_OPT_CA ? &t.tls_config.ca : ch == CALCCTL_OPT_CERT ?
+			    &t.tls_config.cert : &t.tls_config.key) = optarg;
+			break;
 		case 'h':
 			calcctl_usage(stdout);
 			return CALCCTL_EXIT_OK;
@@ -585,13 +616,19 @@ main(int argc, char **argv)
 		case ':':
 			return calcctl_usage_error("option %s needs an argument", argv[optind - 1]);
 		default:
-			if (optopt != 0)
+			if (optopt > 0 && optopt < CALCCTL_OPT_TLS)
 				return calcctl_usage_error("unknown option -%c", optopt);
 			return calcctl_usage_error("unknown option %s", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
 		return calcctl_usage_error("no command given");
+	if (!t.tls && (t.tls_config.ca || t.tls_config.cert || t.tls_config.key))
+		return calcctl_usage_error("--ca, --cert and --key need --tls");
+	if (t.tls_config.key != NULL && t.tls_config.cert == NULL)
+		return calcctl_usage_error("--key needs --cert");
+	if (t.tls && strcmp(argv[optind], "stats") == 0)
+		return calcctl_usage_error("stats: the metrics endpoint is plain HTTP: no --tls");
 	if (strcmp(argv[optind], "stats") == 0)
 		return calcctl_stats_main(&t, port_given ? port : CALCCTL_STATS_DEFAULT_PORT,
 		    argc - optind - 1, argv + optind + 1);
@@ -644,7 +681,13 @@ main(int argc, char **argv)
 	call.throws = cmd->throws;
 	call.write_args = cmd->write_args;
 
+	if (t.tls && (t.tls_client = calcctl_tls_new(&t.tls_config, t.host, tls_error,
+	    sizeof tls_error)) == NULL) {
+		fprintf(stderr, "calcctl: %s\n", tls_error);
+		return CALCCTL_EXIT_FAILURE;
+	}
 	status = calcctl_run(&t, cmd, &call);
+	calcctl_tls_free(t.tls_client);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "calcctl: standard output: %s\n", strerror(errno));
 		return CALCCTL_EXIT_FAILURE;

@@ -1,7 +1,7 @@
 /*
  * calcctl_net: calcctl's connection (see calcctl_net.h).  The socket is
  * non-blocking and every wait is a poll() bounded by the one deadline the
- * whole call has.
+ * whole call has, TLS handshakes, reads and writes included.
  */
 #include "config.h"
 
@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "calcctl_net.h"
+#include "calcctl_tls.h"
 
 #define CALCCTL_NET_READ_SIZE	65536
 
@@ -128,6 +129,43 @@ calcctl_net_try(struct calcctl_net *n, const struct addrinfo *ai)
 	return err;
 }
 
+/* Wait as a TLS step asks: 1 when ready, else -1 with n->error ("timed out ... WHILE"). */
+static int
+calcctl_net_tls_wait(struct calcctl_net *n, enum calcctl_tls_io io, const char *during)
+{
+	int rc = calcctl_net_wait(n, io == CALCCTL_TLS_WANT_WRITE ? POLLOUT : POLLIN);
+
+	if (rc == 0)
+		return calcctl_net_fail(n, true, "timed out after %g s%s%s",
+		    (double)n->timeout / 1000.0, *during != '\0' ? " " : "", during);
+	if (rc < 0)
+		return calcctl_net_fail(n, false, "poll: %s", strerror(errno));
+	return 1;
+}
+
+/* The TLS handshake on n->fd, connected: 0, or -1 with n->error. */
+static int
+calcctl_net_handshake(struct calcctl_net *n)
+{
+	enum calcctl_tls_io	io;
+	char			text[256];
+
+	if (calcctl_tls_attach(n->tls, n->fd) != 0)
+		return calcctl_net_fail(n, false, "%s", calcctl_tls_error(n->tls));
+	while ((io = calcctl_tls_handshake(n->tls)) != CALCCTL_TLS_DONE) {
+		if (io == CALCCTL_TLS_ERROR)
+			return calcctl_net_fail(n, false, "TLS handshake failed: %s",
+			    calcctl_tls_error(n->tls));
+		if (calcctl_net_tls_wait(n, io, "in the TLS handshake") < 0)
+			return -1;
+	}
+	if (n->verbose) {
+		calcctl_tls_describe(n->tls, text, sizeof text);
+		fprintf(stderr, "calcctl: TLS: %s\n", text);
+	}
+	return 0;
+}
+
 int
 calcctl_net_connect(struct calcctl_net *n)
 {
@@ -154,7 +192,7 @@ calcctl_net_connect(struct calcctl_net *n)
 			if (n->verbose)
 				fprintf(stderr, "calcctl: connected to %s port %s\n", addr, n->port);
 			freeaddrinfo(res);
-			return 0;
+			return n->tls != NULL ? calcctl_net_handshake(n) : 0;
 		}
 		if (n->verbose)
 			fprintf(stderr, "calcctl: %s port %s: %s\n", addr, n->port, strerror(err));
@@ -176,6 +214,26 @@ calcctl_net_connect(struct calcctl_net *n)
 	    count, tried);
 }
 
+static int
+calcctl_net_tls_send(struct calcctl_net *n, const uint8_t *p, size_t len)
+{
+	enum calcctl_tls_io	io;
+	size_t			w;
+
+	while (len > 0) {
+		if ((io = calcctl_tls_write(n->tls, p, len, &w)) == CALCCTL_TLS_DONE) {
+			p += w;
+			len -= w;
+		} else if (io == CALCCTL_TLS_ERROR) {
+			return calcctl_net_fail(n, false, "cannot send the call: %s",
+			    calcctl_tls_error(n->tls));
+		} else if (calcctl_net_tls_wait(n, io, "sending the call") < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 calcctl_net_send(struct calcctl_net *n, const void *data, size_t len)
 {
@@ -183,6 +241,8 @@ calcctl_net_send(struct calcctl_net *n, const void *data, size_t len)
 	ssize_t		 w;
 	int		 rc;
 
+	if (n->tls != NULL)
+		return calcctl_net_tls_send(n, p, len);
 	while (len > 0) {
 		if ((w = send(n->fd, p, len, MSG_NOSIGNAL)) >= 0) {
 			p += w;
@@ -206,9 +266,39 @@ calcctl_net_send(struct calcctl_net *n, const void *data, size_t len)
 int
 calcctl_net_shutdown(struct calcctl_net *n)
 {
+	enum calcctl_tls_io io;
+
+	while (n->tls != NULL && (io = calcctl_tls_shutdown(n->tls)) != CALCCTL_TLS_DONE) {
+		if (io == CALCCTL_TLS_ERROR || io == CALCCTL_TLS_CLOSED)
+			return calcctl_net_fail(n, false, "cannot close: %s",
+			    calcctl_tls_error(n->tls));
+		if (calcctl_net_tls_wait(n, io, "sending the TLS close_notify") < 0)
+			return -1;
+	}
 	if (shutdown(n->fd, SHUT_WR) != 0)
 		return calcctl_net_fail(n, false, "shutdown: %s", strerror(errno));
 	return 0;
+}
+
+static ssize_t
+calcctl_net_tls_recv(struct calcctl_net *n, struct buf *in, size_t room)
+{
+	enum calcctl_tls_io	io;
+	size_t			got;
+
+	for (;;) {
+		io = calcctl_tls_read(n->tls, in->data + in->len, room, &got);
+		if (io == CALCCTL_TLS_DONE) {
+			in->len += got;
+			return (ssize_t)got;
+		}
+		if (io == CALCCTL_TLS_CLOSED)
+			return 0;
+		if (io == CALCCTL_TLS_ERROR)
+			return calcctl_net_fail(n, false, "%s", calcctl_tls_error(n->tls));
+		if (calcctl_net_tls_wait(n, io, "") < 0)
+			return -1;
+	}
 }
 
 ssize_t
@@ -225,6 +315,8 @@ calcctl_net_recv(struct calcctl_net *n, struct buf *in)
 		room = CALCCTL_NET_READ_SIZE;
 	if (buf_reserve(in, room) != 0)
 		return calcctl_net_fail(n, false, "out of memory");
+	if (n->tls != NULL)
+		return calcctl_net_tls_recv(n, in, room);
 	for (;;) {
 		if ((r = recv(n->fd, in->data + in->len, room, 0)) >= 0) {
 			in->len += (size_t)r;

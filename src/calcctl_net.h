@@ -1,7 +1,8 @@
 /*
  * calcctl_net: calcctl's one TCP connection under a deadline — resolving,
- * connecting to each address in turn, sending, receiving with poll() —
- * and the hex dumps of -v.  Knows nothing of Thrift.
+ * connecting to each address in turn, sending, receiving with poll(),
+ * over TLS when given a calcctl_tls client — and the hex dumps of -v.
+ * Knows nothing of Thrift.
  */
 #ifndef CALCD_CALCCTL_NET_H
 #define CALCD_CALCCTL_NET_H
@@ -16,6 +17,8 @@
 
 #define CALCCTL_NET_ERROR_LEN	512
 
+struct calcctl_tls;
+
 struct calcctl_net {
 	const char	*host;
 	const char	*port;
@@ -23,6 +26,7 @@ struct calcctl_net {
 	int64_t		 deadline;	/* CLOCK_MONOTONIC, in milliseconds */
 	bool		 verbose;
 	int		 fd;
+	struct calcctl_tls *tls;	/* NULL: plain TCP; else the caller's, used once connected */
 	bool		 timed_out;	/* the last failure was the deadline */
 	char		 error[CALCCTL_NET_ERROR_LEN];	/* why the last call failed */
 };
@@ -33,10 +37,14 @@ int64_t	calcctl_net_now(void);
 /* Set up n for host and port with timeout_ms for everything that follows. */
 void	calcctl_net_init(struct calcctl_net *, const char *host, const char *port,
 	    int64_t timeout_ms, bool verbose);
-/* Connect to the first of host's addresses that answers; -1 with n->error. */
+/*
+ * Connect to the first of host's addresses that answers, then, with
+ * n->tls set, make the TLS handshake on that connection; -1 with n->error
+ * ("TLS handshake failed: ...").
+ */
 int	calcctl_net_connect(struct calcctl_net *);
 int	calcctl_net_send(struct calcctl_net *, const void *, size_t);
-/* Stop sending: the peer sees end of file. */
+/* Stop sending: the peer sees end of file (after a TLS close_notify). */
 int	calcctl_net_shutdown(struct calcctl_net *);
 /*
  * Append what arrives to in: the number of bytes read, 0 at end of file,

@@ -161,7 +161,7 @@ if [ $# -gt 0 ]; then
 else
 	unittests \
 		test_cli test_config test_reload test_seed test_protocols test_header test_errors \
-		test_calcctl test_metrics \
+		test_calcctl test_calcctl_tls test_metrics \
 		test_robustness test_proxy test_tls test_drain \
 		test_hostile test_overload test_soak
 fi

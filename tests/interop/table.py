@@ -1,10 +1,13 @@
 """The interop matrix's compatibility table (docs/COMPATIBILITY.md).
 
-  table.py render RESULTS.tsv NOTES.tsv COMPILER_VERSION > COMPATIBILITY.md
+  table.py render RESULTS.tsv NOTES.tsv COMPILER_VERSION [TLS_FRONT] > COMPATIBILITY.md
   table.py compare [--ignore-not-installed] GENERATED.md COMMITTED.md
 
 render writes the Markdown tables from the cells run.sh recorded (plain rows
-first, then the multiplexed ones: mode multiplexed or unknown-service); compare
+first, then the multiplexed ones: mode multiplexed or unknown-service, then
+the TLS ones: mode tls, and the certificate cells: mode tls-cert, whose
+transport column holds the kind of cell); TLS_FRONT (calcd, the default, or
+haproxy) says who served TLS, and the table says so; compare
 exits 0 when the two files say the same (with --ignore-not-installed, rows
 whose library was not installed in this run, and the totals, are left out of
 the comparison), else prints a unified diff and exits 1.  Only what a run
@@ -18,8 +21,9 @@ import sys
 
 TRANSPORTS = ("buffered", "framed", "header")
 PROTOCOLS = ("binary", "compact")
+CERT_KINDS = ("distrust", "mtls", "no-cert", "other-ca", "revoked")
 SHOW = {"pass": "pass", "FAIL": "**FAIL**", "library bug": "library bug", "n/a": "n/a",
-        "not installed": "not installed"}
+        "not installed": "not installed", "refused": "refused"}
 TOTALS = "Totals"
 
 HEAD = """\
@@ -77,6 +81,39 @@ same connection must be answered right.
 
 """
 
+TLS_HEAD = """\
+## TLS
+
+The same calls over TLS, through each library's TLS client: the plain client with its
+socket made the library's TLS socket, verifying calcd's certificate against the test CA
+(`tests/tls/make-certs.sh`: an ECDSA P-256 server certificate for 127.0.0.1, ::1 and
+localhost, signed by an intermediate CA), one connection per cell.
+
+{front}
+
+"""
+
+FRONTS = {
+    "calcd": "calcd serves TLS itself: `listen = 127.0.0.1:PORT tls` with `tls_certificate` "
+             "and `tls_key`, beside its plain listener.",
+    "haproxy": "**Measured with HAProxy terminating TLS in front of a plain calcd "
+               "(`CALCD_TLS_FRONT=haproxy`), not with calcd's own TLS listener.**",
+}
+
+CERT_HEAD = """\
+### Client certificates
+
+Once per library, over the buffered transport and the first protocol of its TLS row.
+**mtls**: the client presents a certificate the test CA signed to a calcd that requires
+one (`tls_client_ca`, `tls_client_crl`): every answer must be right. The others must be
+refused, and are **refused** when the client fails without an answer: **distrust**, the
+client trusts another CA than the one that signed calcd's certificate; **no-cert**, it
+presents no certificate to that calcd; **other-ca**, it presents one from a CA calcd does
+not trust; **revoked**, one that calcd's CRL lists. A refusal is measured from the client's
+side: it gets no answer.
+
+"""
+
 OTHERS = """\
 ## Languages without a row
 
@@ -98,29 +135,36 @@ def library_label(row):
     return row["library"] + (" (%s)" % row["variant"] if row["variant"] else "")
 
 
-def table(rows, totals):
-    """The Markdown table of rows, and its totals line."""
-    cols = ["%s %s" % (t, p) for t in TRANSPORTS for p in PROTOCOLS]
+def table(rows, totals, kinds=False):
+    """The Markdown table of rows, and its totals line; kinds: the columns
+    are CERT_KINDS (the cells' transport column), not transport x protocol."""
+    if kinds:
+        keys = CERT_KINDS
+        cols = list(CERT_KINDS)
+    else:
+        keys = [(t, p) for t in TRANSPORTS for p in PROTOCOLS]
+        cols = ["%s %s" % k for k in keys]
     out = ["| language | library | version | " + " | ".join(cols) + " |\n",
            "|---|---|---|" + "---|" * len(cols) + "\n"]
     count = {}
     for r in rows:
         m = r["meta"]
-        statuses = [r["cells"].get((t, p), "n/a") for t in TRANSPORTS for p in PROTOCOLS]
+        statuses = [r["cells"].get(k, "n/a") for k in keys]
         for s in statuses:
             count[s] = count.get(s, 0) + 1
         installed = "not installed" not in statuses
         version = r["version"] if installed and r["version"] else "not installed"
         out.append("| %s | %s | %s | %s |\n" % (m["language"], library_label(m), version,
                                                  " | ".join(SHOW.get(s, s) for s in statuses)))
-    out.append("\n%s: %d cells pass, %d FAIL, %d library bug, %d not installed, %d n/a.\n\n"
-               % (totals, count.get("pass", 0), count.get("FAIL", 0),
+    refused = ", %d refused" % count.get("refused", 0) if kinds else ""
+    out.append("\n%s: %d cells pass%s, %d FAIL, %d library bug, %d not installed, %d n/a.\n\n"
+               % (totals, count.get("pass", 0), refused, count.get("FAIL", 0),
                   count.get("library bug", 0), count.get("not installed", 0),
                   count.get("n/a", 0)))
     return out
 
 
-def render(results_path, notes_path, compiler):
+def render(results_path, notes_path, compiler, front="calcd"):
     cells = read_tsv(results_path)
     notes = {}
     with open(notes_path) as f:
@@ -130,20 +174,35 @@ def render(results_path, notes_path, compiler):
     rows = {}
     for c in cells:
         r = rows.setdefault(c["id"], {"meta": c, "cells": {}, "version": ""})
-        r["cells"][(c["transport"], c["protocol"])] = c["status"]
+        if c.get("mode") == "tls-cert":
+            r["cells"][c["transport"]] = c["status"]
+        else:
+            r["cells"][(c["transport"], c["protocol"])] = c["status"]
         if c["status"] != "not installed" and c["version"]:
             r["version"] = c["version"]
-    plain = [r for r in rows.values() if r["meta"].get("mode", "plain") in ("", "plain")]
-    muxed = [r for r in rows.values() if r not in plain]
+    def mode(r):
+        return r["meta"].get("mode") or "plain"
+    plain = [r for r in rows.values() if mode(r) == "plain"]
+    muxed = [r for r in rows.values() if mode(r) in ("multiplexed", "unknown-service")]
+    tls = [r for r in rows.values() if mode(r) == "tls"]
+    certs = [r for r in rows.values() if mode(r) == "tls-cert"]
     out = [HEAD.format(compiler=compiler)]
     out += table(plain, TOTALS)
     if muxed:
         out.append(MUX_HEAD)
         out += table(muxed, TOTALS + " (multiplexed)")
+    if tls or certs:
+        out.append(TLS_HEAD.format(front=FRONTS[front]))
+    if tls:
+        out += table(tls, TOTALS + " (TLS)")
+    if certs:
+        out.append(CERT_HEAD)
+        out += table(certs, TOTALS + " (client certificates)", kinds=True)
     out.append("## Notes\n\n")
-    for r in plain + muxed:
+    for r in plain + muxed + tls + certs:
         if notes.get(r["meta"]["id"]):
-            out.append("- **%s, %s**: %s\n" % (r["meta"]["language"], library_label(r["meta"]),
+            out.append("- **%s, %s%s**: %s\n" % (r["meta"]["language"], library_label(r["meta"]),
+                                                ", TLS" if mode(r) == "tls" else "",
                                               notes[r["meta"]["id"]]))
     out.append("\n" + OTHERS)
     sys.stdout.write("".join(out))
@@ -188,8 +247,10 @@ def compare(generated_path, committed_path, ignore_not_installed):
 
 
 def main(argv):
-    if len(argv) == 5 and argv[1] == "render":
-        render(argv[2], argv[3], argv[4])
+    if len(argv) in (5, 6) and argv[1] == "render":
+        if len(argv) == 6 and argv[5] not in FRONTS:
+            return usage()
+        render(*argv[2:])
         return 0
     if len(argv) in (4, 5) and argv[1] == "compare":
         ignore = argv[2] == "--ignore-not-installed"

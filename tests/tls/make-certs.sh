@@ -11,6 +11,9 @@
 #   server-combined.pem            server.pem and server.key in one file
 #   server2.pem server2.key        a second server certificate (CN
 #                                  calcd-test-server-2), signed by ca directly
+#   wrong-name.pem wrong-name.key  a server certificate signed by ca for
+#                                  calcd.invalid only (SAN DNS:calcd.invalid):
+#                                  names neither 127.0.0.1, ::1 nor localhost
 #   server-encrypted.key           server.key, encrypted (passphrase "secret")
 #   client.pem client.key          a client certificate (CN calcd-test-client)
 #   revoked.pem revoked.key        a client certificate that crl.pem revokes
@@ -47,6 +50,13 @@ printf '%s\n' \
 	'keyUsage = critical, digitalSignature, keyEncipherment' \
 	'extendedKeyUsage = serverAuth' \
 	'subjectAltName = IP:127.0.0.1, IP:::1, DNS:localhost' \
+	'subjectKeyIdentifier = hash' \
+	'authorityKeyIdentifier = keyid:always' \
+	'[wrong_name]' \
+	'basicConstraints = critical, CA:FALSE' \
+	'keyUsage = critical, digitalSignature, keyEncipherment' \
+	'extendedKeyUsage = serverAuth' \
+	'subjectAltName = DNS:calcd.invalid' \
 	'subjectKeyIdentifier = hash' \
 	'authorityKeyIdentifier = keyid:always' \
 	'[client]' \
@@ -86,6 +96,7 @@ sign server calcd-test-server int server
 cat int.pem >>server.pem
 cat server.pem server.key >server-combined.pem
 sign server2 calcd-test-server-2 ca server
+sign wrong-name calcd.invalid ca wrong_name
 sign client calcd-test-client ca client
 sign revoked calcd-test-revoked-client ca client
 sign rsa-server calcd-test-rsa-server ca server rsa
