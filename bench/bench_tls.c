@@ -229,6 +229,12 @@ bench_tls_recv(struct bench_tls *t, void *buf, size_t len)
 	return n > 0 ? n : bench_tls_result(t, n, "SSL_read");
 }
 
+bool
+bench_tls_pending(const struct bench_tls *t)
+{
+	return SSL_has_pending(t->ssl) == 1;
+}
+
 const char *
 bench_tls_error(void)
 {

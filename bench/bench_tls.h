@@ -35,6 +35,10 @@ struct bench_tls *bench_tls_handshake(int fd);
 ssize_t	bench_tls_send(struct bench_tls *t, const void *buf, size_t len);
 ssize_t	bench_tls_recv(struct bench_tls *t, void *buf, size_t len);
 
+/* Whether t holds received bytes a recv would return without reading the
+ * socket, which epoll does not report (decrypted, or read ahead). */
+bool	bench_tls_pending(const struct bench_tls *t);
+
 /* The calling thread's last TLS error, or strerror(errno) if none. */
 const char *bench_tls_error(void);
 

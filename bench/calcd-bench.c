@@ -900,7 +900,8 @@ bench_conn_replies(struct bench_thread *t, struct bench_conn *c, uint64_t now)
 
 /*
  * Read what arrived and answer it.  In TLS, SSL_read may keep decrypted
- * bytes that epoll will not report: read until it has nothing more.
+ * bytes that epoll will not report: read again while it holds some.  What
+ * is still in the socket, epoll (level-triggered) reports again.
  */
 static void
 bench_conn_read(struct bench_thread *t, struct bench_conn *c)
@@ -925,7 +926,7 @@ bench_conn_read(struct bench_thread *t, struct bench_conn *c)
 		}
 		c->in_len += (size_t)n;
 		bench_conn_replies(t, c, bench_now());
-	} while (c->tls != NULL && c->fd >= 0 &&
+	} while (c->tls != NULL && c->fd >= 0 && bench_tls_pending(c->tls) &&
 	    !atomic_load_explicit(&bench_failed, memory_order_relaxed));
 	if (!atomic_load_explicit(&bench_failed, memory_order_relaxed))
 		bench_conn_flush(t, c);
