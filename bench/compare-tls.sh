@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154,SC2034  # variables and helpers are compare.sh's
 # compare-tls.sh: compare.sh's TLS section (issue 17), sourced by compare.sh
 # with --tls or --tls-only; not a script of its own.  It uses compare.sh's
 # settings and helpers (CALCD, CALCD_BENCH, work, client_run, server_run,
