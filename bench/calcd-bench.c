@@ -8,6 +8,10 @@
  * when opened, one at the end).  Exits 0 only if every call got its right
  * reply; it stops by itself, after a time or a number of calls.
  *
+ * With --tls it speaks TLS (bench_tls.c); with --handshakes each connection
+ * carries one call and is closed, then opened again: connections (and TLS
+ * handshakes) per second.
+ *
  * Given the server's pid it measures, over the measured interval, the
  * server's CPU time (perf's task-clock counter on every server thread,
  * else /proc ticks), and the CPU time every other process used: /proc/stat
@@ -43,6 +47,8 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench_tls.h"
 
 #define BENCH_MAX_CALL		64	/* largest encoded call, THeader binary: 48 */
 #define BENCH_MAX_FRAME		65536	/* a reply frame larger than this is wrong */
@@ -85,6 +91,9 @@ struct bench_opts {
 	uint64_t		 seed;
 	long			 server_pid;
 	bool			 kv;
+	bool			 tls;
+	bool			 handshakes;	/* one call per connection, then reconnect */
+	const char		*tls_ca, *tls_cert, *tls_key;
 };
 
 /* One call on the wire, waiting for its reply. */
@@ -96,6 +105,7 @@ struct bench_call {
 
 struct bench_conn {
 	int			 fd;
+	struct bench_tls	*tls;		/* NULL: in the clear */
 	unsigned		 index;
 	bool			 want_out;	/* EPOLLOUT is on */
 	int32_t			 next_seqid;
@@ -686,8 +696,9 @@ bench_check(const char *who, unsigned index, const struct bench_reply *m, int32_
 
 /* --- sockets ---------------------------------------------------------------- */
 
+/* A connected non-blocking socket; with --tls and tls set, after a handshake. */
 static int
-bench_connect(void)
+bench_connect(struct bench_tls **tls)
 {
 	int fd, one = 1;
 
@@ -703,6 +714,11 @@ bench_connect(void)
 		return -1;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (opts.tls && tls != NULL && (*tls = bench_tls_handshake(fd)) == NULL) {
+		close(fd);
+		errno = EPROTO;
+		return -1;
+	}
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
 		close(fd);
 		return -1;
@@ -774,8 +790,9 @@ static void
 bench_conn_flush(struct bench_thread *t, struct bench_conn *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-		    MSG_NOSIGNAL);
+		ssize_t n = c->tls != NULL ?
+		    bench_tls_send(c->tls, c->out + c->out_off, c->out_len - c->out_off) :
+		    send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
 
 		if (n > 0) {
 			c->out_off += (size_t)n;
@@ -785,12 +802,48 @@ bench_conn_flush(struct bench_thread *t, struct bench_conn *c)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
-		bench_fail("connection %u: send: %s", c->index, strerror(errno));
+		bench_fail("connection %u: send: %s", c->index, bench_tls_error());
 		return;
 	}
 	if (c->out_off == c->out_len)
 		c->out_off = c->out_len = 0;
 	bench_conn_watch(t, c, c->out_len > 0);
+}
+
+/*
+ * --handshakes: c's one call was answered (its reply ends at c->in + used):
+ * close c and, while calls may be sent, connect again (with --tls, a full
+ * handshake) and queue the next call.  Its latency counts from the connect.
+ */
+static void
+bench_conn_cycle(struct bench_thread *t, struct bench_conn *c, size_t used)
+{
+	struct epoll_event	ev = { .events = EPOLLIN, .data.ptr = c };
+	uint64_t		start;
+
+	if (used != c->in_len) {
+		bench_fail("connection %u: bytes after the reply to its only call", c->index);
+		return;
+	}
+	bench_tls_close(c->tls);
+	close(c->fd);
+	c->tls = NULL;
+	c->fd = -1;
+	c->in_len = c->out_off = c->out_len = 0;
+	c->want_out = false;
+	start = bench_now();
+	if (!bench_may_send(t, start))
+		return;
+	if ((c->fd = bench_connect(&c->tls)) < 0) {
+		bench_fail("connection %u: connect to %s:%s: %s", c->index, opts.host, opts.port,
+		    bench_tls_error());
+		return;
+	}
+	if (epoll_ctl(t->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+		bench_fail("connection %u: epoll_ctl: %s", c->index, strerror(errno));
+		return;
+	}
+	bench_conn_queue(t, c, start);
 }
 
 /* Check every whole reply in c->in and answer each with a new call. */
@@ -830,6 +883,10 @@ bench_conn_replies(struct bench_thread *t, struct bench_conn *c, uint64_t now)
 		c->count--;
 		t->inflight--;
 		off += used;
+		if (opts.handshakes) {
+			bench_conn_cycle(t, c, off);
+			return;
+		}
 		if (bench_may_send(t, now))
 			bench_conn_queue(t, c, now);
 	}
@@ -841,26 +898,36 @@ bench_conn_replies(struct bench_thread *t, struct bench_conn *c, uint64_t now)
 		bench_fail("connection %u: a reply longer than %zu bytes", c->index, c->in_cap);
 }
 
+/*
+ * Read what arrived and answer it.  In TLS, SSL_read may keep decrypted
+ * bytes that epoll will not report: read again while it holds some.  What
+ * is still in the socket, epoll (level-triggered) reports again.
+ */
 static void
 bench_conn_read(struct bench_thread *t, struct bench_conn *c)
 {
 	ssize_t n;
 
-	n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+	do {
+		n = c->tls != NULL ?
+		    bench_tls_recv(c->tls, c->in + c->in_len, c->in_cap - c->in_len) :
+		    recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				break;
+			bench_fail("connection %u: recv: %s (%u calls unanswered)", c->index,
+			    bench_tls_error(), c->count);
 			return;
-		bench_fail("connection %u: recv: %s (%u calls unanswered)", c->index,
-		    strerror(errno), c->count);
-		return;
-	}
-	if (n == 0) {
-		bench_fail("connection %u: the server closed it with %u calls unanswered",
-		    c->index, c->count);
-		return;
-	}
-	c->in_len += (size_t)n;
-	bench_conn_replies(t, c, bench_now());
+		}
+		if (n == 0) {
+			bench_fail("connection %u: the server closed it with %u calls "
+			    "unanswered", c->index, c->count);
+			return;
+		}
+		c->in_len += (size_t)n;
+		bench_conn_replies(t, c, bench_now());
+	} while (c->tls != NULL && c->fd >= 0 && bench_tls_pending(c->tls) &&
+	    !atomic_load_explicit(&bench_failed, memory_order_relaxed));
 	if (!atomic_load_explicit(&bench_failed, memory_order_relaxed))
 		bench_conn_flush(t, c);
 }
@@ -931,7 +998,7 @@ bench_idle_round(struct bench_idle *idle, unsigned from, unsigned to, int ep, ui
 		if (open) {
 			struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
 
-			if ((d->fd = bench_connect()) < 0) {
+			if ((d->fd = bench_connect(NULL)) < 0) {
 				bench_fail("idle connection %u: connect: %s", i, strerror(errno));
 				return -1;
 			}
@@ -1324,6 +1391,17 @@ usage(FILE *f)
 	    "  -i, --idle M             also hold M mostly idle connections (one call when\n"
 	    "                           opened, one at the end)\n"
 	    "  -s, --seed N             seed of the random arguments\n"
+	    "      --tls                speak TLS (OpenSSL, TLS 1.2 or later); without\n"
+	    "                           --ca the server's certificate is NOT verified\n"
+	    "      --ca FILE            verify the server's certificate against these CAs\n"
+	    "                           (PEM); it must name HOST\n"
+	    "      --cert FILE          with --tls, present this client certificate (PEM,\n"
+	    "                           chain after it) for mutual TLS\n"
+	    "      --key FILE           its private key (default: in the --cert file)\n"
+	    "      --handshakes         each connection carries one call, is closed and\n"
+	    "                           opened again (with --tls: a full handshake each\n"
+	    "                           time, no resumption): connections per second;\n"
+	    "                           needs -d 1, the handshake blocks its thread\n"
 	    "      --server-pid PID     report that process's CPU per call (perf task-clock,\n"
 	    "                           else /proc ticks) and memory, and the CPU every\n"
 	    "                           other process used meanwhile (/proc/stat)\n"
@@ -1417,15 +1495,17 @@ bench_wait_ready(double seconds)
 	if (bench_resolve() != 0)
 		return 2;
 	for (;;) {
-		int fd = bench_connect();
+		struct bench_tls	*tls = NULL;
+		int			 fd = bench_connect(&tls);
 
 		if (fd >= 0) {
+			bench_tls_close(tls);
 			close(fd);
 			return 0;
 		}
 		if (bench_now() > deadline) {
 			fprintf(stderr, "calcd-bench: %s:%s not accepting after %.1f s: %s\n",
-			    opts.host, opts.port, seconds, strerror(errno));
+			    opts.host, opts.port, seconds, bench_tls_error());
 			return 1;
 		}
 		usleep(20000);
@@ -1455,9 +1535,10 @@ bench_report(double seconds, uint64_t calls, uint64_t checked, const uint64_t *h
 	double	near_pct = others ? u->other_near * 100 / seconds : -1;
 	double	all_pct = others ? u->other_all * 100 / seconds : -1;
 	double	steal_pct = others ? u->steal * 100 / seconds : -1;
-	char	near[256];
+	char	near[256], tls[256];
 
 	bench_cpu_list(&bench_near_cpus, near, sizeof near);
+	bench_tls_describe(tls, sizeof tls, opts.kv);
 	for (unsigned i = 0; i < HIST_BUCKETS; i++)
 		if (hist[i] > 0) {
 			max = hist_value(i) / 1e3;
@@ -1469,11 +1550,17 @@ bench_report(double seconds, uint64_t calls, uint64_t checked, const uint64_t *h
 		    "server_cpu_s=%.6f server_cpu_us_per_call=%.4f server_cpu_source=%s "
 		    "server_cpu_ticks_us_per_call=%.4f client_cpu_us_per_call=%.4f "
 		    "other_cpu_pct=%.1f other_cpu_all_pct=%.1f steal_pct=%.1f near_cpus=%s "
-		    "idle=%u rss_before_kib=%.0f rss_idle_kib=%.0f rss_per_idle_conn_bytes=%.0f\n",
+		    "idle=%u rss_before_kib=%.0f rss_idle_kib=%.0f rss_per_idle_conn_bytes=%.0f",
 		    calls, checked, seconds, rate, p50, p90, p99, p999, max, u->server, server_us,
 		    opts.server_pid > 0 ? u->server_source : "none", ticks_us, client_us,
 		    near_pct, all_pct, steal_pct, near, opts.idle, rss_before / 1024,
 		    rss_idle / 1024, idle_bytes);
+		if (opts.tls)
+			printf(" %s", tls);
+		if (opts.handshakes)
+			printf(" handshakes_per_s=%.0f server_cpu_us_per_handshake=%.4f", rate,
+			    server_us);
+		printf("\n");
 		return;
 	}
 	printf("calcd-bench: %s:%s %s/%s, %u connection%s x depth %u, %u thread%s, ",
@@ -1486,6 +1573,11 @@ bench_report(double seconds, uint64_t calls, uint64_t checked, const uint64_t *h
 		printf("%.1f s after %.1f s warm-up\n", opts.duration, opts.warmup);
 	printf("  %" PRIu64 " calls in %.3f s: %.0f calls/s; all %" PRIu64 " replies right\n",
 	    calls, seconds, rate, checked);
+	if (opts.tls)
+		printf("  TLS: %s\n", tls);
+	if (opts.handshakes)
+		printf("  one call per connection: %.0f connections%s/s; latency and CPU per call "
+		    "are per connection\n", rate, opts.tls ? " (full TLS handshakes)" : "");
 	printf("  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n",
 	    p50, p90, p99, p999, max, calls > 0 ? sum / (double)calls / 1e3 : 0.0);
 	if (server_us >= 0)
@@ -1510,7 +1602,8 @@ bench_report(double seconds, uint64_t calls, uint64_t checked, const uint64_t *h
 int
 main(int argc, char **argv)
 {
-	enum { OPT_PID = 256, OPT_DRAIN, OPT_KV, OPT_FREE_PORT, OPT_WAIT_READY };
+	enum { OPT_PID = 256, OPT_DRAIN, OPT_KV, OPT_FREE_PORT, OPT_WAIT_READY, OPT_TLS, OPT_CA,
+	    OPT_CERT, OPT_KEY, OPT_HANDSHAKES };
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, 'H' },
 		{ "port", required_argument, NULL, 'p' },
@@ -1529,6 +1622,11 @@ main(int argc, char **argv)
 		{ "kv", no_argument, NULL, OPT_KV },
 		{ "free-port", no_argument, NULL, OPT_FREE_PORT },
 		{ "wait-ready", required_argument, NULL, OPT_WAIT_READY },
+		{ "tls", no_argument, NULL, OPT_TLS },
+		{ "ca", required_argument, NULL, OPT_CA },
+		{ "cert", required_argument, NULL, OPT_CERT },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "handshakes", no_argument, NULL, OPT_HANDSHAKES },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1609,6 +1707,21 @@ main(int argc, char **argv)
 		case OPT_WAIT_READY:
 			wait_ready = parse_seconds(optarg, "wait");
 			break;
+		case OPT_TLS:
+			opts.tls = true;
+			break;
+		case OPT_CA:
+			opts.tls_ca = optarg;
+			break;
+		case OPT_CERT:
+			opts.tls_cert = optarg;
+			break;
+		case OPT_KEY:
+			opts.tls_key = optarg;
+			break;
+		case OPT_HANDSHAKES:
+			opts.handshakes = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1623,6 +1736,31 @@ main(int argc, char **argv)
 	}
 	if (free_port)
 		return bench_free_port();
+	if (!opts.tls && (opts.tls_ca || opts.tls_cert || opts.tls_key)) {
+		fprintf(stderr, "calcd-bench: --ca, --cert and --key need --tls\n");
+		return 2;
+	}
+	if (opts.tls_key != NULL && opts.tls_cert == NULL) {
+		fprintf(stderr, "calcd-bench: --key needs --cert\n");
+		return 2;
+	}
+	if (opts.handshakes && opts.depth != 1) {
+		fprintf(stderr, "calcd-bench: --handshakes makes one call per connection: -d 1\n");
+		return 2;
+	}
+	if (opts.tls && opts.idle > 0) {
+		fprintf(stderr, "calcd-bench: --idle is not implemented with --tls\n");
+		return 2;
+	}
+	if (opts.tls) {
+		char err[256];
+
+		if (bench_tls_init(opts.tls_ca, opts.tls_cert, opts.tls_key, opts.host, err,
+		    sizeof err) != 0) {
+			fprintf(stderr, "calcd-bench: %s\n", err);
+			return 2;
+		}
+	}
 	if (wait_ready >= 0)
 		return bench_wait_ready(wait_ready);
 	if (opts.threads > opts.conns)
@@ -1692,9 +1830,9 @@ main(int argc, char **argv)
 			fprintf(stderr, "calcd-bench: out of memory\n");
 			return 1;
 		}
-		if ((c->fd = bench_connect()) < 0) {
+		if ((c->fd = bench_connect(&c->tls)) < 0) {
 			bench_fail("connection %u: connect to %s:%s: %s", k, opts.host, opts.port,
-			    strerror(errno));
+			    bench_tls_error());
 			goto failed;
 		}
 		if (epoll_ctl(t->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) {

@@ -33,6 +33,9 @@
 #                  of its own whose autogroup gets it too (default: unchanged)
 #   --no-callgrind skip instructions per call (bench/profile.sh --instructions)
 #   --keep         keep the scratch directory (logs, raw results)
+#   --tls          also calcd over TLS against calcd in the clear, and connections
+#                  (full TLS handshakes) per second: bench/compare-tls.sh
+#   --tls-only     only that TLS section (no peers, no instructions per call)
 # environment:
 #   CALCD, CALCD_BENCH   use these binaries instead of building the tree
 #   BENCH_WORK           scratch directory (default: a new one under /tmp)
@@ -41,6 +44,9 @@
 #   BENCH_CALCD_VARIANTS calcd's transport:protocol pairs at every load (default:
 #                        buffered:binary framed:binary, and at 32x16 also
 #                        buffered:compact framed:compact header:binary header:compact)
+#   BENCH_TLS_POINTS     loads of the TLS section (default: 32x1 256x1 32x16 256x16)
+#   CALCD_BASELINE       TLS section: another calcd (e.g. built before TLS) measured in
+#                        the clear beside this one, paired by round
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,6 +62,8 @@ noise=10
 nice=""
 callgrind=1
 keep=0
+tls=0
+tls_only=0
 out=""
 command_line="bench/compare.sh${*:+ $*}"
 
@@ -73,6 +81,8 @@ while [ $# -gt 0 ]; do
 	--nice) nice=$2; shift 2 ;;
 	--no-callgrind) callgrind=0; shift ;;
 	--keep) keep=1; shift ;;
+	--tls) tls=1; shift ;;
+	--tls-only) tls=1; tls_only=1; shift ;;
 	-h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; exit 0 ;;
 	*) echo "compare.sh: unknown argument '$1'" >&2; exit 2 ;;
 	esac
@@ -86,6 +96,12 @@ case $noise in ''|*[!0-9.]*) echo "compare.sh: --noise takes a percentage" >&2; 
 
 servers=${BENCH_SERVERS:-calcd limit tnonblocking tthreaded python}
 points=${BENCH_POINTS:-1x1 32x1 256x1 32x16 256x16 idle}
+# --tls-only: no peer and no load of the main tables (limit-server is still built).
+if [ "$tls_only" = 1 ]; then
+	servers=calcd
+	points=""
+	callgrind=0
+fi
 work=${BENCH_WORK:-$(mktemp -d /tmp/calcd-compare.XXXXXX)}
 mkdir -p "$work/logs"
 server_pid=""
@@ -351,6 +367,8 @@ clean_runs() {
 	END { if (done) print "closed"; else print clean + 0 }' "$raw"
 }
 
+[ "$tls" = 0 ] || . "$here/compare-tls.sh"
+
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 t_started=$(date +%s)
@@ -382,6 +400,7 @@ for extra in $(seq "$retries"); do
 	done
 	[ "$again" = 1 ] || break
 done
+[ "$tls" = 0 ] || tls_run
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 minutes=$(( ($(date +%s) - t_started + 59) / 60 ))
 
@@ -716,8 +735,14 @@ IFS=$'\t' read -r runs_total runs_noisy runs_failed calcd_failed replies_checked
 			"$instructions"
 	fi
 } >"$out.tmp"
+if [ "$tls_only" = 1 ]; then
+	tls_tables >"$out.tmp"
+elif [ "$tls" = 1 ]; then
+	{ echo; tls_tables; } >>"$out.tmp"
+fi
 mv "$out.tmp" "$out"
 cat "$out"
 say "tables written to $out"
 # A wrong or missing reply from calcd fails the run; a peer's failure is in the table.
+[ "$tls" = 0 ] || ! tls_failed || exit 1
 ! grep -q $'^[^\t]*\tcalcd\t[^\t]*\t[^\t]*\tfail' "$raw"
