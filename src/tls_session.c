@@ -460,12 +460,19 @@ tls_session_read(struct tls_session *s, uint8_t *buf, size_t len, size_t *got)
 		return TLS_IO_CLOSED;
 	if (!s->established && (io = tls_session_handshake(s)) != TLS_IO_DONE)
 		return io;
-	/* Fill buf from what the socket and the session hold, like one recv would. */
+	/*
+	 * Fill buf from what the session holds, like one recv would: read on
+	 * while OpenSSL (or the bytes read before the handshake) holds more,
+	 * but not into a recv that would only say EAGAIN (the socket's read
+	 * event says when more has come).
+	 */
 	while (*got < len) {
 		ERR_clear_error();
 		rc = SSL_read_ex(s->ssl, buf + *got, len - *got, &n);
 		if (rc == 1) {
 			*got += n;
+			if (!SSL_has_pending(s->ssl) && s->already_off >= s->already_len)
+				break;
 			continue;
 		}
 		io = tls_session_result(s, rc);
