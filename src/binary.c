@@ -251,6 +251,7 @@ binary_write_map_begin(struct proto_writer *w, uint8_t key_type, uint8_t value_t
 
 const struct proto_ops proto_binary = {
 	.name = "binary",
+	.codec = PROTO_CODEC_BINARY,
 	.read_message_begin = binary_read_message_begin,
 	.read_struct_begin = binary_read_struct_begin,
 	.read_struct_end = binary_read_struct_end,

@@ -21,9 +21,9 @@
 static inline int
 binary_read_u32(struct proto_reader *r, uint32_t *v)
 {
-	const uint8_t *p = proto_take(r, 4);
+	const uint8_t *p;
 
-	if (p == NULL)
+	if (proto_read_bytes(r, 4, &p) != 0)
 		return -1;
 	*v = bytes_be32(p);
 	return 0;
@@ -32,9 +32,9 @@ binary_read_u32(struct proto_reader *r, uint32_t *v)
 static inline int
 binary_read_i32(struct proto_reader *r, int32_t *v)
 {
-	const uint8_t *p = proto_take(r, 4);
+	const uint8_t *p;
 
-	if (p == NULL)
+	if (proto_read_bytes(r, 4, &p) != 0)
 		return -1;
 	*v = (int32_t)bytes_be32(p);
 	return 0;
@@ -43,9 +43,9 @@ binary_read_i32(struct proto_reader *r, int32_t *v)
 static inline int
 binary_read_i16(struct proto_reader *r, int16_t *v)
 {
-	const uint8_t *p = proto_take(r, 2);
+	const uint8_t *p;
 
-	if (p == NULL)
+	if (proto_read_bytes(r, 2, &p) != 0)
 		return -1;
 	*v = (int16_t)bytes_be16(p);
 	return 0;
@@ -54,9 +54,9 @@ binary_read_i16(struct proto_reader *r, int16_t *v)
 static inline int
 binary_read_byte(struct proto_reader *r, int8_t *v)
 {
-	const uint8_t *p = proto_take(r, 1);
+	const uint8_t *p;
 
-	if (p == NULL)
+	if (proto_read_bytes(r, 1, &p) != 0)
 		return -1;
 	*v = (int8_t)p[0];
 	return 0;
@@ -66,10 +66,10 @@ binary_read_byte(struct proto_reader *r, int8_t *v)
 static inline int
 binary_read_size(struct proto_reader *r, size_t elem_size, uint32_t *size)
 {
-	const uint8_t	*p = proto_take(r, 4);
+	const uint8_t	*p;
 	uint32_t	 v;
 
-	if (p == NULL)
+	if (proto_read_bytes(r, 4, &p) != 0)
 		return -1;
 	v = bytes_be32(p);
 	if (v > INT32_MAX)
@@ -86,7 +86,7 @@ binary_read_string(struct proto_reader *r, struct proto_string *s)
 	const uint8_t	*p;
 	uint32_t	 len = 0;
 
-	if (binary_read_size(r, 1, &len) != 0 || (p = proto_take(r, len)) == NULL)
+	if (binary_read_size(r, 1, &len) != 0 || proto_read_bytes(r, len, &p) != 0)
 		return -1;
 	s->ptr = p;
 	s->len = len;
@@ -114,7 +114,7 @@ binary_read_message_begin(struct proto_reader *r, struct proto_string *name,
 		/* Old non-strict header: the i32 was the name's length. */
 		if (first > r->max_size)
 			return proto_fail(r, PROTO_TOO_BIG, "length exceeds max_message_size");
-		if ((p = proto_take(r, first)) == NULL || binary_read_byte(r, &t) != 0)
+		if (proto_read_bytes(r, first, &p) != 0 || binary_read_byte(r, &t) != 0)
 			return -1;
 		name->ptr = p;
 		name->len = first;
@@ -147,10 +147,10 @@ binary_read_struct_end(struct proto_reader *r)
 static inline int
 binary_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
 {
-	const uint8_t	*p = proto_take(r, 1);
+	const uint8_t	*p;
 	uint8_t		 t;
 
-	if (p == NULL)
+	if (proto_read_bytes(r, 1, &p) != 0)
 		return -1;
 	t = p[0];
 	if (t == PROTO_T_STOP) {
@@ -158,7 +158,7 @@ binary_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
 		*type = t;
 		return 0;
 	}
-	if ((p = proto_take(r, 2)) == NULL)
+	if (proto_read_bytes(r, 2, &p) != 0)
 		return -1;
 	*id = (int16_t)bytes_be16(p);
 	*type = t;

@@ -273,6 +273,7 @@ compact_write_map_begin(struct proto_writer *w, uint8_t key_type, uint8_t value_
 
 const struct proto_ops proto_compact = {
 	.name = "compact",
+	.codec = PROTO_CODEC_COMPACT,
 	.read_message_begin = compact_read_message_begin,
 	.read_struct_begin = compact_read_struct_begin,
 	.read_struct_end = compact_read_struct_end,

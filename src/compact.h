@@ -144,7 +144,7 @@ compact_read_string(struct proto_reader *r, struct proto_string *s)
 	uint32_t	 len = 0;
 	const uint8_t	*p;
 
-	if (compact_read_size(r, 1, &len) != 0 || (p = proto_take(r, len)) == NULL)
+	if (compact_read_size(r, 1, &len) != 0 || proto_read_bytes(r, len, &p) != 0)
 		return -1;
 	s->ptr = p;
 	s->len = len;
@@ -155,10 +155,10 @@ static inline int
 compact_read_message_begin(struct proto_reader *r, struct proto_string *name,
     uint8_t *type, int32_t *seqid)
 {
-	const uint8_t	*p = proto_take(r, 2);
+	const uint8_t	*p;
 	uint32_t	 u = 0;
 
-	if (p == NULL)
+	if (proto_read_bytes(r, 2, &p) != 0)
 		return -1;
 	if (p[0] != COMPACT_PROTOCOL_ID)
 		return proto_fail(r, PROTO_BAD, "not a compact protocol message");
@@ -196,13 +196,13 @@ compact_read_struct_end(struct proto_reader *r)
 static inline int
 compact_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
 {
-	const uint8_t	*p = proto_take(r, 1);
+	const uint8_t	*p;
 	uint8_t		 ctype, delta;
 	int32_t		 fid;
 	int16_t		 v = 0;
 
 	*id = 0;
-	if (p == NULL)
+	if (proto_read_bytes(r, 1, &p) != 0)
 		return -1;
 	if (p[0] == COMPACT_STOP) {
 		*type = PROTO_T_STOP;
