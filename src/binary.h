@@ -29,7 +29,7 @@ binary_read_u32(struct proto_reader *r, uint32_t *v)
 	return 0;
 }
 
-static inline int
+PROTO_INLINE int
 binary_read_i32(struct proto_reader *r, int32_t *v)
 {
 	const uint8_t *p;
@@ -63,7 +63,7 @@ binary_read_byte(struct proto_reader *r, int8_t *v)
 }
 
 /* A length or count read as i32: negative is malformed, past the limit too big. */
-static inline int
+PROTO_INLINE int
 binary_read_size(struct proto_reader *r, size_t elem_size, uint32_t *size)
 {
 	const uint8_t	*p;
@@ -80,7 +80,7 @@ binary_read_size(struct proto_reader *r, size_t elem_size, uint32_t *size)
 	return 0;
 }
 
-static inline int
+PROTO_INLINE int
 binary_read_string(struct proto_reader *r, struct proto_string *s)
 {
 	const uint8_t	*p;
@@ -93,7 +93,7 @@ binary_read_string(struct proto_reader *r, struct proto_string *s)
 	return 0;
 }
 
-static inline int
+PROTO_INLINE int
 binary_read_message_begin(struct proto_reader *r, struct proto_string *name,
     uint8_t *type, int32_t *seqid)
 {
@@ -144,7 +144,7 @@ binary_read_struct_end(struct proto_reader *r)
 }
 
 /* Type PROTO_T_STOP (and id 0) at the struct's end. */
-static inline int
+PROTO_INLINE int
 binary_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
 {
 	const uint8_t	*p;

@@ -9,6 +9,8 @@
 #ifndef CALCD_COMPACT_H
 #define CALCD_COMPACT_H
 
+#include <string.h>
+
 #include "proto.h"
 
 #define COMPACT_PROTOCOL_ID	0x82
@@ -55,8 +57,18 @@ static const uint8_t compact_to_type[16] = {
 
 /* --- reading -------------------------------------------------------------- */
 
-/* An unsigned LEB128 varint of at most max_bytes bytes. */
-static inline int
+/* The varint of n bytes in the low bytes of word x (little-endian), its 7-bit groups joined. */
+static inline uint64_t
+compact_varint_join(uint64_t x, unsigned n)
+{
+	x &= n >= 8 ? UINT64_MAX : (UINT64_C(1) << (8 * n)) - 1;
+	x = (x & UINT64_C(0x007f007f007f007f)) | (x & UINT64_C(0x7f007f007f007f00)) >> 1;
+	x = (x & UINT64_C(0x00003fff00003fff)) | (x & UINT64_C(0x3fff00003fff0000)) >> 2;
+	return (x & UINT64_C(0x000000000fffffff)) | (x & UINT64_C(0x0fffffff00000000)) >> 4;
+}
+
+/* An unsigned LEB128 varint of at most max_bytes bytes (at most 10). */
+PROTO_INLINE int
 compact_read_varint(struct proto_reader *r, unsigned max_bytes, uint64_t *v)
 {
 	const uint8_t	*p = r->data + r->pos;
@@ -66,6 +78,28 @@ compact_read_varint(struct proto_reader *r, unsigned max_bytes, uint64_t *v)
 	*v = 0;
 	if (r->status != PROTO_OK)
 		return -1;
+	if (avail >= 1 && p[0] < 0x80) {
+		r->pos++;
+		*v = p[0];
+		return 0;
+	}
+	if (avail >= 8) {
+		/* Eight bytes at once: the first without the continuation bit ends it. */
+		uint64_t	x, ends;
+		unsigned	n;
+
+		memcpy(&x, p, sizeof x);
+		x = proto_le64(x);
+		ends = ~x & UINT64_C(0x8080808080808080);
+		if (ends != 0) {
+			n = (unsigned)__builtin_ctzll(ends) / 8 + 1;
+			if (n > max_bytes)
+				return proto_fail(r, PROTO_BAD, "varint too long");
+			r->pos += n;
+			*v = compact_varint_join(x, n);
+			return 0;
+		}
+	}
 	for (unsigned i = 0; i < max_bytes; i++) {
 		if (i >= avail)
 			return proto_need(r, i + 1);
@@ -79,7 +113,7 @@ compact_read_varint(struct proto_reader *r, unsigned max_bytes, uint64_t *v)
 	return proto_fail(r, PROTO_BAD, "varint too long");
 }
 
-static inline int
+PROTO_INLINE int
 compact_read_varint32(struct proto_reader *r, uint32_t *v)
 {
 	uint64_t u = 0;
@@ -98,7 +132,7 @@ compact_unzigzag32(uint32_t u)
 	return (int32_t)((u >> 1) ^ (0u - (u & 1)));
 }
 
-static inline int
+PROTO_INLINE int
 compact_read_i32(struct proto_reader *r, int32_t *v)
 {
 	uint32_t u = 0;
@@ -109,7 +143,7 @@ compact_read_i32(struct proto_reader *r, int32_t *v)
 	return 0;
 }
 
-static inline int
+PROTO_INLINE int
 compact_read_i16(struct proto_reader *r, int16_t *v)
 {
 	int32_t i = 0;
@@ -123,7 +157,7 @@ compact_read_i16(struct proto_reader *r, int16_t *v)
 }
 
 /* A varint length or count, checked against the limit before any use. */
-static inline int
+PROTO_INLINE int
 compact_read_size(struct proto_reader *r, size_t elem_size, uint32_t *size)
 {
 	uint32_t v = 0;
@@ -138,7 +172,7 @@ compact_read_size(struct proto_reader *r, size_t elem_size, uint32_t *size)
 	return 0;
 }
 
-static inline int
+PROTO_INLINE int
 compact_read_string(struct proto_reader *r, struct proto_string *s)
 {
 	uint32_t	 len = 0;
@@ -151,7 +185,7 @@ compact_read_string(struct proto_reader *r, struct proto_string *s)
 	return 0;
 }
 
-static inline int
+PROTO_INLINE int
 compact_read_message_begin(struct proto_reader *r, struct proto_string *name,
     uint8_t *type, int32_t *seqid)
 {
@@ -193,7 +227,7 @@ compact_read_struct_end(struct proto_reader *r)
 }
 
 /* Type PROTO_T_STOP (and id 0) at the struct's end. */
-static inline int
+PROTO_INLINE int
 compact_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
 {
 	const uint8_t	*p;
@@ -251,18 +285,31 @@ compact_from_type(uint8_t type)
 	}
 }
 
-static inline int
-compact_write_varint(struct proto_writer *w, uint64_t v)
+/* Put v as a varint at p (room for 10 bytes); its length. */
+PROTO_INLINE size_t
+compact_put_varint(uint8_t *p, uint64_t v)
 {
-	uint8_t	 b[10];
-	size_t	 n = 0;
+	size_t n = 0;
 
 	while (v >= 0x80) {
-		b[n++] = (uint8_t)(v | 0x80);
+		p[n++] = (uint8_t)(v | 0x80);
 		v >>= 7;
 	}
-	b[n++] = (uint8_t)v;
-	return proto_put(w, b, n);
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+PROTO_INLINE int
+compact_write_varint(struct proto_writer *w, uint64_t v)
+{
+	struct buf	*b = w->out;
+	uint8_t		 tmp[10];
+
+	if (!w->failed && b->cap - b->len >= sizeof tmp) {
+		b->len += compact_put_varint(b->data + b->len, v);
+		return 0;
+	}
+	return proto_put(w, tmp, compact_put_varint(tmp, v));
 }
 
 static inline uint32_t
@@ -285,7 +332,7 @@ compact_write_i16(struct proto_writer *w, int16_t v)
 	return compact_write_varint(w, compact_zigzag32(v));
 }
 
-static inline int
+PROTO_INLINE int
 compact_write_i32(struct proto_writer *w, int32_t v)
 {
 	return compact_write_varint(w, compact_zigzag32(v));
@@ -334,7 +381,7 @@ compact_write_struct_end(struct proto_writer *w)
 	return w->failed ? -1 : 0;
 }
 
-static inline int
+PROTO_INLINE int
 compact_write_field_header(struct proto_writer *w, uint8_t ctype, int16_t id)
 {
 	int32_t	 delta = (int32_t)id - w->last_field_id[w->depth];
@@ -350,7 +397,7 @@ compact_write_field_header(struct proto_writer *w, uint8_t ctype, int16_t id)
 	return compact_write_i16(w, id);
 }
 
-static inline int
+PROTO_INLINE int
 compact_write_field_begin(struct proto_writer *w, uint8_t type, int16_t id)
 {
 	if (type == PROTO_T_BOOL) {

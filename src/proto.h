@@ -61,6 +61,25 @@ enum proto_status {
 	PROTO_TOO_BIG,		/* a length or count passes the limit */
 };
 
+/*
+ * For the codecs' per-field functions: always inlined, whatever the
+ * compiler's size estimate, so a caller that knows its codec reads and
+ * writes fields with no calls (their out-of-line copies serve the ops
+ * tables).
+ */
+#define PROTO_INLINE	static inline __attribute__((always_inline))
+
+/* A little-endian 64-bit word as loaded from bytes, in host order. */
+static inline uint64_t
+proto_le64(uint64_t x)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return __builtin_bswap64(x);
+#else
+	return x;
+#endif
+}
+
 #define PROTO_MAX_DEPTH_LIMIT	64	/* hard ceiling for a nesting limit */
 /* Levels a reader can track: a limit's worth inside a few structs read on the way. */
 #define PROTO_READER_DEPTH	(PROTO_MAX_DEPTH_LIMIT + 8)

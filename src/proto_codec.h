@@ -151,19 +151,11 @@ int	proto_prefix_init(enum proto_codec, struct proto_prefix *p, const char *name
 PROTO_CODEC_INLINE size_t
 proto_codec_put_seqid(enum proto_codec codec, uint8_t *p, int32_t seqid)
 {
-	uint32_t	v = (uint32_t)seqid;
-	size_t		n = 0;
-
 	if (codec == PROTO_CODEC_BINARY) {
-		bytes_put_be32(p, v);
+		bytes_put_be32(p, (uint32_t)seqid);
 		return 4;
 	}
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
+	return compact_put_varint(p, (uint32_t)seqid);
 }
 
 /*
