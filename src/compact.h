@@ -67,39 +67,14 @@ compact_varint_join(uint64_t x, unsigned n)
 	return (x & UINT64_C(0x000000000fffffff)) | (x & UINT64_C(0x0fffffff00000000)) >> 4;
 }
 
-/* An unsigned LEB128 varint of at most max_bytes bytes (at most 10). */
-PROTO_INLINE int
-compact_read_varint(struct proto_reader *r, unsigned max_bytes, uint64_t *v)
+/* Byte by byte: what compact_read_varint falls back on. */
+static inline int
+compact_read_varint_bytes(struct proto_reader *r, unsigned max_bytes, uint64_t *v)
 {
 	const uint8_t	*p = r->data + r->pos;
 	size_t		 avail = r->len - r->pos;
 	uint64_t	 result = 0;
 
-	*v = 0;
-	if (r->status != PROTO_OK)
-		return -1;
-	if (avail >= 1 && p[0] < 0x80) {
-		r->pos++;
-		*v = p[0];
-		return 0;
-	}
-	if (avail >= 8) {
-		/* Eight bytes at once: the first without the continuation bit ends it. */
-		uint64_t	x, ends;
-		unsigned	n;
-
-		memcpy(&x, p, sizeof x);
-		x = proto_le64(x);
-		ends = ~x & UINT64_C(0x8080808080808080);
-		if (ends != 0) {
-			n = (unsigned)__builtin_ctzll(ends) / 8 + 1;
-			if (n > max_bytes)
-				return proto_fail(r, PROTO_BAD, "varint too long");
-			r->pos += n;
-			*v = compact_varint_join(x, n);
-			return 0;
-		}
-	}
 	for (unsigned i = 0; i < max_bytes; i++) {
 		if (i >= avail)
 			return proto_need(r, i + 1);
@@ -111,6 +86,55 @@ compact_read_varint(struct proto_reader *r, unsigned max_bytes, uint64_t *v)
 		}
 	}
 	return proto_fail(r, PROTO_BAD, "varint too long");
+}
+
+/*
+ * An unsigned LEB128 varint of at most max_bytes bytes (at most 10).
+ * Eight bytes are looked at at once: the next eight, or, nearer the end
+ * of the input, the last eight shifted down to the ones ahead; the first
+ * byte without a continuation bit ends the varint.
+ */
+PROTO_INLINE int
+compact_read_varint(struct proto_reader *r, unsigned max_bytes, uint64_t *v)
+{
+	const uint8_t	*p = r->data + r->pos;
+	size_t		 avail = r->len - r->pos;
+	uint64_t	 x, ends;
+	unsigned	 n;
+
+	*v = 0;
+	if (r->status != PROTO_OK)
+		return -1;
+	if (avail >= 1 && p[0] < 0x80) {
+		r->pos++;
+		*v = p[0];
+		return 0;
+	}
+	if (avail >= 8) {
+		memcpy(&x, p, sizeof x);
+		x = proto_le64(x);
+		ends = ~x & UINT64_C(0x8080808080808080);
+	} else if (avail >= 1 && r->len >= 8) {
+		memcpy(&x, r->data + r->len - 8, sizeof x);
+		x = proto_le64(x) >> (8 * (8 - avail));
+		ends = ~x & UINT64_C(0x8080808080808080) & ((UINT64_C(1) << (8 * avail)) - 1);
+	} else {
+		return compact_read_varint_bytes(r, max_bytes, v);
+	}
+	if (ends == 0) {
+		/* No end in the bytes looked at: longer than eight, too long, or cut short. */
+		if (avail >= 8 && max_bytes > 8)
+			return compact_read_varint_bytes(r, max_bytes, v);
+		if (avail >= max_bytes)
+			return proto_fail(r, PROTO_BAD, "varint too long");
+		return proto_need(r, avail + 1);
+	}
+	n = (unsigned)__builtin_ctzll(ends) / 8 + 1;
+	if (n > max_bytes)
+		return proto_fail(r, PROTO_BAD, "varint too long");
+	r->pos += n;
+	*v = compact_varint_join(x, n);
+	return 0;
 }
 
 PROTO_INLINE int

@@ -861,13 +861,14 @@ END_TEST
 
 /*
  * Compact varints of every length, read with no byte after them and with
- * up to 10 (a reader may take eight bytes at once when they are there):
- * the value, the bytes taken, and the limits (5 bytes and 32 bits for
- * i32, 10 for i64) the same either way.
+ * up to 10, and with none or 8 before them (a reader looks at eight bytes
+ * at once: those ahead, or the input's last eight): the value, the bytes
+ * taken, and the limits (5 bytes and 32 bits for i32, 10 for i64) the
+ * same whichever way.
  */
 START_TEST(compact_varint_lengths)
 {
-	static const uint8_t	follow[10] = { 0xff, 0x80, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff,
+	static const uint8_t	around[10] = { 0xff, 0x80, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff,
 				    0x7f, 0x00 };
 	uint64_t		values[64 * 3 + 4];
 	size_t			nvalues = 0;
@@ -881,43 +882,54 @@ START_TEST(compact_varint_lengths)
 	values[nvalues++] = UINT32_MAX;
 	values[nvalues++] = (uint64_t)UINT32_MAX + 1;
 	values[nvalues++] = 0;
-	for (size_t v = 0; v < nvalues; v++) {
-		for (size_t extra = 0; extra <= sizeof follow; extra++) {
-			struct wfix		f;
-			struct proto_reader	r;
-			uint8_t			data[32];
-			size_t			len;
-			int64_t			i64 = 0;
-			int32_t			i32 = 0;
-			uint64_t		zz = values[v];
-			/* the i64 whose zigzag encoding is zz */
-			int64_t			want = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
+	for (size_t v = 0; v < nvalues; v++)
+	for (size_t before = 0; before <= 8; before += 8)
+	for (size_t extra = 0; extra <= sizeof around; extra++) {
+		struct wfix		f;
+		struct proto_reader	r;
+		uint8_t			data[32];
+		size_t			len;
+		int64_t			i64 = 0;
+		int32_t			i32 = 0;
+		uint64_t		zz = values[v];
+		/* the i64 whose zigzag encoding is zz */
+		int64_t			want = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
 
-			wfix_init(&f, 64);
-			ck_assert_int_eq(proto_compact.write_i64(&f.w, want), 0);
-			len = f.buf.len;
-			ck_assert_uint_le(len, 10);
-			memcpy(data, f.buf.data, len);
-			memcpy(data + len, follow, extra);
-			buf_free(&f.buf);
+		wfix_init(&f, 64);
+		ck_assert_int_eq(proto_compact.write_i64(&f.w, want), 0);
+		len = f.buf.len;
+		ck_assert_uint_le(len, 10);
+		memcpy(data, around, before);
+		memcpy(data + before, f.buf.data, len);
+		memcpy(data + before + len, around, extra);
+		buf_free(&f.buf);
 
-			proto_reader_init(&r, data, len + extra, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
-			ck_assert_int_eq(proto_compact.read_i64(&r, &i64), 0);
-			ck_assert_msg(i64 == want && r.pos == len, "value %llx, %zu after: "
-			    "read %llx, took %zu of %zu", (unsigned long long)zz, extra,
-			    (unsigned long long)i64, r.pos, len);
+		proto_reader_init(&r, data, before + len + extra, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
+		r.pos = before;
+		ck_assert_int_eq(proto_compact.read_i64(&r, &i64), 0);
+		ck_assert_msg(i64 == want && r.pos == before + len, "value %llx, %zu before, "
+		    "%zu after: read %llx, took %zu of %zu", (unsigned long long)zz, before,
+		    extra, (unsigned long long)i64, r.pos - before, len);
 
-			proto_reader_init(&r, data, len + extra, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
-			if (zz <= UINT32_MAX) {
-				ck_assert_int_eq(proto_compact.read_i32(&r, &i32), 0);
-				ck_assert_int_eq(i32, (int32_t)want);
-				ck_assert_uint_eq(r.pos, len);
-			} else {
-				ck_assert_fails(&r, proto_compact.read_i32(&r, &i32), PROTO_BAD);
-			}
-			/* cut one byte short: more is needed, however much follows in the buffer */
-			proto_reader_init(&r, data, len - 1, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
+		proto_reader_init(&r, data, before + len + extra, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
+		r.pos = before;
+		if (zz <= UINT32_MAX) {
+			ck_assert_int_eq(proto_compact.read_i32(&r, &i32), 0);
+			ck_assert_int_eq(i32, (int32_t)want);
+			ck_assert_uint_eq(r.pos, before + len);
+		} else {
+			ck_assert_fails(&r, proto_compact.read_i32(&r, &i32), PROTO_BAD);
+		}
+		/* cut short: more is needed (one byte more), however much follows in memory */
+		for (size_t cut = 0; cut < len; cut++) {
+			proto_reader_init(&r, data, before + cut, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
+			r.pos = before;
 			ck_assert_fails(&r, proto_compact.read_i64(&r, &i64), PROTO_NEED_MORE);
+			ck_assert_uint_eq(r.need, before + cut + 1);
+			proto_reader_init(&r, data, before + cut, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
+			r.pos = before;
+			ck_assert_fails(&r, proto_compact.read_i32(&r, &i32),
+			    cut >= 5 ? PROTO_BAD : PROTO_NEED_MORE);
 		}
 	}
 }
