@@ -1,7 +1,8 @@
 #!/bin/bash
 # profile.sh: where calcd's CPU goes at one load.
 #
-# usage: bench/profile.sh --instructions [-T TRANSPORT] [-P PROTOCOL] [CALCD CALCD_BENCH]
+# usage: bench/profile.sh --instructions [-T TRANSPORT] [-P PROTOCOL] [-c CONNECTIONS]
+#            [-d DEPTH] [CALCD CALCD_BENCH]
 #   User-space instructions per call in the server, calcd's and the limit
 #   server's, under callgrind at 32 x 16 (buffered binary, workers = 1, client
 #   and server on one CPU): each server runs two fixed numbers of calls, and
@@ -11,6 +12,7 @@
 #   With -T (framed, header) or -P (compact), calcd alone, in that transport
 #   and protocol (the limit server speaks buffered binary only):
 #     calcd (framed compact): N instructions/call
+#   -c and -d set another load (default 32 x 16).
 #   CALCD and CALCD_BENCH default to this tree's build (src/calcd,
 #   bench/calcd-bench); LIMIT_SERVER names a built bench/limit-server.c, else
 #   it is compiled in a scratch directory.  Needs valgrind.
@@ -32,10 +34,14 @@ if [ "${1:-}" = --instructions ]; then
 	shift
 	transport=buffered
 	protocol=binary
+	conns=32
+	depth=16
 	while [ $# -ge 2 ]; do
 		case $1 in
 		-T) transport=$2 ;;
 		-P) protocol=$2 ;;
+		-c) conns=$2 ;;
+		-d) depth=$2 ;;
 		*) break ;;
 		esac
 		shift 2
@@ -43,8 +49,6 @@ if [ "${1:-}" = --instructions ]; then
 	[ $# = 0 ] || [ $# = 2 ] || { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//p}' "$0"; exit 2; }
 	calcd=${1:-$top/src/calcd}
 	bench=${2:-$top/bench/calcd-bench}
-	conns=32
-	depth=16
 else
 	[ $# -ge 2 ] || { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//p}' "$0"; exit 2; }
 	calcd=$1
