@@ -235,6 +235,7 @@ proto_fail(struct proto_reader *r, enum proto_status status, const char *why)
 	}
 	return -1;
 }
+
 /*
  * Point *p at the next n input bytes and step past them: 0, or -1
  * (NEED_MORE, or an earlier failure).  What the codecs read with: the
