@@ -1,13 +1,18 @@
 #!/bin/bash
 # profile.sh: where calcd's CPU goes at one load.
 #
-# usage: bench/profile.sh --instructions [CALCD CALCD_BENCH]
+# usage: bench/profile.sh --instructions [-T TRANSPORT] [-P PROTOCOL] [-c CONNECTIONS]
+#            [-d DEPTH] [CALCD CALCD_BENCH]
 #   User-space instructions per call in the server, calcd's and the limit
 #   server's, under callgrind at 32 x 16 (buffered binary, workers = 1, client
 #   and server on one CPU): each server runs two fixed numbers of calls, and
 #   the difference in instructions over the difference in calls cancels
 #   start-up, connection set-up and shutdown.  Prints one line:
 #     calcd: N instructions/call, limit: M instructions/call
+#   With -T (framed, header) or -P (compact), calcd alone, in that transport
+#   and protocol (the limit server speaks buffered binary only):
+#     calcd (framed compact): N instructions/call
+#   -c and -d set another load (default 32 x 16).
 #   CALCD and CALCD_BENCH default to this tree's build (src/calcd,
 #   bench/calcd-bench); LIMIT_SERVER names a built bench/limit-server.c, else
 #   it is compiled in a scratch directory.  Needs valgrind.
@@ -27,11 +32,23 @@ mode=profile
 if [ "${1:-}" = --instructions ]; then
 	mode=instructions
 	shift
+	transport=buffered
+	protocol=binary
+	conns=32
+	depth=16
+	while [ $# -ge 2 ]; do
+		case $1 in
+		-T) transport=$2 ;;
+		-P) protocol=$2 ;;
+		-c) conns=$2 ;;
+		-d) depth=$2 ;;
+		*) break ;;
+		esac
+		shift 2
+	done
 	[ $# = 0 ] || [ $# = 2 ] || { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//p}' "$0"; exit 2; }
 	calcd=${1:-$top/src/calcd}
 	bench=${2:-$top/bench/calcd-bench}
-	conns=32
-	depth=16
 else
 	[ $# -ge 2 ] || { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//p}' "$0"; exit 2; }
 	calcd=$1
@@ -93,7 +110,8 @@ instructions_for() {
 	limit) start_limit "${grind[@]}" ;;
 	esac
 	taskset -c "$cpu" "$bench" -p "$port" -c "$conns" -d "$depth" -n "$2" -t 600 \
-		--drain 60 --kv >"$work/bench.kv" || { cat "$work/$1.log" >&2; return 1; }
+		-T "$transport" -P "$protocol" --drain 60 --kv >"$work/bench.kv" ||
+		{ cat "$work/$1.log" >&2; return 1; }
 	stop_server
 	[ "$(kv checked)" = "$2" ] || { echo "profile.sh: $1: $(kv checked) of $2 calls" >&2; return 1; }
 	sed -n 's/^\(summary\|totals\): *\([0-9]*\).*/\2/p' "$out" | head -1
@@ -110,14 +128,18 @@ if [ "$mode" = instructions ]; then
 	few=50000
 	many=250000
 	line=""
-	for server in calcd limit; do
+	servers="calcd limit"
+	[ "$transport $protocol" = "buffered binary" ] || servers=calcd
+	for server in $servers; do
 		a=$(instructions_for "$server" "$few")
 		b=$(instructions_for "$server" "$many")
 		[ -n "$a" ] && [ -n "$b" ] ||
 			{ echo "profile.sh: $server: no callgrind totals" >&2; exit 1; }
 		per=$(awk -v a="$a" -v b="$b" -v n=$((many - few)) 'BEGIN { printf "%.0f", (b - a) / n }')
 		echo "profile.sh: $server: $a instructions for $few calls, $b for $many" >&2
-		line="$line${line:+, }$server: $per instructions/call"
+		label=$server
+		[ "$servers" = calcd ] && label="calcd ($transport $protocol)"
+		line="$line${line:+, }$label: $per instructions/call"
 	done
 	echo "$line"
 	exit 0

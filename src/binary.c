@@ -1,26 +1,11 @@
 /*
  * binary: TBinaryProtocol — big-endian fixed-width integers, i32 length
- * prefixes.  Reads strict (versioned) and old non-strict message headers;
- * always writes strict ones, as Apache Thrift servers do.
+ * prefixes.  The per-message operations are inline in binary.h; this file
+ * adds containers, skipping and the other value types, and the ops table.
  */
 #include <string.h>
 
-#include "bytes.h"
-#include "proto.h"
-
-#define BINARY_VERSION_1	0x80010000u
-#define BINARY_VERSION_MASK	0xffff0000u
-
-static int
-binary_read_u32(struct proto_reader *r, uint32_t *v)
-{
-	const uint8_t *p = proto_take(r, 4);
-
-	if (p == NULL)
-		return -1;
-	*v = bytes_be32(p);
-	return 0;
-}
+#include "binary.h"
 
 /* Size in bytes of a fixed-width type, 0 for variable-width or invalid ones. */
 static size_t
@@ -62,45 +47,6 @@ binary_valid_type(uint8_t type)
 
 /* A length or count read as i32: negative is malformed, past the limit too big. */
 static int
-binary_read_size(struct proto_reader *r, size_t elem_size, uint32_t *size)
-{
-	uint32_t v;
-
-	if (binary_read_u32(r, &v) != 0)
-		return -1;
-	if (v > INT32_MAX)
-		return proto_fail(r, PROTO_BAD, "negative length");
-	if (elem_size != 0 && v > r->max_size / elem_size)
-		return proto_fail(r, PROTO_TOO_BIG, "length exceeds max_message_size");
-	*size = v;
-	return 0;
-}
-
-static int
-binary_read_string(struct proto_reader *r, struct proto_string *s)
-{
-	uint32_t len;
-
-	if (binary_read_size(r, 1, &len) != 0)
-		return -1;
-	if ((s->ptr = proto_take(r, len)) == NULL)
-		return -1;
-	s->len = len;
-	return 0;
-}
-
-static int
-binary_read_byte(struct proto_reader *r, int8_t *v)
-{
-	const uint8_t *p = proto_take(r, 1);
-
-	if (p == NULL)
-		return -1;
-	*v = (int8_t)p[0];
-	return 0;
-}
-
-static int
 binary_read_bool(struct proto_reader *r, bool *v)
 {
 	const uint8_t *p = proto_take(r, 1);
@@ -108,28 +54,6 @@ binary_read_bool(struct proto_reader *r, bool *v)
 	if (p == NULL)
 		return -1;
 	*v = p[0] != 0;
-	return 0;
-}
-
-static int
-binary_read_i16(struct proto_reader *r, int16_t *v)
-{
-	const uint8_t *p = proto_take(r, 2);
-
-	if (p == NULL)
-		return -1;
-	*v = (int16_t)bytes_be16(p);
-	return 0;
-}
-
-static int
-binary_read_i32(struct proto_reader *r, int32_t *v)
-{
-	uint32_t u;
-
-	if (binary_read_u32(r, &u) != 0)
-		return -1;
-	*v = (int32_t)u;
 	return 0;
 }
 
@@ -164,69 +88,6 @@ binary_read_double(struct proto_reader *r, double *v)
 		return -1;
 	memcpy(v, &u, sizeof *v);
 	return 0;
-}
-
-static int
-binary_read_message_begin(struct proto_reader *r, struct proto_string *name,
-    uint8_t *type, int32_t *seqid)
-{
-	uint32_t	 first;
-	int8_t		 t;
-
-	if (binary_read_u32(r, &first) != 0)
-		return -1;
-	if (first & 0x80000000u) {
-		if ((first & BINARY_VERSION_MASK) != BINARY_VERSION_1)
-			return proto_fail(r, PROTO_BAD, "bad binary protocol version");
-		*type = first & 0xff;
-		if (binary_read_string(r, name) != 0)
-			return -1;
-	} else {
-		/* Old non-strict header: the i32 was the name's length. */
-		if (first > r->max_size)
-			return proto_fail(r, PROTO_TOO_BIG, "length exceeds max_message_size");
-		if ((name->ptr = proto_take(r, first)) == NULL)
-			return -1;
-		name->len = first;
-		if (binary_read_byte(r, &t) != 0)
-			return -1;
-		*type = (uint8_t)t;
-	}
-	return binary_read_i32(r, seqid);
-}
-
-static int
-binary_read_struct_begin(struct proto_reader *r)
-{
-	if (r->status != PROTO_OK)
-		return -1;
-	if (r->depth >= r->max_depth)
-		return proto_fail(r, PROTO_BAD, "nesting too deep");
-	r->depth++;
-	return 0;
-}
-
-static int
-binary_read_struct_end(struct proto_reader *r)
-{
-	if (r->status != PROTO_OK)
-		return -1;
-	r->depth--;
-	return 0;
-}
-
-static int
-binary_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
-{
-	const uint8_t *p = proto_take(r, 1);
-
-	if (p == NULL)
-		return -1;
-	*type = p[0];
-	*id = 0;
-	if (*type == PROTO_T_STOP)
-		return 0;
-	return binary_read_i16(r, id);
 }
 
 /* Container header shared by list, set and map: depth, types, count. */
@@ -345,41 +206,9 @@ binary_read_container_end(struct proto_reader *r)
 /* --- writing ------------------------------------------------------------ */
 
 static int
-binary_write_u32(struct proto_writer *w, uint32_t v)
-{
-	uint8_t b[4];
-
-	bytes_put_be32(b, v);
-	return proto_put(w, b, sizeof b);
-}
-
-static int
-binary_write_byte(struct proto_writer *w, int8_t v)
-{
-	uint8_t b = (uint8_t)v;
-
-	return proto_put(w, &b, 1);
-}
-
-static int
 binary_write_bool(struct proto_writer *w, bool v)
 {
 	return binary_write_byte(w, v ? 1 : 0);
-}
-
-static int
-binary_write_i16(struct proto_writer *w, int16_t v)
-{
-	uint8_t b[2];
-
-	bytes_put_be16(b, (uint16_t)v);
-	return proto_put(w, b, sizeof b);
-}
-
-static int
-binary_write_i32(struct proto_writer *w, int32_t v)
-{
-	return binary_write_u32(w, (uint32_t)v);
 }
 
 static int
@@ -405,51 +234,6 @@ binary_write_double(struct proto_writer *w, double v)
 }
 
 static int
-binary_write_string(struct proto_writer *w, const void *p, size_t len)
-{
-	if (len > INT32_MAX) {
-		w->failed = true;
-		return -1;
-	}
-	binary_write_u32(w, (uint32_t)len);
-	return proto_put(w, p, len);
-}
-
-static int
-binary_write_message_begin(struct proto_writer *w, const struct proto_string *name,
-    uint8_t type, int32_t seqid)
-{
-	binary_write_u32(w, BINARY_VERSION_1 | type);
-	binary_write_string(w, name->ptr, name->len);
-	return binary_write_i32(w, seqid);
-}
-
-static int
-binary_write_struct_begin(struct proto_writer *w)
-{
-	return w->failed ? -1 : 0;
-}
-
-static int
-binary_write_struct_end(struct proto_writer *w)
-{
-	return w->failed ? -1 : 0;
-}
-
-static int
-binary_write_field_begin(struct proto_writer *w, uint8_t type, int16_t id)
-{
-	binary_write_byte(w, (int8_t)type);
-	return binary_write_i16(w, id);
-}
-
-static int
-binary_write_field_stop(struct proto_writer *w)
-{
-	return binary_write_byte(w, PROTO_T_STOP);
-}
-
-static int
 binary_write_list_begin(struct proto_writer *w, uint8_t elem_type, uint32_t count)
 {
 	binary_write_byte(w, (int8_t)elem_type);
@@ -467,6 +251,7 @@ binary_write_map_begin(struct proto_writer *w, uint8_t key_type, uint8_t value_t
 
 const struct proto_ops proto_binary = {
 	.name = "binary",
+	.codec = PROTO_CODEC_BINARY,
 	.read_message_begin = binary_read_message_begin,
 	.read_struct_begin = binary_read_struct_begin,
 	.read_struct_end = binary_read_struct_end,

@@ -68,10 +68,3 @@ buf_consume(struct buf *b, size_t n)
 	memmove(b->data, b->data + n, b->len - n);
 	b->len -= n;
 }
-
-void
-buf_shrink(struct buf *b, size_t keep)
-{
-	if (b->len == 0 && b->cap > keep)
-		buf_free(b);
-}

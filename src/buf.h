@@ -23,7 +23,16 @@ int	buf_reserve(struct buf *, size_t n);
 int	buf_append(struct buf *, const void *, size_t);
 /* Drop the first n bytes (n <= len). */
 void	buf_consume(struct buf *, size_t n);
-/* Release the memory of an empty buffer that grew past keep bytes. */
-void	buf_shrink(struct buf *, size_t keep);
+/*
+ * Release the memory of an empty buffer that grew past keep bytes.
+ * Inline: called after every read and write, and mostly there is nothing
+ * to release.
+ */
+static inline void
+buf_shrink(struct buf *b, size_t keep)
+{
+	if (b->len == 0 && b->cap > keep)
+		buf_free(b);
+}
 
 #endif

@@ -6,6 +6,7 @@
 #define CALCD_BYTES_H
 
 #include <stdint.h>
+#include <string.h>
 
 static inline uint16_t
 bytes_be16(const uint8_t *p)
@@ -35,10 +36,16 @@ bytes_put_be16(uint8_t *p, uint16_t v)
 static inline void
 bytes_put_be32(uint8_t *p, uint32_t v)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* One swap and one store: compilers don't always see it in the bytes below. */
+	v = __builtin_bswap32(v);
+	memcpy(p, &v, sizeof v);
+#else
 	p[0] = (uint8_t)(v >> 24);
 	p[1] = (uint8_t)(v >> 16);
 	p[2] = (uint8_t)(v >> 8);
 	p[3] = (uint8_t)v;
+#endif
 }
 
 #endif

@@ -13,28 +13,6 @@
 
 #include "calc.h"
 
-/* An exact result as an i32, if it fits. */
-static enum calc_status
-calc_fit_i32(int64_t exact, int32_t *result)
-{
-	if (exact < INT32_MIN || exact > INT32_MAX)
-		return CALC_OVERFLOW;
-	*result = (int32_t)exact;
-	return CALC_OK;
-}
-
-enum calc_status
-calc_add(int32_t a, int32_t b, int32_t *result)
-{
-	return calc_fit_i32((int64_t)a + b, result);
-}
-
-enum calc_status
-calc_subtract(int32_t a, int32_t b, int32_t *result)
-{
-	return calc_fit_i32((int64_t)a - b, result);
-}
-
 static enum calc_status
 calc_multiply(int32_t a, int32_t b, int32_t *result)
 {

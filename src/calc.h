@@ -39,8 +39,29 @@ struct calc_shared_struct {
 	char	value[CALC_VALUE_LEN];
 };
 
-enum calc_status calc_add(int32_t a, int32_t b, int32_t *result);
-enum calc_status calc_subtract(int32_t a, int32_t b, int32_t *result);
+/* An exact result as an i32, if it fits. */
+static inline enum calc_status
+calc_fit_i32(int64_t exact, int32_t *result)
+{
+	if (exact < INT32_MIN || exact > INT32_MAX)
+		return CALC_OVERFLOW;
+	*result = (int32_t)exact;
+	return CALC_OK;
+}
+
+/* Inline: a call's worth of work for one instruction of arithmetic. */
+static inline enum calc_status
+calc_add(int32_t a, int32_t b, int32_t *result)
+{
+	return calc_fit_i32((int64_t)a + b, result);
+}
+
+static inline enum calc_status
+calc_subtract(int32_t a, int32_t b, int32_t *result)
+{
+	return calc_fit_i32((int64_t)a - b, result);
+}
+
 /* Work out w; on CALC_OK also log {logid, result} for getStruct. */
 enum calc_status calc_calculate(int32_t logid, const struct calc_work *w, int32_t *result);
 const char	*calc_status_text(enum calc_status);

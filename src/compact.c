@@ -1,147 +1,17 @@
 /*
  * compact: TCompactProtocol — zigzag varints, field id deltas, booleans
- * folded into field headers, little-endian doubles.
+ * folded into field headers, little-endian doubles.  The per-message
+ * operations are inline in compact.h; this file adds bools, containers,
+ * skipping and the other value types, and the ops table.
  */
 #include <string.h>
 
-#include "proto.h"
-
-#define COMPACT_PROTOCOL_ID	0x82
-#define COMPACT_VERSION		1
-#define COMPACT_VERSION_MASK	0x1f
-#define COMPACT_TYPE_SHIFT	5
-
-enum compact_type {
-	COMPACT_STOP		= 0,
-	COMPACT_BOOLEAN_TRUE	= 1,
-	COMPACT_BOOLEAN_FALSE	= 2,
-	COMPACT_BYTE		= 3,
-	COMPACT_I16		= 4,
-	COMPACT_I32		= 5,
-	COMPACT_I64		= 6,
-	COMPACT_DOUBLE		= 7,
-	COMPACT_BINARY		= 8,
-	COMPACT_LIST		= 9,
-	COMPACT_SET		= 10,
-	COMPACT_MAP		= 11,
-	COMPACT_STRUCT		= 12,
-	COMPACT_UUID		= 13,
-};
-
-/* Compact type id -> Thrift type id; 0xff marks an invalid one. */
-static const uint8_t compact_to_type[16] = {
-	[COMPACT_STOP] = PROTO_T_STOP,
-	[COMPACT_BOOLEAN_TRUE] = PROTO_T_BOOL,
-	[COMPACT_BOOLEAN_FALSE] = PROTO_T_BOOL,
-	[COMPACT_BYTE] = PROTO_T_BYTE,
-	[COMPACT_I16] = PROTO_T_I16,
-	[COMPACT_I32] = PROTO_T_I32,
-	[COMPACT_I64] = PROTO_T_I64,
-	[COMPACT_DOUBLE] = PROTO_T_DOUBLE,
-	[COMPACT_BINARY] = PROTO_T_STRING,
-	[COMPACT_LIST] = PROTO_T_LIST,
-	[COMPACT_SET] = PROTO_T_SET,
-	[COMPACT_MAP] = PROTO_T_MAP,
-	[COMPACT_STRUCT] = PROTO_T_STRUCT,
-	[COMPACT_UUID] = PROTO_T_UUID,
-	[14] = 0xff,
-	[15] = 0xff,
-};
-
-static uint8_t
-compact_from_type(uint8_t type)
-{
-	switch (type) {
-	case PROTO_T_BOOL:	return COMPACT_BOOLEAN_TRUE;
-	case PROTO_T_BYTE:	return COMPACT_BYTE;
-	case PROTO_T_I16:	return COMPACT_I16;
-	case PROTO_T_I32:	return COMPACT_I32;
-	case PROTO_T_I64:	return COMPACT_I64;
-	case PROTO_T_DOUBLE:	return COMPACT_DOUBLE;
-	case PROTO_T_STRING:	return COMPACT_BINARY;
-	case PROTO_T_LIST:	return COMPACT_LIST;
-	case PROTO_T_SET:	return COMPACT_SET;
-	case PROTO_T_MAP:	return COMPACT_MAP;
-	case PROTO_T_STRUCT:	return COMPACT_STRUCT;
-	case PROTO_T_UUID:	return COMPACT_UUID;
-	default:		return COMPACT_STOP;
-	}
-}
-
-/* An unsigned LEB128 varint of at most max_bytes bytes. */
-static int
-compact_read_varint(struct proto_reader *r, unsigned max_bytes, uint64_t *v)
-{
-	uint64_t result = 0;
-	size_t	 start = r->pos;
-
-	*v = 0;
-	if (r->status != PROTO_OK)
-		return -1;
-	for (unsigned i = 0; i < max_bytes; i++) {
-		uint8_t b;
-
-		if (r->pos >= r->len) {
-			r->pos = start;
-			return proto_need(r, i + 1);
-		}
-		b = r->data[r->pos++];
-		result |= (uint64_t)(b & 0x7f) << (7 * i);
-		if ((b & 0x80) == 0) {
-			*v = result;
-			return 0;
-		}
-	}
-	return proto_fail(r, PROTO_BAD, "varint too long");
-}
-
-static int
-compact_read_varint32(struct proto_reader *r, uint32_t *v)
-{
-	uint64_t u = 0;
-
-	if (compact_read_varint(r, 5, &u) != 0)
-		return -1;
-	if (u > UINT32_MAX)
-		return proto_fail(r, PROTO_BAD, "varint overflows 32 bits");
-	*v = (uint32_t)u;
-	return 0;
-}
-
-static int32_t
-compact_unzigzag32(uint32_t u)
-{
-	return (int32_t)((u >> 1) ^ (0u - (u & 1)));
-}
+#include "compact.h"
 
 static int64_t
 compact_unzigzag64(uint64_t u)
 {
 	return (int64_t)((u >> 1) ^ (0u - (u & 1)));
-}
-
-static int
-compact_read_i32(struct proto_reader *r, int32_t *v)
-{
-	uint32_t u = 0;
-
-	if (compact_read_varint32(r, &u) != 0)
-		return -1;
-	*v = compact_unzigzag32(u);
-	return 0;
-}
-
-static int
-compact_read_i16(struct proto_reader *r, int16_t *v)
-{
-	int32_t i = 0;
-
-	if (compact_read_i32(r, &i) != 0)
-		return -1;
-	if (i < INT16_MIN || i > INT16_MAX)
-		return proto_fail(r, PROTO_BAD, "i16 out of range");
-	*v = (int16_t)i;
-	return 0;
 }
 
 static int
@@ -198,112 +68,6 @@ compact_read_double(struct proto_reader *r, double *v)
 	for (int i = 7; i >= 0; i--)
 		u = u << 8 | p[i];
 	memcpy(v, &u, sizeof *v);
-	return 0;
-}
-
-/* A varint length or count, checked against the limit before any use. */
-static int
-compact_read_size(struct proto_reader *r, size_t elem_size, uint32_t *size)
-{
-	uint32_t v = 0;
-
-	if (compact_read_varint32(r, &v) != 0)
-		return -1;
-	if (v > INT32_MAX)
-		return proto_fail(r, PROTO_BAD, "negative length");
-	if (v > r->max_size / elem_size)
-		return proto_fail(r, PROTO_TOO_BIG, "length exceeds max_message_size");
-	*size = v;
-	return 0;
-}
-
-static int
-compact_read_string(struct proto_reader *r, struct proto_string *s)
-{
-	uint32_t len;
-
-	if (compact_read_size(r, 1, &len) != 0)
-		return -1;
-	if ((s->ptr = proto_take(r, len)) == NULL)
-		return -1;
-	s->len = len;
-	return 0;
-}
-
-static int
-compact_read_message_begin(struct proto_reader *r, struct proto_string *name,
-    uint8_t *type, int32_t *seqid)
-{
-	const uint8_t	*p = proto_take(r, 2);
-	uint32_t	 u = 0;
-
-	if (p == NULL)
-		return -1;
-	if (p[0] != COMPACT_PROTOCOL_ID)
-		return proto_fail(r, PROTO_BAD, "not a compact protocol message");
-	if ((p[1] & COMPACT_VERSION_MASK) != COMPACT_VERSION)
-		return proto_fail(r, PROTO_BAD, "bad compact protocol version");
-	*type = p[1] >> COMPACT_TYPE_SHIFT;
-	if (compact_read_varint32(r, &u) != 0)
-		return -1;
-	*seqid = (int32_t)u;
-	return compact_read_string(r, name);
-}
-
-static int
-compact_read_struct_begin(struct proto_reader *r)
-{
-	if (r->status != PROTO_OK)
-		return -1;
-	if (r->depth >= r->max_depth)
-		return proto_fail(r, PROTO_BAD, "nesting too deep");
-	r->depth++;
-	r->last_field_id[r->depth] = 0;
-	return 0;
-}
-
-static int
-compact_read_struct_end(struct proto_reader *r)
-{
-	if (r->status != PROTO_OK)
-		return -1;
-	r->depth--;
-	return 0;
-}
-
-static int
-compact_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
-{
-	const uint8_t	*p = proto_take(r, 1);
-	uint8_t		 ctype, delta;
-	int32_t		 fid;
-	int16_t		 v = 0;
-
-	if (p == NULL)
-		return -1;
-	*id = 0;
-	if (p[0] == COMPACT_STOP) {
-		*type = PROTO_T_STOP;
-		return 0;
-	}
-	ctype = p[0] & 0x0f;
-	delta = p[0] >> 4;
-	if (compact_to_type[ctype] == 0xff || ctype == COMPACT_STOP)
-		return proto_fail(r, PROTO_BAD, "unknown field type");
-	if (delta != 0) {
-		fid = (int32_t)r->last_field_id[r->depth] + delta;
-		if (fid > INT16_MAX)
-			return proto_fail(r, PROTO_BAD, "field id out of range");
-	} else {
-		if (compact_read_i16(r, &v) != 0)
-			return -1;
-		fid = v;
-	}
-	*id = (int16_t)fid;
-	r->last_field_id[r->depth] = *id;
-	*type = compact_to_type[ctype];
-	if (ctype == COMPACT_BOOLEAN_TRUE || ctype == COMPACT_BOOLEAN_FALSE)
-		r->pending_bool = (int8_t)(ctype == COMPACT_BOOLEAN_TRUE);
 	return 0;
 }
 
@@ -443,50 +207,10 @@ compact_skip(struct proto_reader *r, uint8_t type)
 
 /* --- writing ------------------------------------------------------------ */
 
-static int
-compact_write_varint(struct proto_writer *w, uint64_t v)
-{
-	uint8_t	 b[10];
-	size_t	 n = 0;
-
-	while (v >= 0x80) {
-		b[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	b[n++] = (uint8_t)v;
-	return proto_put(w, b, n);
-}
-
-static uint32_t
-compact_zigzag32(int32_t v)
-{
-	return ((uint32_t)v << 1) ^ (uint32_t)(0 - ((uint32_t)v >> 31));
-}
-
 static uint64_t
 compact_zigzag64(int64_t v)
 {
 	return ((uint64_t)v << 1) ^ (uint64_t)(0 - ((uint64_t)v >> 63));
-}
-
-static int
-compact_write_byte(struct proto_writer *w, int8_t v)
-{
-	uint8_t b = (uint8_t)v;
-
-	return proto_put(w, &b, 1);
-}
-
-static int
-compact_write_i16(struct proto_writer *w, int16_t v)
-{
-	return compact_write_varint(w, compact_zigzag32(v));
-}
-
-static int
-compact_write_i32(struct proto_writer *w, int32_t v)
-{
-	return compact_write_varint(w, compact_zigzag32(v));
 }
 
 static int
@@ -505,83 +229,6 @@ compact_write_double(struct proto_writer *w, double v)
 	for (int i = 0; i < 8; i++)
 		b[i] = (uint8_t)(u >> (8 * i));
 	return proto_put(w, b, sizeof b);
-}
-
-static int
-compact_write_string(struct proto_writer *w, const void *p, size_t len)
-{
-	if (len > INT32_MAX) {
-		w->failed = true;
-		return -1;
-	}
-	compact_write_varint(w, len);
-	return proto_put(w, p, len);
-}
-
-static int
-compact_write_message_begin(struct proto_writer *w, const struct proto_string *name,
-    uint8_t type, int32_t seqid)
-{
-	uint8_t b[2] = { COMPACT_PROTOCOL_ID,
-	    (uint8_t)(type << COMPACT_TYPE_SHIFT | COMPACT_VERSION) };
-
-	proto_put(w, b, sizeof b);
-	compact_write_varint(w, (uint32_t)seqid);
-	return compact_write_string(w, name->ptr, name->len);
-}
-
-static int
-compact_write_struct_begin(struct proto_writer *w)
-{
-	if (w->depth + 1 >= PROTO_WRITER_DEPTH) {
-		w->failed = true;
-		return -1;
-	}
-	w->depth++;
-	w->last_field_id[w->depth] = 0;
-	return w->failed ? -1 : 0;
-}
-
-static int
-compact_write_struct_end(struct proto_writer *w)
-{
-	if (w->depth > 0)
-		w->depth--;
-	return w->failed ? -1 : 0;
-}
-
-static int
-compact_write_field_header(struct proto_writer *w, uint8_t ctype, int16_t id)
-{
-	int32_t	 delta = (int32_t)id - w->last_field_id[w->depth];
-	uint8_t	 b;
-
-	w->last_field_id[w->depth] = id;
-	if (delta > 0 && delta <= 15) {
-		b = (uint8_t)(delta << 4 | ctype);
-		return proto_put(w, &b, 1);
-	}
-	b = ctype;
-	proto_put(w, &b, 1);
-	return compact_write_i16(w, id);
-}
-
-static int
-compact_write_field_begin(struct proto_writer *w, uint8_t type, int16_t id)
-{
-	if (type == PROTO_T_BOOL) {
-		/* The value goes into the header: wait for write_bool. */
-		w->bool_field_pending = true;
-		w->bool_field_id = id;
-		return w->failed ? -1 : 0;
-	}
-	return compact_write_field_header(w, compact_from_type(type), id);
-}
-
-static int
-compact_write_field_stop(struct proto_writer *w)
-{
-	return compact_write_byte(w, COMPACT_STOP);
 }
 
 static int
@@ -626,6 +273,7 @@ compact_write_map_begin(struct proto_writer *w, uint8_t key_type, uint8_t value_
 
 const struct proto_ops proto_compact = {
 	.name = "compact",
+	.codec = PROTO_CODEC_COMPACT,
 	.read_message_begin = compact_read_message_begin,
 	.read_struct_begin = compact_read_struct_begin,
 	.read_struct_end = compact_read_struct_end,

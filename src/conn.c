@@ -113,6 +113,19 @@ conn_now_ms(void)
 }
 
 /*
+ * The clock as this thread's running read callback began (0
+ * outside one): every recv and send in one callback stamps the same
+ * time, with one clock read.
+ */
+static __thread uint64_t conn_callback_ms;
+
+static uint64_t
+conn_activity_ms(void)
+{
+	return conn_callback_ms != 0 ? conn_callback_ms : conn_now_ms();
+}
+
+/*
  * The timeouts of every connection are checked by one periodic sweep per
  * worker rather than a timer per connection, so serving a call never
  * touches a timer: idle_timeout (nothing read or written),
@@ -366,7 +379,7 @@ conn_write_some(struct conn *c, const uint8_t *data, size_t len, size_t *written
 		n = send(c->fd, data + *written, len - *written, MSG_NOSIGNAL);
 		if (n > 0) {
 			*written += (size_t)n;
-			c->last_active_ms = conn_now_ms();
+			c->last_active_ms = conn_activity_ms();
 			if (c->env->metrics != NULL)
 				metrics_add(&c->env->metrics->bytes_sent, (uint64_t)n);
 			continue;
@@ -561,7 +574,9 @@ conn_on_read(evutil_socket_t fd, short what, void *arg)
 	struct conn	*c = arg;
 
 	(void)what;
+	conn_callback_ms = conn_now_ms();
 	(void)conn_read(c, fd);
+	conn_callback_ms = 0;
 }
 
 int
@@ -588,7 +603,7 @@ conn_read(struct conn *c, int fd)
 		return -1;
 	}
 	if (n > 0) {
-		c->last_active_ms = conn_now_ms();
+		c->last_active_ms = conn_activity_ms();
 		if (c->finishing)
 			c->input_left -= (size_t)n;
 		if (env->metrics != NULL)

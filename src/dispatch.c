@@ -1,245 +1,24 @@
 /*
- * dispatch: the CalculatorService method table.  One row per method:
- * its name, its arguments (field id, type, name) and the handler that
- * turns decoded arguments into a reply.  Arguments are decoded in place
+ * dispatch: one Thrift message to its reply — the method it names, its
+ * arguments, the handler, the reply (the table of methods and the reply
+ * writers are in dispatch_table.{c,h}).  Arguments are decoded in place
  * from the request bytes; a handler runs only once its whole message has
  * arrived, so an incomplete message never has side effects.
+ *
+ * The codec is chosen once per message: the decoder and the reply
+ * writers are inline functions of a constant enum proto_codec, compiled
+ * once for binary and once for compact, so no field costs an indirect
+ * call, and once more per method, so each method's arguments are read by
+ * code of its own.  A reply starts from its method's prefix for the codec
+ * (built at start-up), with the seqid put in.  Everything unusual (errors, oneway
+ * calls, calls that are not calls) takes one out-of-line path.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
-#include "calc.h"
-#include "dispatch.h"
+#include "dispatch_table.h"
 
-#define DISPATCH_MAX_ARGS	2
 /* Bytes of a peer's method or service name quoted in a reply. */
 #define DISPATCH_QUOTE_LEN	200
-
-/* Fields of the Work struct that calculate takes. */
-enum {
-	WORK_NUM1 = 1,
-	WORK_NUM2 = 2,
-	WORK_OP = 3,
-	WORK_COMMENT = 4,
-};
-
-struct dispatch_arg {
-	int16_t		 id;
-	uint8_t		 type;
-	const char	*name;
-};
-
-/* The decoded arguments of one call. */
-struct dispatch_args {
-	int32_t			i32[DISPATCH_MAX_ARGS];
-	bool			have[DISPATCH_MAX_ARGS];
-	uint8_t			wrong_type[DISPATCH_MAX_ARGS];	/* type sent instead, or 0 */
-	struct calc_work	work;
-	unsigned		work_have;			/* bit per Work field id */
-	uint8_t			work_wrong_type[WORK_COMMENT + 1];
-};
-
-/* What a handler needs to write its reply. */
-struct dispatch_reply {
-	enum dispatch_outcome		 outcome;
-	const struct proto_ops		*ops;
-	struct proto_writer		 writer;
-	const struct proto_string	*name;
-	int32_t				 seqid;
-};
-
-struct dispatch_method {
-	const char		*name;
-	size_t			 name_len;
-	bool			 oneway;
-	bool			 shared;	/* also in SharedService */
-	unsigned		 nargs;
-	struct dispatch_arg	 args[DISPATCH_MAX_ARGS];
-	void			(*handle)(struct dispatch_reply *, const struct dispatch_args *);
-};
-
-/* --- replies ------------------------------------------------------------- */
-
-static void
-reply_begin(struct dispatch_reply *rep)
-{
-	const struct proto_ops	*ops = rep->ops;
-	struct proto_writer	*w = &rep->writer;
-
-	ops->write_message_begin(w, rep->name, PROTO_REPLY, rep->seqid);
-	ops->write_struct_begin(w);
-}
-
-static void
-reply_end(struct dispatch_reply *rep)
-{
-	rep->ops->write_field_stop(&rep->writer);
-	rep->ops->write_struct_end(&rep->writer);
-}
-
-static void
-reply_exception(struct dispatch_reply *rep, enum proto_app_error type, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* The texts are short: a quoted peer's name is at most DISPATCH_QUOTE_LEN bytes. */
-static void
-reply_exception(struct dispatch_reply *rep, enum proto_app_error type, const char *fmt, ...)
-{
-	char	text[512];
-	va_list	ap;
-	int	n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(text, sizeof text, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof text)
-		n = sizeof text - 1;
-	rep->outcome = DISPATCH_OUTCOME_ERROR;
-	proto_write_app_exception(rep->ops, &rep->writer, rep->name, rep->seqid, type, text,
-	    (size_t)n);
-}
-
-static void
-reply_i32(struct dispatch_reply *rep, int32_t value)
-{
-	reply_begin(rep);
-	rep->ops->write_field_begin(&rep->writer, PROTO_T_I32, 0);
-	rep->ops->write_i32(&rep->writer, value);
-	reply_end(rep);
-}
-
-static void
-reply_void(struct dispatch_reply *rep)
-{
-	reply_begin(rep);
-	reply_end(rep);
-}
-
-/* calculate's declared exception: result field 1, InvalidOperation. */
-static void
-reply_invalid_operation(struct dispatch_reply *rep, int32_t what_op, const char *why)
-{
-	const struct proto_ops	*ops = rep->ops;
-	struct proto_writer	*w = &rep->writer;
-
-	rep->outcome = DISPATCH_OUTCOME_EXCEPTION;
-	reply_begin(rep);
-	ops->write_field_begin(w, PROTO_T_STRUCT, 1);
-	ops->write_struct_begin(w);
-	ops->write_field_begin(w, PROTO_T_I32, 1);
-	ops->write_i32(w, what_op);
-	ops->write_field_begin(w, PROTO_T_STRING, 2);
-	ops->write_string(w, why, strlen(why));
-	ops->write_field_stop(w);
-	ops->write_struct_end(w);
-	reply_end(rep);
-}
-
-static void
-reply_shared_struct(struct dispatch_reply *rep, const struct calc_shared_struct *s)
-{
-	const struct proto_ops	*ops = rep->ops;
-	struct proto_writer	*w = &rep->writer;
-
-	reply_begin(rep);
-	ops->write_field_begin(w, PROTO_T_STRUCT, 0);
-	ops->write_struct_begin(w);
-	ops->write_field_begin(w, PROTO_T_I32, 1);
-	ops->write_i32(w, s->key);
-	ops->write_field_begin(w, PROTO_T_STRING, 2);
-	ops->write_string(w, s->value, strlen(s->value));
-	ops->write_field_stop(w);
-	ops->write_struct_end(w);
-	reply_end(rep);
-}
-
-/* --- handlers ------------------------------------------------------------ */
-
-static void
-handle_add(struct dispatch_reply *rep, const struct dispatch_args *args)
-{
-	int32_t result;
-
-	if (calc_add(args->i32[0], args->i32[1], &result) != CALC_OK) {
-		reply_exception(rep, PROTO_APP_UNKNOWN, "add: %ld + %ld overflows i32",
-		    (long)args->i32[0], (long)args->i32[1]);
-		return;
-	}
-	reply_i32(rep, result);
-}
-
-static void
-handle_subtract(struct dispatch_reply *rep, const struct dispatch_args *args)
-{
-	int32_t result;
-
-	if (calc_subtract(args->i32[0], args->i32[1], &result) != CALC_OK) {
-		reply_exception(rep, PROTO_APP_UNKNOWN, "subtract: %ld - %ld overflows i32",
-		    (long)args->i32[0], (long)args->i32[1]);
-		return;
-	}
-	reply_i32(rep, result);
-}
-
-static void
-handle_ping(struct dispatch_reply *rep, const struct dispatch_args *args)
-{
-	(void)args;
-	reply_void(rep);
-}
-
-static void
-handle_zip(struct dispatch_reply *rep, const struct dispatch_args *args)
-{
-	(void)rep;
-	(void)args;
-}
-
-static void
-handle_calculate(struct dispatch_reply *rep, const struct dispatch_args *args)
-{
-	enum calc_status	status;
-	int32_t			result;
-
-	status = calc_calculate(args->i32[0], &args->work, &result);
-	if (status != CALC_OK) {
-		reply_invalid_operation(rep, args->work.op, calc_status_text(status));
-		return;
-	}
-	reply_i32(rep, result);
-}
-
-static void
-handle_get_struct(struct dispatch_reply *rep, const struct dispatch_args *args)
-{
-	struct calc_shared_struct shared;
-
-	if (!calc_log_get(args->i32[0], &shared)) {
-		reply_exception(rep, PROTO_APP_UNKNOWN,
-		    "getStruct: no calculation logged with key %ld", (long)args->i32[0]);
-		return;
-	}
-	reply_shared_struct(rep, &shared);
-}
-
-/* A name and its length, counted by the compiler. */
-#define DISPATCH_NAME(n)	.name = (n), .name_len = sizeof(n) - 1
-
-static const struct dispatch_method dispatch_methods[] = {
-	{ DISPATCH_NAME("add"), .nargs = 2, .handle = handle_add,
-	  .args = { { 1, PROTO_T_I32, "a" }, { 2, PROTO_T_I32, "b" } } },
-	{ DISPATCH_NAME("subtract"), .nargs = 2, .handle = handle_subtract,
-	  .args = { { 1, PROTO_T_I32, "a" }, { 2, PROTO_T_I32, "b" } } },
-	{ DISPATCH_NAME("ping"), .handle = handle_ping },
-	{ DISPATCH_NAME("calculate"), .nargs = 2, .handle = handle_calculate,
-	  .args = { { 1, PROTO_T_I32, "logid" }, { 2, PROTO_T_STRUCT, "w" } } },
-	{ DISPATCH_NAME("zip"), .oneway = true, .handle = handle_zip },
-	{ DISPATCH_NAME("getStruct"), .shared = true, .nargs = 1, .handle = handle_get_struct,
-	  .args = { { 1, PROTO_T_I32, "key" } } },
-};
 
 /* Service names a multiplexed client may put before the method. */
 static const struct {
@@ -247,10 +26,25 @@ static const struct {
 	size_t		 name_len;
 	bool		 shared_only;
 } dispatch_services[] = {
-	{ DISPATCH_NAME("CalculatorService") },
-	{ DISPATCH_NAME("Calculator") },
-	{ DISPATCH_NAME("SharedService"), .shared_only = true },
+	{ "CalculatorService", sizeof("CalculatorService") - 1, false },
+	{ "Calculator", sizeof("Calculator") - 1, false },
+	{ "SharedService", sizeof("SharedService") - 1, true },
 };
+
+/* --- the method a call names ------------------------------------------------ */
+
+/* A method by its bare name; DISPATCH_METHODS if none. */
+static inline enum dispatch_method_id
+dispatch_find(const uint8_t *name, size_t len)
+{
+	/* Compares of known lengths: the compiler turns each into a load or two. */
+#define DISPATCH_METHOD_MATCH(id, text)						\
+	if (len == sizeof(text) - 1 && memcmp(name, text, sizeof(text) - 1) == 0)	\
+		return id;
+	DISPATCH_METHOD_LIST(DISPATCH_METHOD_MATCH)
+#undef DISPATCH_METHOD_MATCH
+	return DISPATCH_METHODS;
+}
 
 /*
  * The name a reply carries: the bare method.  Apache Thrift's
@@ -272,55 +66,67 @@ dispatch_reply_name(const struct proto_string *name)
 }
 
 /*
- * Find the method a message names, "method" or "Service:method" (bare is
- * the method alone, from dispatch_reply_name).  NULL with *reason set
- * when there is none.
+ * The method a message names as "Service:method" (dispatch_find found
+ * no bare method), and in bare the name its reply carries.
+ * DISPATCH_METHODS if none, with *no_service set if it named a service
+ * calcd doesn't serve.
  */
-static const struct dispatch_method *
-dispatch_lookup(const struct proto_string *name, const struct proto_string *bare,
-    const char **reason)
+static enum dispatch_method_id __attribute__((noinline))
+dispatch_lookup_service(const struct proto_string *name, struct proto_string *bare,
+    bool *no_service)
 {
-	bool shared_only = false;
+	enum dispatch_method_id	id;
+	size_t			service_len, i;
 
-	if (bare->ptr != name->ptr) {
-		size_t	service_len = name->len - bare->len - 1;	/* before the ':' */
-		size_t	i;
-
-		for (i = 0; i < sizeof dispatch_services / sizeof dispatch_services[0]; i++)
-			if (dispatch_services[i].name_len == service_len &&
-			    memcmp(dispatch_services[i].name, name->ptr, service_len) == 0)
-				break;
-		if (i == sizeof dispatch_services / sizeof dispatch_services[0]) {
-			*reason = "unknown service";
-			return NULL;
-		}
-		shared_only = dispatch_services[i].shared_only;
+	*bare = dispatch_reply_name(name);
+	if (bare->ptr == name->ptr)
+		return DISPATCH_METHODS;
+	service_len = name->len - bare->len - 1;	/* before the ':' */
+	for (i = 0; i < sizeof dispatch_services / sizeof dispatch_services[0]; i++)
+		if (dispatch_services[i].name_len == service_len &&
+		    memcmp(dispatch_services[i].name, name->ptr, service_len) == 0)
+			break;
+	if (i == sizeof dispatch_services / sizeof dispatch_services[0]) {
+		*no_service = true;
+		return DISPATCH_METHODS;
 	}
-	for (size_t i = 0; i < sizeof dispatch_methods / sizeof dispatch_methods[0]; i++) {
-		const struct dispatch_method *m = &dispatch_methods[i];
-
-		if (m->name_len == bare->len && memcmp(m->name, bare->ptr, bare->len) == 0 &&
-		    (!shared_only || m->shared))
-			return m;
-	}
-	*reason = "unknown method";
-	return NULL;
+	id = dispatch_find(bare->ptr, bare->len);
+	if (id != DISPATCH_METHODS && dispatch_services[i].shared_only &&
+	    !dispatch_methods[id].shared)
+		return DISPATCH_METHODS;
+	return id;
 }
 
-/* --- decoding ------------------------------------------------------------ */
+/* --- decoding --------------------------------------------------------------- */
 
-static int
-dispatch_read_work(const struct proto_ops *ops, struct proto_reader *r, unsigned nesting,
-    struct dispatch_args *args)
+/*
+ * Skip a value, on a copy of the reader: the reader itself never leaves
+ * dispatch_codec_message, so the compiler can keep its fields in registers.
+ */
+DISPATCH_INLINE int
+dispatch_skip(const struct proto_ops *ops, struct proto_reader *r, uint8_t type,
+    unsigned nesting)
 {
-	uint8_t	type;
-	int16_t	id;
+	struct proto_reader	copy = *r;
+	int			rc = proto_skip_nested(ops, &copy, type, nesting);
+
+	*r = copy;
+	return rc;
+}
+
+DISPATCH_INLINE int
+dispatch_read_work(enum proto_codec codec, const struct proto_ops *ops,
+    struct proto_reader *r, unsigned nesting, struct dispatch_args *args)
+{
+	uint8_t	type = 0;
+	int16_t	id = 0;
 
 	args->work.num1 = 0;	/* the IDL's default */
-	if (ops->read_struct_begin(r) != 0)
+	args->work_read = true;
+	if (proto_codec_read_struct_begin(codec, r) != 0)
 		return -1;
 	for (;;) {
-		if (ops->read_field_begin(r, &type, &id) != 0)
+		if (proto_codec_read_field_begin(codec, r, &type, &id) != 0)
 			return -1;
 		if (type == PROTO_T_STOP)
 			break;
@@ -329,200 +135,307 @@ dispatch_read_work(const struct proto_ops *ops, struct proto_reader *r, unsigned
 			    id == WORK_NUM2 ? &args->work.num2 : &args->work.op;
 
 			if (type == PROTO_T_I32) {
-				if (ops->read_i32(r, field) != 0)
+				if (proto_codec_read_i32(codec, r, field) != 0)
 					return -1;
 				args->work_have |= 1u << id;
 				continue;
 			}
+			args->work_wrong |= 1u << id;
 			args->work_wrong_type[id] = type;
 		} else if (id == WORK_COMMENT && type != PROTO_T_STRING) {
+			args->work_wrong |= 1u << id;
 			args->work_wrong_type[id] = type;
 		}
-		if (proto_skip_nested(ops, r, type, nesting) != 0)
+		if (dispatch_skip(ops, r, type, nesting) != 0)
 			return -1;
 	}
-	return ops->read_struct_end(r);
+	return proto_codec_read_struct_end(codec, r);
 }
 
 /*
- * Read the argument struct; unknown and mistyped fields are skipped, each
- * nesting at most `nesting` levels deep.
+ * Read the argument struct of m (NULL: an unknown method's, all of it
+ * skipped); unknown and mistyped fields are skipped, each nesting at
+ * most `nesting` levels deep.
  */
-static int
-dispatch_read_args(const struct proto_ops *ops, struct proto_reader *r, unsigned nesting,
-    const struct dispatch_method *m, struct dispatch_args *args)
+DISPATCH_INLINE int
+dispatch_read_args(enum proto_codec codec, const struct proto_ops *ops,
+    struct proto_reader *r, unsigned nesting, const struct dispatch_method *m,
+    struct dispatch_args *args)
 {
-	uint8_t	type;
-	int16_t	id;
+	unsigned	nargs = m != NULL ? m->nargs : 0;
+	uint8_t		type = 0;
+	int16_t		id = 0;
 
-	if (ops->read_struct_begin(r) != 0)
+	if (proto_codec_read_struct_begin(codec, r) != 0)
 		return -1;
 	for (;;) {
 		unsigned i;
 
-		if (ops->read_field_begin(r, &type, &id) != 0)
+		if (proto_codec_read_field_begin(codec, r, &type, &id) != 0)
 			return -1;
 		if (type == PROTO_T_STOP)
 			break;
-		for (i = 0; m != NULL && i < m->nargs; i++)
+		for (i = 0; i < nargs; i++)
 			if (m->args[i].id == id)
 				break;
-		if (m != NULL && i < m->nargs) {
+		if (i < nargs) {
 			if (type != m->args[i].type) {
+				args->wrong |= 1u << i;
 				args->wrong_type[i] = type;
 			} else if (type == PROTO_T_I32) {
-				if (ops->read_i32(r, &args->i32[i]) != 0)
+				if (proto_codec_read_i32(codec, r, &args->i32[i]) != 0)
 					return -1;
-				args->have[i] = true;
-				args->wrong_type[i] = 0;
+				args->have |= 1u << i;
+				args->wrong &= ~(1u << i);
 				continue;
 			} else if (type == PROTO_T_STRUCT) {
-				if (dispatch_read_work(ops, r, nesting, args) != 0)
+				if (dispatch_read_work(codec, ops, r, nesting, args) != 0)
 					return -1;
-				args->have[i] = true;
-				args->wrong_type[i] = 0;
+				args->have |= 1u << i;
+				args->wrong &= ~(1u << i);
 				continue;
 			}
 		}
-		if (proto_skip_nested(ops, r, type, nesting) != 0)
+		if (dispatch_skip(ops, r, type, nesting) != 0)
 			return -1;
 	}
-	return ops->read_struct_end(r);
+	return proto_codec_read_struct_end(codec, r);
 }
 
-/* Reply with an error and return true if a needed argument is missing or mistyped. */
-static bool
-dispatch_check_args(struct dispatch_reply *rep, const struct dispatch_method *m,
-    const struct dispatch_args *args)
+/* Has the call every argument it needs, each of its type? */
+DISPATCH_INLINE bool
+dispatch_args_complete(const struct dispatch_method *m, const struct dispatch_args *args)
 {
-	static const struct { unsigned id; const char *name; } work_required[] = {
-		{ WORK_NUM2, "num2" }, { WORK_OP, "op" },
-	};
+	if (args->wrong != 0 || args->have != (1u << m->nargs) - 1)
+		return false;
+	return !args->work_read ||
+	    (args->work_wrong == 0 && (args->work_have & WORK_REQUIRED) == WORK_REQUIRED);
+}
 
-	for (unsigned i = 0; i < m->nargs; i++) {
-		const struct dispatch_arg *a = &m->args[i];
+/* --- answering -------------------------------------------------------------- */
 
-		if (args->wrong_type[i] != 0) {
-			reply_exception(rep, PROTO_APP_PROTOCOL_ERROR,
-			    "%s: argument '%s' (field %d) must be %s, not %s", m->name,
-			    a->name, a->id, proto_type_name(a->type),
-			    proto_type_name(args->wrong_type[i]));
-			return true;
-		}
-		if (!args->have[i]) {
-			reply_exception(rep, PROTO_APP_PROTOCOL_ERROR,
-			    "%s: missing argument '%s' (field %d, %s)", m->name, a->name,
-			    a->id, proto_type_name(a->type));
-			return true;
-		}
-		if (a->type != PROTO_T_STRUCT)
-			continue;
-		for (unsigned id = WORK_NUM1; id <= WORK_COMMENT; id++) {
-			if (args->work_wrong_type[id] == 0)
-				continue;
-			reply_exception(rep, PROTO_APP_PROTOCOL_ERROR,
-			    "%s: field %u of argument '%s' (Work) has the wrong type %s",
-			    m->name, id, a->name, proto_type_name(args->work_wrong_type[id]));
-			return true;
-		}
-		for (size_t k = 0; k < sizeof work_required / sizeof work_required[0]; k++) {
-			if (args->work_have & (1u << work_required[k].id))
-				continue;
-			reply_exception(rep, PROTO_APP_PROTOCOL_ERROR,
-			    "%s: missing field '%s.%s' (field %u of Work)", m->name, a->name,
-			    work_required[k].name, work_required[k].id);
-			return true;
-		}
+/*
+ * Run method id with its complete arguments and append its reply (none
+ * for zip).  Sets res->replied and outcome, or TOO_BIG with out as it was.
+ */
+DISPATCH_INLINE void
+dispatch_call(enum proto_codec codec, enum dispatch_method_id id, int32_t seqid,
+    const struct dispatch_args *args, struct buf *out, struct dispatch_result *res)
+{
+	struct proto_writer	 w;
+	struct calc_shared_struct shared;
+	enum dispatch_outcome	 outcome = DISPATCH_OUTCOME_OK;
+	enum calc_status	 status;
+	size_t			 out_start = out->len;
+	int32_t			 result;
+
+	proto_writer_init(&w, out);
+	switch (id) {
+	case DISPATCH_ADD:
+	case DISPATCH_SUBTRACT:
+		status = id == DISPATCH_ADD ? calc_add(args->i32[0], args->i32[1], &result) :
+		    calc_subtract(args->i32[0], args->i32[1], &result);
+		if (status == CALC_OK)
+			dispatch_reply_i32(codec, &w, id, seqid, result);
+		else
+			outcome = dispatch_reply_overflow(codec, &w, id, seqid, args);
+		break;
+	case DISPATCH_PING:
+		dispatch_reply_void(codec, &w, id, seqid);
+		break;
+	case DISPATCH_CALCULATE:
+		status = calc_calculate(args->i32[0], &args->work, &result);
+		if (status == CALC_OK)
+			dispatch_reply_i32(codec, &w, id, seqid, result);
+		else
+			outcome = dispatch_reply_invalid_operation(codec, &w, id, seqid,
+			    args->work.op, calc_status_text(status));
+		break;
+	case DISPATCH_GET_STRUCT:
+		if (calc_log_get(args->i32[0], &shared))
+			dispatch_reply_shared_struct(codec, &w, id, seqid, &shared);
+		else
+			outcome = dispatch_reply_no_key(codec, &w, id, seqid, args->i32[0]);
+		break;
+	case DISPATCH_ZIP:
+	default:
+		return;		/* oneway: no reply */
 	}
-	return false;
+	if (w.failed) {
+		out->len = out_start;
+		res->status = PROTO_TOO_BIG;
+		res->error = "reply exceeds the output buffer limit";
+		return;
+	}
+	res->outcome = outcome;
+	res->replied = true;
+}
+
+/*
+ * Everything but a call with all its arguments: messages for clients,
+ * unknown methods and services, missing or mistyped arguments, oneway
+ * calls (run, but nobody reads a reply to them, errors included).
+ */
+static void __attribute__((noinline, cold))
+dispatch_answer_other(const struct proto_ops *ops, uint8_t type, enum dispatch_method_id id,
+    bool no_service, const struct proto_string *name, const struct proto_string *bare,
+    int32_t seqid, const struct dispatch_args *args, struct buf *out,
+    struct dispatch_result *res)
+{
+	struct proto_writer	w;
+	struct dispatch_reply	rep = { ops, &w, *bare, seqid };
+	char			quoted[DISPATCH_QUOTE_LEN + 1];
+	size_t			out_start = out->len;
+
+	proto_writer_init(&w, out);
+	if (type == PROTO_REPLY || type == PROTO_EXCEPTION) {
+		dispatch_exception(&rep, PROTO_APP_INVALID_MESSAGE_TYPE,
+		    "calcd is a server: it takes calls, not %s messages",
+		    type == PROTO_REPLY ? "reply" : "exception");
+	} else if (id == DISPATCH_METHODS) {
+		if (type == PROTO_ONEWAY)
+			return;
+		if (no_service) {
+			dispatch_exception(&rep, PROTO_APP_UNKNOWN_METHOD,
+			    "unknown service '%s' (calcd serves CalculatorService, Calculator "
+			    "and SharedService)", proto_text(name->ptr, name->len - bare->len - 1,
+			    quoted, sizeof quoted));
+		} else {
+			dispatch_exception(&rep, PROTO_APP_UNKNOWN_METHOD, "unknown method '%s'",
+			    proto_text(name->ptr, name->len, quoted, sizeof quoted));
+		}
+	} else if (dispatch_check_args(&rep, id, args)) {
+		if (type == PROTO_ONEWAY || dispatch_methods[id].oneway) {
+			out->len = out_start;
+			return;
+		}
+	} else {
+		/* A whole oneway call: it runs, and its reply goes nowhere. */
+		dispatch_call(ops->codec, id, seqid, args, out, res);
+		out->len = out_start;
+		res->status = PROTO_OK;
+		res->error = NULL;
+		res->replied = false;
+		res->outcome = DISPATCH_OUTCOME_OK;
+		return;
+	}
+	if (w.failed) {
+		out->len = out_start;
+		res->status = PROTO_TOO_BIG;
+		res->error = "reply exceeds the output buffer limit";
+		return;
+	}
+	res->outcome = DISPATCH_OUTCOME_ERROR;	/* every reply here is a TApplicationException */
+	res->replied = true;
+}
+
+/*
+ * The rest of a message to method id, a constant where this is inlined
+ * (once per method and codec): its arguments, then the call or whatever
+ * else answers it.
+ */
+DISPATCH_INLINE void
+dispatch_method_message(enum proto_codec codec, const struct proto_ops *ops,
+    struct proto_reader *r, unsigned nesting, enum dispatch_method_id id, uint8_t type,
+    const struct proto_string *name, const struct proto_string *bare, bool no_service,
+    struct buf *out, struct dispatch_result *res)
+{
+	const struct dispatch_method	*m = id != DISPATCH_METHODS ? &dispatch_methods[id] : NULL;
+	struct dispatch_args		 args;
+
+	memset(&args, 0, sizeof args);
+	if (dispatch_read_args(codec, ops, r, nesting, m, &args) != 0) {
+		res->status = r->status;
+		res->need = r->need;
+		res->error = r->error;
+		return;
+	}
+	/* The whole message is here: now, and only now, act on it. */
+	res->status = PROTO_OK;
+	res->consumed = r->pos;
+	res->method_index = id;
+	if (type == PROTO_CALL && m != NULL && dispatch_args_complete(m, &args))
+		dispatch_call(codec, id, res->seqid, &args, out, res);
+	else
+		dispatch_answer_other(ops, type, id, no_service, name, bare, res->seqid, &args,
+		    out, res);
+}
+
+/* dispatch_message for one codec: inlined with it as a constant, once per codec. */
+DISPATCH_INLINE void
+dispatch_codec_message(enum proto_codec codec, const struct proto_ops *ops,
+    const uint8_t *data, size_t len, const struct dispatch_limits *limits, struct buf *out,
+    struct dispatch_result *res)
+{
+	struct proto_reader	r;
+	struct proto_string	name = { NULL, 0 }, bare;
+	enum dispatch_method_id	id = DISPATCH_METHODS;
+	unsigned		nesting = limits->max_nesting_depth;
+	bool			no_service = false;
+	uint8_t			type = 0;
+	int32_t			seqid = 0;
+
+	memset(res, 0, sizeof *res);
+	proto_reader_init(&r, data, len, limits->max_message_size, DISPATCH_DEPTH);
+	if (proto_codec_read_message_begin(codec, &r, &name, &type, &seqid) != 0) {
+		res->status = r.status;
+		res->need = r.need;
+		res->error = r.error;
+		return;
+	}
+	res->method = name.ptr;
+	res->method_len = name.len;
+	res->seqid = seqid;
+	res->message_type = type;
+	if (type < PROTO_CALL || type > PROTO_ONEWAY) {
+		res->status = PROTO_BAD;
+		res->error = "invalid message type";
+		return;
+	}
+	bare = name;
+	if (type == PROTO_REPLY || type == PROTO_EXCEPTION)
+		bare = dispatch_reply_name(&name);
+	else if ((id = dispatch_find(name.ptr, name.len)) == DISPATCH_METHODS)
+		id = dispatch_lookup_service(&name, &bare, &no_service);
+
+	/* Each method's arguments read, and its reply written, by code of its own. */
+	switch (id) {
+#define DISPATCH_METHOD_CASE(method, text)						\
+	case method:									\
+		dispatch_method_message(codec, ops, &r, nesting, method, type, &name,	\
+		    &bare, no_service, out, res);					\
+		break;
+	DISPATCH_METHOD_LIST(DISPATCH_METHOD_CASE)
+#undef DISPATCH_METHOD_CASE
+	default:
+		dispatch_method_message(codec, ops, &r, nesting, DISPATCH_METHODS, type, &name,
+		    &bare, no_service, out, res);
+		break;
+	}
+}
+
+static void
+dispatch_binary(const struct proto_ops *ops, const uint8_t *data, size_t len,
+    const struct dispatch_limits *limits, struct buf *out, struct dispatch_result *res)
+{
+	dispatch_codec_message(PROTO_CODEC_BINARY, ops, data, len, limits, out, res);
+}
+
+static void
+dispatch_compact(const struct proto_ops *ops, const uint8_t *data, size_t len,
+    const struct dispatch_limits *limits, struct buf *out, struct dispatch_result *res)
+{
+	dispatch_codec_message(PROTO_CODEC_COMPACT, ops, data, len, limits, out, res);
 }
 
 void
 dispatch_message(const struct proto_ops *ops, const uint8_t *data, size_t len,
     const struct dispatch_limits *limits, struct buf *out, struct dispatch_result *res)
 {
-	struct proto_reader		 r;
-	struct proto_string		 name = { NULL, 0 }, reply_name;
-	struct dispatch_reply		 rep;
-	struct dispatch_args		 args;
-	const struct dispatch_method	*m = NULL;
-	const char			*reason = NULL;
-	char				 quoted[DISPATCH_QUOTE_LEN + 1];
-	size_t				 out_start = out->len;
-	uint8_t				 type = 0;
-	int32_t				 seqid = 0;
-
-	memset(res, 0, sizeof *res);
-	memset(&args, 0, sizeof args);
-	proto_reader_init(&r, data, len, limits->max_message_size, DISPATCH_DEPTH);
-
-	if (ops->read_message_begin(&r, &name, &type, &seqid) != 0)
-		goto failed;
-	res->method = name.ptr;
-	res->method_len = name.len;
-	res->seqid = seqid;
-	res->message_type = type;
-	if (type < PROTO_CALL || type > PROTO_ONEWAY) {
-		proto_fail(&r, PROTO_BAD, "invalid message type");
-		goto failed;
-	}
-	reply_name = dispatch_reply_name(&name);
-	if (type == PROTO_CALL || type == PROTO_ONEWAY)
-		m = dispatch_lookup(&name, &reply_name, &reason);
-	if (dispatch_read_args(ops, &r, limits->max_nesting_depth, m, &args) != 0)
-		goto failed;
-
-	/* The whole message is here: now, and only now, act on it. */
-	res->status = PROTO_OK;
-	res->consumed = r.pos;
-	res->method_index = m != NULL ? (unsigned)(m - dispatch_methods) : dispatch_method_count();
-	res->outcome = DISPATCH_OUTCOME_OK;	/* oneway calls count as ok, errors or not */
-	rep.outcome = DISPATCH_OUTCOME_OK;
-	rep.ops = ops;
-	rep.name = &reply_name;
-	rep.seqid = seqid;
-	proto_writer_init(&rep.writer, out);
-
-	if (type == PROTO_REPLY || type == PROTO_EXCEPTION) {
-		reply_exception(&rep, PROTO_APP_INVALID_MESSAGE_TYPE,
-		    "calcd is a server: it takes calls, not %s messages",
-		    type == PROTO_REPLY ? "reply" : "exception");
-	} else if (m == NULL) {
-		if (type == PROTO_ONEWAY)
-			return;
-		if (strcmp(reason, "unknown service") == 0) {
-			reply_exception(&rep, PROTO_APP_UNKNOWN_METHOD,
-			    "unknown service '%s' (calcd serves CalculatorService, Calculator "
-			    "and SharedService)", proto_text(name.ptr, name.len - reply_name.len - 1,
-			    quoted, sizeof quoted));
-		} else {
-			reply_exception(&rep, PROTO_APP_UNKNOWN_METHOD, "%s '%s'", reason,
-			    proto_text(name.ptr, name.len, quoted, sizeof quoted));
-		}
-	} else {
-		if (!dispatch_check_args(&rep, m, &args))
-			m->handle(&rep, &args);
-		if (type == PROTO_ONEWAY || m->oneway) {
-			/* Nobody reads a reply to these, errors included. */
-			out->len = out_start;
-			return;
-		}
-	}
-	if (rep.writer.failed) {
-		out->len = out_start;
-		res->status = PROTO_TOO_BIG;
-		res->error = "reply exceeds the output buffer limit";
-		return;
-	}
-	res->outcome = rep.outcome;
-	res->replied = true;
-	return;
-
-failed:
-	out->len = out_start;
-	res->status = r.status;
-	res->need = r.need;
-	res->error = r.error;
+	if (ops->codec == PROTO_CODEC_COMPACT)
+		dispatch_compact(ops, data, len, limits, out, res);
+	else
+		dispatch_binary(ops, data, len, limits, out, res);
 }
 
 int
@@ -530,34 +443,20 @@ dispatch_error_reply(const struct proto_ops *ops, const struct dispatch_result *
     struct buf *out)
 {
 	struct proto_string	name = { res->method, res->method_len };
-	struct proto_string	reply_name = dispatch_reply_name(&name);
-	struct dispatch_reply	rep;
+	struct proto_writer	w;
+	struct dispatch_reply	rep = { ops, &w, dispatch_reply_name(&name), res->seqid };
 	size_t			out_start = out->len;
 
 	if (res->message_type != PROTO_CALL || res->method == NULL)
 		return -1;
-	rep.ops = ops;
-	rep.name = &reply_name;
-	rep.seqid = res->seqid;
-	proto_writer_init(&rep.writer, out);
-	reply_exception(&rep, PROTO_APP_PROTOCOL_ERROR,
+	proto_writer_init(&w, out);
+	dispatch_exception(&rep, PROTO_APP_PROTOCOL_ERROR,
 	    "calcd could not decode this call (%s); closing the connection",
 	    res->error ? res->error : "malformed message");
-	if (rep.writer.failed) {
+	if (w.failed) {
 		out->len = out_start;
 		return -1;
 	}
 	return 0;
 }
 
-unsigned
-dispatch_method_count(void)
-{
-	return sizeof dispatch_methods / sizeof dispatch_methods[0];
-}
-
-const char *
-dispatch_method_name(unsigned index)
-{
-	return index < dispatch_method_count() ? dispatch_methods[index].name : "unknown";
-}

@@ -1,40 +1,13 @@
 /*
- * proto: what the binary and compact codecs share — reader and writer
- * set-up, failure recording, skipping under a nesting limit, the
- * TApplicationException writer, and the text of types and peers' names
- * for error messages.
+ * proto: what the binary and compact codecs share — failure recording,
+ * skipping under a nesting limit, the TApplicationException writer,
+ * reply prefixes, and the text of types and peers' names for error
+ * messages.
  */
 #include <string.h>
 
 #include "proto.h"
-
-void
-proto_reader_init(struct proto_reader *r, const uint8_t *data, size_t len,
-    size_t max_size, unsigned max_depth)
-{
-	r->data = data;
-	r->len = len;
-	r->pos = 0;
-	r->need = 0;
-	r->max_size = max_size;
-	r->max_depth = max_depth > PROTO_MAX_DEPTH_LIMIT ? PROTO_MAX_DEPTH_LIMIT : max_depth;
-	r->depth = 0;
-	r->status = PROTO_OK;
-	r->error = NULL;
-	r->last_field_id[0] = 0;
-	r->pending_bool = -1;
-}
-
-void
-proto_writer_init(struct proto_writer *w, struct buf *out)
-{
-	w->out = out;
-	w->depth = 0;
-	w->failed = false;
-	w->last_field_id[0] = 0;
-	w->bool_field_id = 0;
-	w->bool_field_pending = false;
-}
+#include "proto_codec.h"
 
 int
 proto_skip_nested(const struct proto_ops *ops, struct proto_reader *r, uint8_t type,
@@ -49,27 +22,6 @@ proto_skip_nested(const struct proto_ops *ops, struct proto_reader *r, uint8_t t
 	rc = ops->skip(r, type);
 	r->max_depth = outer;
 	return rc;
-}
-
-int
-proto_need(struct proto_reader *r, size_t more)
-{
-	if (r->status == PROTO_OK) {
-		r->status = PROTO_NEED_MORE;
-		/* Saturate: a need past SIZE_MAX is simply "more than we'll take". */
-		r->need = more > SIZE_MAX - r->pos ? SIZE_MAX : r->pos + more;
-	}
-	return -1;
-}
-
-int
-proto_fail(struct proto_reader *r, enum proto_status status, const char *why)
-{
-	if (r->status == PROTO_OK || r->status == PROTO_NEED_MORE) {
-		r->status = status;
-		r->error = why;
-	}
-	return -1;
 }
 
 int
@@ -108,14 +60,48 @@ proto_write_app_exception(const struct proto_ops *ops, struct proto_writer *w,
     const struct proto_string *name, int32_t seqid, enum proto_app_error type,
     const char *text, size_t len)
 {
-	ops->write_message_begin(w, name, PROTO_EXCEPTION, seqid);
-	ops->write_struct_begin(w);
-	ops->write_field_begin(w, PROTO_T_STRING, 1);
-	ops->write_string(w, text, len);
-	ops->write_field_begin(w, PROTO_T_I32, 2);
-	ops->write_i32(w, type);
-	ops->write_field_stop(w);
-	return ops->write_struct_end(w);
+	enum proto_codec codec = ops->codec;
+
+	proto_codec_write_message_begin(codec, w, name, PROTO_EXCEPTION, seqid);
+	proto_codec_write_struct_begin(codec, w);
+	proto_codec_write_field_begin(codec, w, PROTO_T_STRING, 1);
+	proto_codec_write_string(codec, w, text, len);
+	proto_codec_write_field_begin(codec, w, PROTO_T_I32, 2);
+	proto_codec_write_i32(codec, w, type);
+	proto_codec_write_field_stop(codec, w);
+	return proto_codec_write_struct_end(codec, w);
+}
+
+int
+proto_prefix_init(enum proto_codec codec, struct proto_prefix *p, const char *name,
+    size_t len, uint8_t message_type, uint8_t field_type, int16_t field_id)
+{
+	uint8_t			bytes[PROTO_PREFIX_MAX + 8], zero[5];
+	/* limit == cap: the buffer fails rather than grows. */
+	struct buf		b = { bytes, 0, sizeof bytes, sizeof bytes };
+	struct proto_writer	w;
+	struct proto_string	s = { (const uint8_t *)name, len };
+	size_t			seqid_len = proto_codec_put_seqid(codec, zero, 0);
+
+	memset(p, 0, sizeof *p);
+	if (len > PROTO_PREFIX_MAX || field_type == PROTO_T_BOOL)
+		return -1;
+	proto_writer_init(&w, &b);
+	proto_codec_write_message_begin(codec, &w, &s, message_type, 0);
+	proto_codec_write_struct_begin(codec, &w);
+	if (field_type != PROTO_T_STOP)
+		proto_codec_write_field_begin(codec, &w, field_type, field_id);
+	if (w.failed || b.len - seqid_len > PROTO_PREFIX_MAX)
+		return -1;
+	/* Where the message header has its seqid: binary after the name, compact before. */
+	p->seqid_at = (uint8_t)(codec == PROTO_CODEC_BINARY ? 8 + len : 2);
+	memcpy(p->image, bytes, p->seqid_at);
+	memcpy(p->image + p->seqid_at, bytes + p->seqid_at + seqid_len,
+	    b.len - p->seqid_at - seqid_len);
+	p->len = (uint8_t)(b.len - seqid_len);
+	if (field_type != PROTO_T_STOP)
+		p->field_id = field_id;	/* else 0, from the memset */
+	return 0;
 }
 
 /*

@@ -61,6 +61,25 @@ enum proto_status {
 	PROTO_TOO_BIG,		/* a length or count passes the limit */
 };
 
+/*
+ * For the codecs' per-field functions: always inlined, whatever the
+ * compiler's size estimate, so a caller that knows its codec reads and
+ * writes fields with no calls (their out-of-line copies serve the ops
+ * tables).
+ */
+#define PROTO_INLINE	static inline __attribute__((always_inline))
+
+/* A little-endian 64-bit word as loaded from bytes, in host order. */
+static inline uint64_t
+proto_le64(uint64_t x)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return __builtin_bswap64(x);
+#else
+	return x;
+#endif
+}
+
 #define PROTO_MAX_DEPTH_LIMIT	64	/* hard ceiling for a nesting limit */
 /* Levels a reader can track: a limit's worth inside a few structs read on the way. */
 #define PROTO_READER_DEPTH	(PROTO_MAX_DEPTH_LIMIT + 8)
@@ -97,13 +116,20 @@ struct proto_writer {
 	bool		 bool_field_pending;
 };
 
+/* Which codec: what proto_codec.h's inline operations are specialized on. */
+enum proto_codec {
+	PROTO_CODEC_BINARY,
+	PROTO_CODEC_COMPACT,
+};
+
 /*
  * The operations of one protocol.  Readers return 0 on success, -1 with
  * r->status set otherwise; read_field_begin gives type PROTO_T_STOP at a
  * struct's end.  Writers return 0, or -1 once w->failed.
  */
 struct proto_ops {
-	const char *name;
+	const char		*name;
+	enum proto_codec	 codec;
 
 	int (*read_message_begin)(struct proto_reader *, struct proto_string *name,
 	    uint8_t *type, int32_t *seqid);
@@ -148,8 +174,23 @@ extern const struct proto_ops proto_binary;
 extern const struct proto_ops proto_compact;
 
 /* Start reading data[0..len) with the given limits (max_depth at most 64). */
-void	proto_reader_init(struct proto_reader *, const uint8_t *data, size_t len,
-	    size_t max_size, unsigned max_depth);
+static inline void
+proto_reader_init(struct proto_reader *r, const uint8_t *data, size_t len,
+    size_t max_size, unsigned max_depth)
+{
+	r->data = data;
+	r->len = len;
+	r->pos = 0;
+	r->need = 0;
+	r->max_size = max_size;
+	r->max_depth = max_depth > PROTO_MAX_DEPTH_LIMIT ? PROTO_MAX_DEPTH_LIMIT : max_depth;
+	r->depth = 0;
+	r->status = PROTO_OK;
+	r->error = NULL;
+	r->last_field_id[0] = 0;
+	r->pending_bool = -1;
+}
+
 /*
  * Skip one value of the given type, letting structs and containers nest
  * at most `levels` deep inside it however deep the reader already is: a
@@ -158,26 +199,67 @@ void	proto_reader_init(struct proto_reader *, const uint8_t *data, size_t len,
 int	proto_skip_nested(const struct proto_ops *, struct proto_reader *, uint8_t type,
 	    unsigned levels);
 
-void	proto_writer_init(struct proto_writer *, struct buf *out);
+static inline void
+proto_writer_init(struct proto_writer *w, struct buf *out)
+{
+	w->out = out;
+	w->depth = 0;
+	w->failed = false;
+	w->last_field_id[0] = 0;
+	w->bool_field_id = 0;
+	w->bool_field_pending = false;
+}
 
-/* Helpers for codecs: record a failure and return -1. */
-int	proto_need(struct proto_reader *, size_t more);
-int	proto_fail(struct proto_reader *, enum proto_status, const char *why);
+/*
+ * Helpers for codecs: record a failure and return -1.  Inline, as every
+ * reader function is: a caller whose reader never leaves it can keep the
+ * reader's fields in registers.
+ */
+static inline int
+proto_need(struct proto_reader *r, size_t more)
+{
+	if (r->status == PROTO_OK) {
+		r->status = PROTO_NEED_MORE;
+		/* Saturate: a need past SIZE_MAX is simply "more than we'll take". */
+		r->need = more > SIZE_MAX - r->pos ? SIZE_MAX : r->pos + more;
+	}
+	return -1;
+}
+
+static inline int
+proto_fail(struct proto_reader *r, enum proto_status status, const char *why)
+{
+	if (r->status == PROTO_OK || r->status == PROTO_NEED_MORE) {
+		r->status = status;
+		r->error = why;
+	}
+	return -1;
+}
+
+/*
+ * Point *p at the next n input bytes and step past them: 0, or -1
+ * (NEED_MORE, or an earlier failure).  What the codecs read with: the
+ * outcome is the return value, so no test of a pointer against NULL.
+ */
+static inline int
+proto_read_bytes(struct proto_reader *r, size_t n, const uint8_t **p)
+{
+	if (r->status != PROTO_OK)
+		return -1;
+	if (r->len - r->pos < n)
+		return proto_need(r, n);
+	*p = r->data + r->pos;
+	r->pos += n;
+	return 0;
+}
+
 /* The next n input bytes, or NULL (NEED_MORE, or an earlier failure). */
 static inline const uint8_t *
 proto_take(struct proto_reader *r, size_t n)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 
-	if (r->status != PROTO_OK)
-		return NULL;
-	if (r->len - r->pos < n) {
-		proto_need(r, n);
-		return NULL;
-	}
-	p = r->data + r->pos;
-	r->pos += n;
-	return p;
+	return proto_read_bytes(r, n, &p) == 0 ? p : NULL;
 }
 
 int	proto_put_slow(struct proto_writer *, const void *, size_t);

@@ -859,6 +859,82 @@ START_TEST(sample_write_limit)
 }
 END_TEST
 
+/*
+ * Compact varints of every length, read with no byte after them and with
+ * up to 10, and with none or 8 before them (a reader looks at eight bytes
+ * at once: those ahead, or the input's last eight): the value, the bytes
+ * taken, and the limits (5 bytes and 32 bits for i32, 10 for i64) the
+ * same whichever way.
+ */
+START_TEST(compact_varint_lengths)
+{
+	static const uint8_t	around[10] = { 0xff, 0x80, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff,
+				    0x7f, 0x00 };
+	uint64_t		values[64 * 3 + 4];
+	size_t			nvalues = 0;
+
+	for (unsigned bit = 0; bit < 64; bit++) {
+		values[nvalues++] = UINT64_C(1) << bit;
+		values[nvalues++] = (UINT64_C(1) << bit) - 1;
+		values[nvalues++] = (UINT64_C(0x5a5a5a5a5a5a5a5a) >> (63 - bit)) | 1;
+	}
+	values[nvalues++] = UINT64_MAX;
+	values[nvalues++] = UINT32_MAX;
+	values[nvalues++] = (uint64_t)UINT32_MAX + 1;
+	values[nvalues++] = 0;
+	for (size_t v = 0; v < nvalues; v++)
+	for (size_t before = 0; before <= 8; before += 8)
+	for (size_t extra = 0; extra <= sizeof around; extra++) {
+		struct wfix		f;
+		struct proto_reader	r;
+		uint8_t			data[32];
+		size_t			len;
+		int64_t			i64 = 0;
+		int32_t			i32 = 0;
+		uint64_t		zz = values[v];
+		/* the i64 whose zigzag encoding is zz */
+		int64_t			want = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
+
+		wfix_init(&f, 64);
+		ck_assert_int_eq(proto_compact.write_i64(&f.w, want), 0);
+		len = f.buf.len;
+		ck_assert_uint_le(len, 10);
+		memcpy(data, around, before);
+		memcpy(data + before, f.buf.data, len);
+		memcpy(data + before + len, around, extra);
+		buf_free(&f.buf);
+
+		proto_reader_init(&r, data, before + len + extra, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
+		r.pos = before;
+		ck_assert_int_eq(proto_compact.read_i64(&r, &i64), 0);
+		ck_assert_msg(i64 == want && r.pos == before + len, "value %llx, %zu before, "
+		    "%zu after: read %llx, took %zu of %zu", (unsigned long long)zz, before,
+		    extra, (unsigned long long)i64, r.pos - before, len);
+
+		proto_reader_init(&r, data, before + len + extra, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
+		r.pos = before;
+		if (zz <= UINT32_MAX) {
+			ck_assert_int_eq(proto_compact.read_i32(&r, &i32), 0);
+			ck_assert_int_eq(i32, (int32_t)want);
+			ck_assert_uint_eq(r.pos, before + len);
+		} else {
+			ck_assert_fails(&r, proto_compact.read_i32(&r, &i32), PROTO_BAD);
+		}
+		/* cut short: more is needed (one byte more), however much follows in memory */
+		for (size_t cut = 0; cut < len; cut++) {
+			proto_reader_init(&r, data, before + cut, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
+			r.pos = before;
+			ck_assert_fails(&r, proto_compact.read_i64(&r, &i64), PROTO_NEED_MORE);
+			ck_assert_uint_eq(r.need, before + cut + 1);
+			proto_reader_init(&r, data, before + cut, CODEC_MAX_SIZE, CODEC_MAX_DEPTH);
+			r.pos = before;
+			ck_assert_fails(&r, proto_compact.read_i32(&r, &i32),
+			    cut >= 5 ? PROTO_BAD : PROTO_NEED_MORE);
+		}
+	}
+}
+END_TEST
+
 static Suite *
 codec_suite(void)
 {
@@ -884,6 +960,7 @@ codec_suite(void)
 	tc = tcase_create("skip");
 	tcase_add_loop_test(tc, skip, 0, (int)NELEM(skips));
 	tcase_add_loop_test(tc, skip_unknown_type, 0, (int)NELEM(codecs));
+	tcase_add_test(tc, compact_varint_lengths);
 	tcase_add_loop_test(tc, nesting, 0, (int)NELEM(nestings));
 	suite_add_tcase(s, tc);
 

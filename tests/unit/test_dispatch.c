@@ -1226,17 +1226,36 @@ END_TEST
 
 /* --- byte-exact, from the specs ------------------------------------------ */
 
+/*
+ * The reply, byte for byte, however much room out has: none yet (written
+ * piece by piece), plenty (a reply prefix copied whole), exactly the
+ * reply's length; and with one byte less, TOO_BIG and nothing written.
+ */
 static void
 exact(const struct proto_ops *ops, const char *req_hex, const char *reply_hex)
 {
+	enum { EMPTY, ROOMY, EXACT, SHORT, WAYS };
 	struct hexin	in;
 	struct call	c;
+	uint8_t		want[512];
+	size_t		want_len = hex_decode(reply_hex, want, sizeof want);
 
 	in.len = hex_decode(req_hex, in.data, sizeof in.data);
-	call_run(&c, ops, in.data, in.len, &limits);
-	call_ok(&c, in.len);
-	ck_assert_hex(c.out.data, c.out.len, reply_hex);
-	buf_free(&c.out);
+	for (int way = EMPTY; way < WAYS; way++) {
+		buf_init(&c.out, way == EXACT ? want_len : way == SHORT ? want_len - 1 : 1u << 20);
+		if (way == ROOMY)
+			ck_assert_int_eq(buf_reserve(&c.out, 4096), 0);
+		memset(&c.res, 0, sizeof c.res);
+		dispatch_message(ops, in.data, in.len, &limits, &c.out, &c.res);
+		if (way == SHORT) {
+			ck_assert_int_eq(c.res.status, PROTO_TOO_BIG);
+			ck_assert_uint_eq(c.out.len, 0);
+		} else {
+			call_ok(&c, in.len);
+			ck_assert_hex(c.out.data, c.out.len, reply_hex);
+		}
+		buf_free(&c.out);
+	}
 }
 
 START_TEST(exact_binary)
@@ -1249,6 +1268,11 @@ START_TEST(exact_binary)
 	exact(&proto_binary,
 	    "00000003 616464 01 00000002 08 0001 00000002 08 0002 00000003 00",
 	    "80010002 00000003 616464 00000002 08 0000 00000005 00");
+	/* multiplexed: the reply names the bare method */
+	exact(&proto_binary,
+	    "80010001 0000000e 43616c63756c61746f723a616464 00000001"
+	    " 08 0001 00000002 08 0002 00000003 00",
+	    "80010002 00000003 616464 00000001 08 0000 00000005 00");
 	/* ping -> an empty result struct */
 	exact(&proto_binary,
 	    "80010001 00000004 70696e67 00000010 00",
@@ -1271,6 +1295,9 @@ START_TEST(exact_compact)
 	/* add(2, 3) -> 5: field 0 has delta 0, so the long form 05 00 */
 	exact(&proto_compact,
 	    "82 21 01 03 616464 15 04 15 06 00",
+	    "82 41 01 03 616464 05 00 0a 00");
+	exact(&proto_compact,
+	    "82 21 01 0e 43616c63756c61746f723a616464 15 04 15 06 00",
 	    "82 41 01 03 616464 05 00 0a 00");
 	exact(&proto_compact,
 	    "82 21 ac02 04 70696e67 00",

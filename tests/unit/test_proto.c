@@ -1,7 +1,8 @@
 /*
  * test_proto: what the codecs share beyond reading and writing values —
  * quoting a peer's bytes as text, the one TApplicationException writer,
- * and skipping under a nesting limit counted from where the skip starts.
+ * skipping under a nesting limit counted from where the skip starts, and
+ * reply prefixes, which must give the bytes the writers give.
  */
 #include <check.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 
 #include "codec_common.h"
 #include "proto.h"
+#include "proto_codec.h"
 
 /* --- proto_text ------------------------------------------------------------ */
 
@@ -152,6 +154,113 @@ START_TEST(skip_nested_relative)
 }
 END_TEST
 
+/* --- reply prefixes ------------------------------------------------------------ */
+
+/* A message header, struct and first field, then one more field, through the writers. */
+static void
+prefix_by_writers(const struct proto_ops *ops, struct wfix *f, const char *name,
+    uint8_t field_type, int16_t field_id, int32_t seqid)
+{
+	struct proto_string s = pstr(name);
+
+	ops->write_message_begin(&f->w, &s, PROTO_REPLY, seqid);
+	ops->write_struct_begin(&f->w);
+	if (field_type != PROTO_T_STOP)
+		ops->write_field_begin(&f->w, field_type, field_id);
+	if (field_type == PROTO_T_I32)
+		ops->write_i32(&f->w, -7);
+	ops->write_field_begin(&f->w, PROTO_T_I32, (int16_t)(field_id + 1));
+	ops->write_i32(&f->w, 300);
+	ops->write_field_stop(&f->w);
+	ops->write_struct_end(&f->w);
+}
+
+/* The same from a prefix: same bytes, and the writer left where the writers leave it. */
+static void
+prefix_by_prefix(const struct proto_ops *ops, struct wfix *f, const struct proto_prefix *p,
+    uint8_t field_type, int16_t field_id, int32_t seqid)
+{
+	proto_codec_write_prefix(ops->codec, &f->w, p, seqid);
+	if (field_type == PROTO_T_I32)
+		ops->write_i32(&f->w, -7);
+	ops->write_field_begin(&f->w, PROTO_T_I32, (int16_t)(field_id + 1));
+	ops->write_i32(&f->w, 300);
+	ops->write_field_stop(&f->w);
+	ops->write_struct_end(&f->w);
+}
+
+START_TEST(prefix_matches_writers)
+{
+	static const struct proto_ops *const protos[] = { &proto_binary, &proto_compact };
+	static const char *const names[] = { "", "a", "add", "getStruct",
+	    "twenty_one_characters" };	/* binary: 8 + 21 + 3 = PROTO_PREFIX_MAX */
+	static const struct { uint8_t type; int16_t id; } fields[] = {
+		{ PROTO_T_STOP, 0 }, { PROTO_T_I32, 0 }, { PROTO_T_STRUCT, 0 },
+		{ PROTO_T_STRING, 1 }, { PROTO_T_I32, 20 }, { PROTO_T_STRUCT, -3 },
+	};
+	static const int32_t seqids[] = { 0, 1, 127, 128, 300, -1, INT32_MAX, INT32_MIN };
+
+	for (size_t o = 0; o < 2; o++)
+	for (size_t n = 0; n < sizeof names / sizeof names[0]; n++)
+	for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+		const struct proto_ops	*ops = protos[o];
+		struct proto_prefix	 p;
+
+		ck_assert_int_eq(proto_prefix_init(ops->codec, &p, names[n], strlen(names[n]),
+		    PROTO_REPLY, fields[k].type, fields[k].id), 0);
+		for (size_t q = 0; q < sizeof seqids / sizeof seqids[0]; q++) {
+			struct wfix	want, got;
+			char		hex[512];
+
+			wfix_init(&want, 1024);
+			prefix_by_writers(ops, &want, names[n], fields[k].type, fields[k].id,
+			    seqids[q]);
+			ck_assert(!want.w.failed);
+			/* no room yet, plenty of it, exactly enough, one byte short */
+			for (int way = 0; way < 4; way++) {
+				size_t limit = way == 2 ? want.buf.len : way == 3 ?
+				    want.buf.len - 1 : 1024;
+
+				wfix_init(&got, limit);
+				if (way == 1)
+					ck_assert_int_eq(buf_reserve(&got.buf, 1024), 0);
+				prefix_by_prefix(ops, &got, &p, fields[k].type, fields[k].id,
+				    seqids[q]);
+				if (way == 3) {
+					ck_assert(got.w.failed);
+					ck_assert_uint_le(got.buf.len, limit);
+				} else {
+					ck_assert_msg(!got.w.failed && got.buf.len == want.buf.len &&
+					    memcmp(got.buf.data, want.buf.data, want.buf.len) == 0,
+					    "%s, name '%s', field %u/%d, seqid %ld, way %d: %s",
+					    ops->name, names[n], fields[k].type, fields[k].id,
+					    (long)seqids[q], way, hex_format(got.buf.data,
+					    got.buf.len, hex, sizeof hex));
+				}
+				buf_free(&got.buf);
+			}
+			buf_free(&want.buf);
+		}
+	}
+}
+END_TEST
+
+/* A name too long for a prefix, or a bool field (compact folds it into the value): none. */
+START_TEST(prefix_refused)
+{
+	static const char long_name[] = "a_method_name_longer_than_a_prefix_holds";
+	struct proto_prefix p;
+
+	ck_assert_int_eq(proto_prefix_init(PROTO_CODEC_BINARY, &p, long_name,
+	    sizeof long_name - 1, PROTO_REPLY, PROTO_T_I32, 0), -1);
+	ck_assert_int_eq(proto_prefix_init(PROTO_CODEC_COMPACT, &p, long_name,
+	    sizeof long_name - 1, PROTO_REPLY, PROTO_T_I32, 0), -1);
+	ck_assert_int_eq(p.len, 0);
+	ck_assert_int_eq(proto_prefix_init(PROTO_CODEC_COMPACT, &p, "add", 3, PROTO_REPLY,
+	    PROTO_T_BOOL, 0), -1);
+}
+END_TEST
+
 static Suite *
 proto_suite(void)
 {
@@ -166,6 +275,11 @@ proto_suite(void)
 
 	tc = tcase_create("app_exception");
 	tcase_add_test(tc, app_exception_bytes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("prefix");
+	tcase_add_test(tc, prefix_matches_writers);
+	tcase_add_test(tc, prefix_refused);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("skip");

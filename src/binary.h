@@ -1,0 +1,248 @@
+/*
+ * binary: TBinaryProtocol's per-message operations — the message header,
+ * structs, field headers, i32s and strings, both ways — as inline
+ * functions, so a caller that knows its protocol (dispatch, through
+ * proto_codec.h) decodes and encodes with no call per field.  binary.c
+ * builds proto_binary from these and adds the rest (containers, skipping,
+ * the other value types).  Reads strict (versioned) and old non-strict
+ * message headers; always writes strict ones, as Apache Thrift servers do.
+ */
+#ifndef CALCD_BINARY_H
+#define CALCD_BINARY_H
+
+#include "bytes.h"
+#include "proto.h"
+
+#define BINARY_VERSION_1	0x80010000u
+#define BINARY_VERSION_MASK	0xffff0000u
+
+/* --- reading -------------------------------------------------------------- */
+
+static inline int
+binary_read_u32(struct proto_reader *r, uint32_t *v)
+{
+	const uint8_t *p;
+
+	if (proto_read_bytes(r, 4, &p) != 0)
+		return -1;
+	*v = bytes_be32(p);
+	return 0;
+}
+
+PROTO_INLINE int
+binary_read_i32(struct proto_reader *r, int32_t *v)
+{
+	const uint8_t *p;
+
+	if (proto_read_bytes(r, 4, &p) != 0)
+		return -1;
+	*v = (int32_t)bytes_be32(p);
+	return 0;
+}
+
+static inline int
+binary_read_i16(struct proto_reader *r, int16_t *v)
+{
+	const uint8_t *p;
+
+	if (proto_read_bytes(r, 2, &p) != 0)
+		return -1;
+	*v = (int16_t)bytes_be16(p);
+	return 0;
+}
+
+static inline int
+binary_read_byte(struct proto_reader *r, int8_t *v)
+{
+	const uint8_t *p;
+
+	if (proto_read_bytes(r, 1, &p) != 0)
+		return -1;
+	*v = (int8_t)p[0];
+	return 0;
+}
+
+/* A length or count read as i32: negative is malformed, past the limit too big. */
+PROTO_INLINE int
+binary_read_size(struct proto_reader *r, size_t elem_size, uint32_t *size)
+{
+	const uint8_t	*p;
+	uint32_t	 v;
+
+	if (proto_read_bytes(r, 4, &p) != 0)
+		return -1;
+	v = bytes_be32(p);
+	if (v > INT32_MAX)
+		return proto_fail(r, PROTO_BAD, "negative length");
+	if (elem_size != 0 && v > r->max_size / elem_size)
+		return proto_fail(r, PROTO_TOO_BIG, "length exceeds max_message_size");
+	*size = v;
+	return 0;
+}
+
+PROTO_INLINE int
+binary_read_string(struct proto_reader *r, struct proto_string *s)
+{
+	const uint8_t	*p;
+	uint32_t	 len = 0;
+
+	if (binary_read_size(r, 1, &len) != 0 || proto_read_bytes(r, len, &p) != 0)
+		return -1;
+	s->ptr = p;
+	s->len = len;
+	return 0;
+}
+
+PROTO_INLINE int
+binary_read_message_begin(struct proto_reader *r, struct proto_string *name,
+    uint8_t *type, int32_t *seqid)
+{
+	uint32_t	first;
+	int8_t		t;
+
+	if (binary_read_u32(r, &first) != 0)
+		return -1;
+	if (first & 0x80000000u) {
+		if ((first & BINARY_VERSION_MASK) != BINARY_VERSION_1)
+			return proto_fail(r, PROTO_BAD, "bad binary protocol version");
+		*type = first & 0xff;
+		if (binary_read_string(r, name) != 0)
+			return -1;
+	} else {
+		const uint8_t *p;
+
+		/* Old non-strict header: the i32 was the name's length. */
+		if (first > r->max_size)
+			return proto_fail(r, PROTO_TOO_BIG, "length exceeds max_message_size");
+		if (proto_read_bytes(r, first, &p) != 0 || binary_read_byte(r, &t) != 0)
+			return -1;
+		name->ptr = p;
+		name->len = first;
+		*type = (uint8_t)t;
+	}
+	return binary_read_i32(r, seqid);
+}
+
+static inline int
+binary_read_struct_begin(struct proto_reader *r)
+{
+	if (r->status != PROTO_OK)
+		return -1;
+	if (r->depth >= r->max_depth)
+		return proto_fail(r, PROTO_BAD, "nesting too deep");
+	r->depth++;
+	return 0;
+}
+
+static inline int
+binary_read_struct_end(struct proto_reader *r)
+{
+	if (r->status != PROTO_OK)
+		return -1;
+	r->depth--;
+	return 0;
+}
+
+/* Type PROTO_T_STOP (and id 0) at the struct's end. */
+PROTO_INLINE int
+binary_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
+{
+	const uint8_t	*p;
+	uint8_t		 t;
+
+	if (proto_read_bytes(r, 1, &p) != 0)
+		return -1;
+	t = p[0];
+	if (t == PROTO_T_STOP) {
+		*id = 0;
+		*type = t;
+		return 0;
+	}
+	if (proto_read_bytes(r, 2, &p) != 0)
+		return -1;
+	*id = (int16_t)bytes_be16(p);
+	*type = t;
+	return 0;
+}
+
+/* --- writing -------------------------------------------------------------- */
+
+static inline int
+binary_write_u32(struct proto_writer *w, uint32_t v)
+{
+	uint8_t b[4];
+
+	bytes_put_be32(b, v);
+	return proto_put(w, b, sizeof b);
+}
+
+static inline int
+binary_write_i32(struct proto_writer *w, int32_t v)
+{
+	return binary_write_u32(w, (uint32_t)v);
+}
+
+static inline int
+binary_write_byte(struct proto_writer *w, int8_t v)
+{
+	uint8_t b = (uint8_t)v;
+
+	return proto_put(w, &b, 1);
+}
+
+static inline int
+binary_write_i16(struct proto_writer *w, int16_t v)
+{
+	uint8_t b[2];
+
+	bytes_put_be16(b, (uint16_t)v);
+	return proto_put(w, b, sizeof b);
+}
+
+static inline int
+binary_write_string(struct proto_writer *w, const void *p, size_t len)
+{
+	if (len > INT32_MAX) {
+		w->failed = true;
+		return -1;
+	}
+	binary_write_u32(w, (uint32_t)len);
+	return proto_put(w, p, len);
+}
+
+static inline int
+binary_write_message_begin(struct proto_writer *w, const struct proto_string *name,
+    uint8_t type, int32_t seqid)
+{
+	binary_write_u32(w, BINARY_VERSION_1 | type);
+	binary_write_string(w, name->ptr, name->len);
+	return binary_write_i32(w, seqid);
+}
+
+static inline int
+binary_write_struct_begin(struct proto_writer *w)
+{
+	return w->failed ? -1 : 0;
+}
+
+static inline int
+binary_write_struct_end(struct proto_writer *w)
+{
+	return w->failed ? -1 : 0;
+}
+
+static inline int
+binary_write_field_begin(struct proto_writer *w, uint8_t type, int16_t id)
+{
+	uint8_t b[3] = { type, (uint8_t)((uint16_t)id >> 8), (uint8_t)id };
+
+	return proto_put(w, b, sizeof b);
+}
+
+static inline int
+binary_write_field_stop(struct proto_writer *w)
+{
+	return binary_write_byte(w, PROTO_T_STOP);
+}
+
+#endif

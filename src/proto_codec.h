@@ -1,0 +1,192 @@
+/*
+ * proto_codec: the per-message operations of binary.h and compact.h
+ * behind one name, the codec chosen by an enum proto_codec argument.  A
+ * caller inlined with a constant codec (dispatch decodes and answers a
+ * message in a function specialized per codec) compiles to that codec's
+ * code alone: no call per field, no table of function pointers.  Called
+ * with a variable codec, each is a branch between the two.
+ *
+ * Also a reply's prefix: the bytes every reply of one method starts with
+ * (message header, result struct, the result field's header), built once
+ * with these writers and copied in with the call's seqid.
+ */
+#ifndef CALCD_PROTO_CODEC_H
+#define CALCD_PROTO_CODEC_H
+
+#include "binary.h"
+#include "compact.h"
+#include "proto.h"
+
+/* Folded with a constant codec only if inlined: these always are. */
+#define PROTO_CODEC_INLINE	static inline __attribute__((always_inline))
+
+/* --- reading -------------------------------------------------------------- */
+
+PROTO_CODEC_INLINE int
+proto_codec_read_message_begin(enum proto_codec codec, struct proto_reader *r,
+    struct proto_string *name, uint8_t *type, int32_t *seqid)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_read_message_begin(r, name, type, seqid) :
+	    binary_read_message_begin(r, name, type, seqid);
+}
+
+PROTO_CODEC_INLINE int
+proto_codec_read_struct_begin(enum proto_codec codec, struct proto_reader *r)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_read_struct_begin(r) :
+	    binary_read_struct_begin(r);
+}
+
+PROTO_CODEC_INLINE int
+proto_codec_read_struct_end(enum proto_codec codec, struct proto_reader *r)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_read_struct_end(r) :
+	    binary_read_struct_end(r);
+}
+
+PROTO_CODEC_INLINE int
+proto_codec_read_field_begin(enum proto_codec codec, struct proto_reader *r, uint8_t *type,
+    int16_t *id)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_read_field_begin(r, type, id) :
+	    binary_read_field_begin(r, type, id);
+}
+
+PROTO_CODEC_INLINE int
+proto_codec_read_i32(enum proto_codec codec, struct proto_reader *r, int32_t *v)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_read_i32(r, v) : binary_read_i32(r, v);
+}
+
+PROTO_CODEC_INLINE int
+proto_codec_read_string(enum proto_codec codec, struct proto_reader *r, struct proto_string *s)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_read_string(r, s) :
+	    binary_read_string(r, s);
+}
+
+/* --- writing -------------------------------------------------------------- */
+
+PROTO_CODEC_INLINE int
+proto_codec_write_message_begin(enum proto_codec codec, struct proto_writer *w,
+    const struct proto_string *name, uint8_t type, int32_t seqid)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_write_message_begin(w, name, type, seqid) :
+	    binary_write_message_begin(w, name, type, seqid);
+}
+
+PROTO_CODEC_INLINE int
+proto_codec_write_struct_begin(enum proto_codec codec, struct proto_writer *w)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_write_struct_begin(w) :
+	    binary_write_struct_begin(w);
+}
+
+PROTO_CODEC_INLINE int
+proto_codec_write_struct_end(enum proto_codec codec, struct proto_writer *w)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_write_struct_end(w) :
+	    binary_write_struct_end(w);
+}
+
+PROTO_CODEC_INLINE int
+proto_codec_write_field_begin(enum proto_codec codec, struct proto_writer *w, uint8_t type,
+    int16_t id)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_write_field_begin(w, type, id) :
+	    binary_write_field_begin(w, type, id);
+}
+
+PROTO_CODEC_INLINE int
+proto_codec_write_field_stop(enum proto_codec codec, struct proto_writer *w)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_write_field_stop(w) :
+	    binary_write_field_stop(w);
+}
+
+PROTO_CODEC_INLINE int
+proto_codec_write_i32(enum proto_codec codec, struct proto_writer *w, int32_t v)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_write_i32(w, v) : binary_write_i32(w, v);
+}
+
+PROTO_CODEC_INLINE int
+proto_codec_write_string(enum proto_codec codec, struct proto_writer *w, const void *p,
+    size_t len)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_write_string(w, p, len) :
+	    binary_write_string(w, p, len);
+}
+
+/* --- a reply's prefix ----------------------------------------------------- */
+
+/* The longest prefix; a method name longer than fits has none (see proto_prefix_init). */
+#define PROTO_PREFIX_MAX	32
+/* Free room in the output for the copy without bounds checks: two blocks and a seqid. */
+#define PROTO_PREFIX_ROOM	(2 * PROTO_PREFIX_MAX + 8)
+
+/*
+ * The bytes of a message header for one name and message type, the
+ * message's struct begun and its first field's header (none for a void
+ * result), all but the seqid: that goes between image[0..seqid_at) and
+ * image[seqid_at..len) (binary: 4 bytes after the name; compact: a
+ * varint before it).
+ */
+struct proto_prefix {
+	uint8_t		image[2 * PROTO_PREFIX_MAX];	/* zero past len */
+	uint8_t		len;
+	uint8_t		seqid_at;
+	int16_t		field_id;	/* the field begun (compact's id deltas count from it) */
+};
+
+/*
+ * Build p for messages named name[0..len) of the given type whose struct
+ * starts with a field of field_type and field_id (PROTO_T_STOP: no field
+ * begun).  -1 if the name is too long for a prefix.
+ */
+int	proto_prefix_init(enum proto_codec, struct proto_prefix *p, const char *name,
+	    size_t len, uint8_t message_type, uint8_t field_type, int16_t field_id);
+
+/* Put the seqid as the message header holds it at p; its length in bytes. */
+PROTO_CODEC_INLINE size_t
+proto_codec_put_seqid(enum proto_codec codec, uint8_t *p, int32_t seqid)
+{
+	if (codec == PROTO_CODEC_BINARY) {
+		bytes_put_be32(p, (uint32_t)seqid);
+		return 4;
+	}
+	return compact_put_varint(p, (uint32_t)seqid);
+}
+
+/*
+ * Append prefix p with seqid to a freshly initialized writer, leaving it
+ * as the writers would have: inside the message's struct, in its field.
+ * With the room, fixed-size copies (no calls); else appended piece by
+ * piece under the buffer's limit.  0, or -1 once w->failed.
+ */
+PROTO_CODEC_INLINE int
+proto_codec_write_prefix(enum proto_codec codec, struct proto_writer *w,
+    const struct proto_prefix *p, int32_t seqid)
+{
+	struct buf	*b = w->out;
+	uint8_t		 id[5];
+	size_t		 n;
+
+	w->depth = 1;
+	w->last_field_id[1] = p->field_id;
+	if (!w->failed && b->cap - b->len >= PROTO_PREFIX_ROOM) {
+		uint8_t *d = b->data + b->len;
+
+		memcpy(d, p->image, PROTO_PREFIX_MAX);
+		n = proto_codec_put_seqid(codec, d + p->seqid_at, seqid);
+		memcpy(d + p->seqid_at + n, p->image + p->seqid_at, PROTO_PREFIX_MAX);
+		b->len += p->len + n;
+		return 0;
+	}
+	n = proto_codec_put_seqid(codec, id, seqid);
+	proto_put(w, p->image, p->seqid_at);
+	proto_put(w, id, n);
+	return proto_put(w, p->image + p->seqid_at, (size_t)(p->len - p->seqid_at));
+}
+
+#endif
