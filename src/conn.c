@@ -119,7 +119,7 @@ conn_now_ms(void)
  */
 static __thread uint64_t conn_callback_ms;
 
-static uint64_t
+uint64_t
 conn_activity_ms(void)
 {
 	return conn_callback_ms != 0 ? conn_callback_ms : conn_now_ms();

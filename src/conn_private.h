@@ -60,6 +60,8 @@ struct conn {
 
 /* conn.c */
 extern struct log_ratelimit conn_error_rl;
+/* Monotonic coarse milliseconds: the running read callback's, else read now. */
+uint64_t conn_activity_ms(void);
 void	conn_set_peer(struct conn *, const struct sockaddr *, socklen_t, bool tracked);
 void	conn_set_reading(struct conn *, bool on);
 void	conn_set_writing(struct conn *, bool on);

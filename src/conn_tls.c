@@ -8,22 +8,12 @@
  */
 #include <errno.h>
 #include <stdint.h>
-#include <time.h>
 #include <sys/ioctl.h>
 
 #include "conn_private.h"
 #include "tls.h"
 
 static struct log_ratelimit conn_tls_rl;
-
-static uint64_t
-conn_tls_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Count a failed handshake, log one line naming the peer, and close c. */
 static void
@@ -59,7 +49,7 @@ conn_tls_start(struct conn *c, const uint8_t *already, size_t len)
 	}
 	c->handshaking = true;
 	/* tls_handshake_timeout counts from here (the accept, or the PROXY header's end). */
-	c->message_started_ms = conn_tls_now_ms();
+	c->message_started_ms = conn_activity_ms();
 	return 0;
 }
 
@@ -90,7 +80,7 @@ conn_tls_handshake(struct conn *c)
 		return -1;
 	}
 	c->handshaking = false;
-	c->last_active_ms = conn_tls_now_ms();
+	c->last_active_ms = conn_activity_ms();
 	if (c->env->metrics != NULL)
 		metrics_add(&c->env->metrics->tls_handshakes, 1);
 	tls_session_peer(c->tls, subject, sizeof subject);
@@ -162,7 +152,7 @@ conn_tls_write(struct conn *c, const uint8_t *data, size_t len, size_t *written)
 	case TLS_IO_WANT_READ:
 		/* What was not taken stays in c->out: the same bytes go again when writable. */
 		if (*written > 0) {
-			c->last_active_ms = conn_tls_now_ms();
+			c->last_active_ms = conn_activity_ms();
 			if (c->env->metrics != NULL)
 				metrics_add(&c->env->metrics->bytes_sent, *written);
 		}
