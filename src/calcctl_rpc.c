@@ -382,24 +382,6 @@ calcctl_rpc_parse_message(const struct calcctl_call *call, const uint8_t *data, 
 	}
 }
 
-/* An unsigned varint of a THeader header, within [*p, end); -1 if it is not. */
-static int
-calcctl_rpc_header_varint(const uint8_t **p, const uint8_t *end, uint32_t *v)
-{
-	uint32_t result = 0;
-
-	for (unsigned shift = 0; shift < 35 && *p < end; shift += 7) {
-		uint8_t b = *(*p)++;
-
-		result |= (uint32_t)(b & 0x7f) << shift;
-		if ((b & 0x80) == 0) {
-			*v = result;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 /*
  * A THeader reply: magic, a header that fits its frame, no transform,
  * the protocol of the call, then exactly one message filling the rest.
@@ -446,8 +428,8 @@ calcctl_rpc_parse_header(const struct calcctl_call *call, const uint8_t *data, s
 	}
 	header = frame_data + CALCCTL_RPC_HEADER_FIXED;
 	header_end = header + header_len;
-	if (calcctl_rpc_header_varint(&header, header_end, &protocol_id) != 0 ||
-	    calcctl_rpc_header_varint(&header, header_end, &transforms) != 0) {
+	if (transport_header_varint(&header, header_end, &protocol_id) != 0 ||
+	    transport_header_varint(&header, header_end, &transforms) != 0) {
 		calcctl_rpc_bad(rep, "THeader header without a protocol id and transform count");
 		return;
 	}

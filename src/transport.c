@@ -163,7 +163,7 @@ transport_take_frame(const uint8_t *data, size_t len, uint32_t ceiling,
 }
 
 /* An unsigned varint inside a THeader's header block; -1 if it runs past end. */
-static int
+int
 transport_header_varint(const uint8_t **p, const uint8_t *end, uint32_t *v)
 {
 	uint32_t result = 0;

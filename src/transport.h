@@ -102,6 +102,9 @@ enum proto_status transport_detect(const uint8_t *data, size_t len,
 void	transport_frame_check(const uint8_t *data, size_t len, uint32_t ceiling, size_t max,
 	    struct transport_frame *);
 
+/* A THeader header block's unsigned varint at *p, before end (advanced past it); -1 if cut off. */
+int	transport_header_varint(const uint8_t **p, const uint8_t *end, uint32_t *v);
+
 /* Release what t holds (an unfinished message's scan); t stays usable. */
 void	transport_free(struct transport *);
 
