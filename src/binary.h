@@ -16,6 +16,45 @@
 #define BINARY_VERSION_1	0x80010000u
 #define BINARY_VERSION_MASK	0xffff0000u
 
+/* Size in bytes of a fixed-width type, 0 for variable-width or invalid ones. */
+static inline size_t
+binary_fixed_size(uint8_t type)
+{
+	switch (type) {
+	case PROTO_T_BOOL:
+	case PROTO_T_BYTE:	return 1;
+	case PROTO_T_I16:	return 2;
+	case PROTO_T_I32:	return 4;
+	case PROTO_T_I64:
+	case PROTO_T_DOUBLE:	return 8;
+	case PROTO_T_UUID:	return 16;
+	default:		return 0;
+	}
+}
+
+/* The fewest bytes a value of the type takes (0 for an invalid type). */
+static inline size_t
+binary_min_size(uint8_t type)
+{
+	switch (type) {
+	case PROTO_T_STRING:	return 4;	/* length */
+	case PROTO_T_STRUCT:	return 1;	/* stop */
+	case PROTO_T_LIST:
+	case PROTO_T_SET:	return 5;	/* element type, count */
+	case PROTO_T_MAP:	return 6;	/* key and value types, count */
+	default:		return binary_fixed_size(type);
+	}
+}
+
+/* A type binary.c reads: fixed-width, string, struct or container. */
+static inline bool
+binary_valid_type(uint8_t type)
+{
+	return binary_fixed_size(type) != 0 || type == PROTO_T_STRING ||
+	    type == PROTO_T_STRUCT || type == PROTO_T_MAP || type == PROTO_T_SET ||
+	    type == PROTO_T_LIST;
+}
+
 /* --- reading -------------------------------------------------------------- */
 
 static inline int

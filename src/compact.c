@@ -71,17 +71,6 @@ compact_read_double(struct proto_reader *r, double *v)
 	return 0;
 }
 
-/* Size of an element in a container, at least; exact for fixed-width ones. */
-static size_t
-compact_min_size(uint8_t type)
-{
-	switch (type) {
-	case PROTO_T_DOUBLE:	return 8;
-	case PROTO_T_UUID:	return 16;
-	default:		return 1;
-	}
-}
-
 static int
 compact_container_enter(struct proto_reader *r)
 {

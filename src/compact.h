@@ -55,6 +55,17 @@ static const uint8_t compact_to_type[16] = {
 	[15] = 0xff,
 };
 
+/* Size of an element in a container, at least; exact for fixed-width ones. */
+static inline size_t
+compact_min_size(uint8_t type)
+{
+	switch (type) {
+	case PROTO_T_DOUBLE:	return 8;
+	case PROTO_T_UUID:	return 16;
+	default:		return 1;
+	}
+}
+
 /* --- reading -------------------------------------------------------------- */
 
 /* The varint of n bytes in the low bytes of word x (little-endian), its 7-bit groups joined. */

@@ -14,6 +14,8 @@
  */
 #include <string.h>
 
+#include "binary.h"
+#include "compact.h"
 #include "scan_private.h"
 
 /* Bytes the header needs at least from the start of a phase's token on. */
@@ -52,7 +54,7 @@ scan_header_step(struct scan *s, const uint8_t *p, size_t avail, size_t *need)
 static size_t
 scan_min(const struct scan *s, uint8_t type)
 {
-	return s->protocol == SCAN_COMPACT ? scan_compact_min(type) : scan_binary_min(type);
+	return s->protocol == SCAN_COMPACT ? compact_min_size(type) : binary_min_size(type);
 }
 
 /* The fewest bytes the open structs and containers still need (their stops, elements). */

@@ -5,49 +5,9 @@
  * Strings and runs of fixed-width values are passed over unread
  * (s->skip); structs and containers go on the stack scan.c keeps.
  */
+#include "binary.h"
 #include "bytes.h"
 #include "scan_private.h"
-
-#define SCAN_BINARY_VERSION_1		0x80010000u
-#define SCAN_BINARY_VERSION_MASK	0xffff0000u
-
-/* Bytes of a binary fixed-width value, 0 for variable-width or invalid types. */
-static size_t
-scan_binary_fixed(uint8_t type)
-{
-	switch (type) {
-	case PROTO_T_BOOL:
-	case PROTO_T_BYTE:	return 1;
-	case PROTO_T_I16:	return 2;
-	case PROTO_T_I32:	return 4;
-	case PROTO_T_I64:
-	case PROTO_T_DOUBLE:	return 8;
-	case PROTO_T_UUID:	return 16;
-	default:		return 0;
-	}
-}
-
-static bool
-scan_binary_valid(uint8_t type)
-{
-	return scan_binary_fixed(type) != 0 || type == PROTO_T_STRING ||
-	    type == PROTO_T_STRUCT || type == PROTO_T_MAP || type == PROTO_T_SET ||
-	    type == PROTO_T_LIST;
-}
-
-/* The fewest bytes a value of the type takes (0 for an invalid type). */
-size_t
-scan_binary_min(uint8_t type)
-{
-	switch (type) {
-	case PROTO_T_STRING:	return 4;	/* length */
-	case PROTO_T_STRUCT:	return 1;	/* stop */
-	case PROTO_T_LIST:
-	case PROTO_T_SET:	return 5;	/* element type, count */
-	case PROTO_T_MAP:	return 6;	/* key and value types, count */
-	default:		return scan_binary_fixed(type);
-	}
-}
 
 /* --- the message header ----------------------------------------------------- */
 
@@ -68,7 +28,7 @@ scan_binary_header(struct scan *s, const uint8_t *p, size_t avail, size_t *need)
 		v = bytes_be32(p);
 		s->pos += 4;
 		if (v & 0x80000000u) {
-			if ((v & SCAN_BINARY_VERSION_MASK) != SCAN_BINARY_VERSION_1)
+			if ((v & BINARY_VERSION_MASK) != BINARY_VERSION_1)
 				return scan_fail(s, SCAN_BAD, "bad binary protocol version");
 			s->message_type = v & 0xff;
 			s->phase = SCAN_PHASE_BINARY_NAME_LEN;
@@ -139,14 +99,14 @@ scan_binary_field(struct scan *s, const uint8_t *p, size_t avail, size_t *need)
 	}
 	if (avail < 3) {
 		s->examined += avail;
-		*need = 3 + scan_binary_min(p[0]);
+		*need = 3 + binary_min_size(p[0]);
 		return SCAN_STEP_SHORT;
 	}
 	/* Type and id; an invalid type is refused as the value begins, as binary_skip does. */
 	s->examined += 3;
 	s->pos += 3;
 	/* A fixed-width value is passed over in the same step. */
-	if ((s->skip = scan_binary_fixed(p[0])) == 0) {
+	if ((s->skip = binary_fixed_size(p[0])) == 0) {
 		s->value_type = p[0];
 		s->value_pending = 1;
 	}
@@ -170,7 +130,7 @@ scan_binary_container(struct scan *s, const uint8_t *p, size_t avail, size_t *ne
 	s->examined += types;
 	ktype = map ? p[0] : PROTO_T_STOP;
 	vtype = p[types - 1];
-	if (!scan_binary_valid(vtype) || (ktype != PROTO_T_STOP && !scan_binary_valid(ktype)))
+	if (!binary_valid_type(vtype) || (ktype != PROTO_T_STOP && !binary_valid_type(ktype)))
 		return scan_fail(s, SCAN_BAD, "invalid container element type");
 	if (scan_enter(s) != SCAN_STEP_OK)
 		return SCAN_STEP_FAIL;
@@ -183,16 +143,16 @@ scan_binary_container(struct scan *s, const uint8_t *p, size_t avail, size_t *ne
 	count = bytes_be32(p + types);
 	if (count > INT32_MAX)
 		return scan_fail(s, SCAN_BAD, "negative length");
-	min_size = scan_binary_min(vtype);
+	min_size = binary_min_size(vtype);
 	if (ktype != PROTO_T_STOP)
-		min_size += scan_binary_min(ktype);
+		min_size += binary_min_size(ktype);
 	if (count > s->max_size / min_size)
 		return scan_fail(s, SCAN_TOO_BIG, "length exceeds max_message_size");
 	s->pos += types + 4;
 	s->value_pending = 0;
 	/* Fixed-width elements are passed over at once; count * size <= max_size. */
-	vfixed = scan_binary_fixed(vtype);
-	kfixed = map ? scan_binary_fixed(ktype) : 0;
+	vfixed = binary_fixed_size(vtype);
+	kfixed = map ? binary_fixed_size(ktype) : 0;
 	if (vfixed != 0 && (!map || kfixed != 0)) {
 		s->skip = (size_t)count * (kfixed + vfixed);
 		return SCAN_STEP_OK;
@@ -207,7 +167,7 @@ scan_binary_container(struct scan *s, const uint8_t *p, size_t avail, size_t *ne
 int
 scan_binary_value(struct scan *s, const uint8_t *p, size_t avail, size_t *need)
 {
-	size_t		fixed = scan_binary_fixed(s->value_type);
+	size_t		fixed = binary_fixed_size(s->value_type);
 	uint32_t	len;
 
 	if (fixed != 0) {

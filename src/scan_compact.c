@@ -5,37 +5,8 @@
  * skips them, with the same error texts.  A varint cut short by the end
  * of the input is read again from its start by the next call.
  */
+#include "compact.h"
 #include "scan_private.h"
-
-#define SCAN_COMPACT_PROTOCOL_ID	0x82
-#define SCAN_COMPACT_VERSION		1
-#define SCAN_COMPACT_VERSION_MASK	0x1f
-#define SCAN_COMPACT_TYPE_SHIFT		5
-
-#define SCAN_COMPACT_BOOLEAN_TRUE	1
-#define SCAN_COMPACT_BOOLEAN_FALSE	2
-#define SCAN_COMPACT_I16		4
-#define SCAN_COMPACT_I32		5
-#define SCAN_COMPACT_I64		6
-
-/* Compact type nibble -> Thrift type id; 0xff marks an invalid one (as compact.c). */
-static const uint8_t scan_compact_type[16] = {
-	PROTO_T_STOP, PROTO_T_BOOL, PROTO_T_BOOL, PROTO_T_BYTE,
-	PROTO_T_I16, PROTO_T_I32, PROTO_T_I64, PROTO_T_DOUBLE,
-	PROTO_T_STRING, PROTO_T_LIST, PROTO_T_SET, PROTO_T_MAP,
-	PROTO_T_STRUCT, PROTO_T_UUID, 0xff, 0xff,
-};
-
-/* The fewest bytes a compact value takes as a container element (as compact.c). */
-size_t
-scan_compact_min(uint8_t type)
-{
-	switch (type) {
-	case PROTO_T_DOUBLE:	return 8;
-	case PROTO_T_UUID:	return 16;
-	default:		return 1;
-	}
-}
 
 /* Bytes of a compact value that is passed over unread, 0 if it must be read. */
 static size_t
@@ -134,11 +105,11 @@ scan_compact_header(struct scan *s, const uint8_t *p, size_t avail, size_t *need
 			return SCAN_STEP_SHORT;
 		}
 		s->examined += 2;
-		if (p[0] != SCAN_COMPACT_PROTOCOL_ID)
+		if (p[0] != COMPACT_PROTOCOL_ID)
 			return scan_fail(s, SCAN_BAD, "not a compact protocol message");
-		if ((p[1] & SCAN_COMPACT_VERSION_MASK) != SCAN_COMPACT_VERSION)
+		if ((p[1] & COMPACT_VERSION_MASK) != COMPACT_VERSION)
 			return scan_fail(s, SCAN_BAD, "bad compact protocol version");
-		s->message_type = p[1] >> SCAN_COMPACT_TYPE_SHIFT;
+		s->message_type = p[1] >> COMPACT_TYPE_SHIFT;
 		s->pos += 2;
 		s->phase = SCAN_PHASE_COMPACT_SEQID;
 		return SCAN_STEP_OK;
@@ -188,7 +159,7 @@ scan_compact_field(struct scan *s, const uint8_t *p, size_t avail, size_t *need)
 	}
 	ctype = p[0] & 0x0f;
 	delta = p[0] >> 4;
-	if (ctype == 0 || scan_compact_type[ctype] == 0xff)
+	if (ctype == 0 || compact_to_type[ctype] == 0xff)
 		return scan_fail(s, SCAN_BAD, "unknown field type");
 	if (delta != 0) {
 		id = (int32_t)f->last_field_id + delta;
@@ -198,9 +169,9 @@ scan_compact_field(struct scan *s, const uint8_t *p, size_t avail, size_t *need)
 		/* Long form: the id follows as a zigzag varint, an i16. */
 		rc = scan_varint32(s, p + 1, avail - 1, &u, &n);
 		if (rc == SCAN_STEP_SHORT) {
-			*need = 1 + n + (ctype == SCAN_COMPACT_BOOLEAN_TRUE ||
-			    ctype == SCAN_COMPACT_BOOLEAN_FALSE ? 0 :
-			    scan_compact_min(scan_compact_type[ctype]));
+			*need = 1 + n + (ctype == COMPACT_BOOLEAN_TRUE ||
+			    ctype == COMPACT_BOOLEAN_FALSE ? 0 :
+			    compact_min_size(compact_to_type[ctype]));
 			return SCAN_STEP_SHORT;
 		}
 		if (rc != SCAN_STEP_OK)
@@ -213,14 +184,14 @@ scan_compact_field(struct scan *s, const uint8_t *p, size_t avail, size_t *need)
 	f->last_field_id = (int16_t)id;
 	s->pos += n;
 	/* A bool field's value is its header's type. */
-	if (ctype == SCAN_COMPACT_BOOLEAN_TRUE || ctype == SCAN_COMPACT_BOOLEAN_FALSE)
+	if (ctype == COMPACT_BOOLEAN_TRUE || ctype == COMPACT_BOOLEAN_FALSE)
 		return SCAN_STEP_OK;
-	s->value_type = scan_compact_type[ctype];
+	s->value_type = compact_to_type[ctype];
 	s->value_pending = 1;
 	/* The common case, an integer that is all there, is taken in the same step. */
-	if (ctype == SCAN_COMPACT_I32 || ctype == SCAN_COMPACT_I16 || ctype == SCAN_COMPACT_I64) {
+	if (ctype == COMPACT_I32 || ctype == COMPACT_I16 || ctype == COMPACT_I64) {
 		uint64_t u64;
-		int	 vlen = scan_varint(p + n, avail - n, ctype == SCAN_COMPACT_I64 ? 10 : 5,
+		int	 vlen = scan_varint(p + n, avail - n, ctype == COMPACT_I64 ? 10 : 5,
 		    &u64);
 
 		if (vlen > 0) {
@@ -247,12 +218,12 @@ scan_compact_list(struct scan *s, const uint8_t *p, size_t avail, size_t *need)
 	}
 	s->examined += 1;
 	ctype = p[0] & 0x0f;
-	if (ctype == 0 || scan_compact_type[ctype] == 0xff)
+	if (ctype == 0 || compact_to_type[ctype] == 0xff)
 		return scan_fail(s, SCAN_BAD, "invalid container element type");
-	elem = scan_compact_type[ctype];
+	elem = compact_to_type[ctype];
 	count = p[0] >> 4;
 	if (count == 15) {
-		rc = scan_compact_size(s, p + 1, avail - 1, scan_compact_min(elem), &count, &n);
+		rc = scan_compact_size(s, p + 1, avail - 1, compact_min_size(elem), &count, &n);
 		if (rc == SCAN_STEP_SHORT)
 			*need = 1 + n;
 		if (rc != SCAN_STEP_OK)
@@ -290,12 +261,12 @@ scan_compact_map(struct scan *s, const uint8_t *p, size_t avail, size_t *need)
 			return SCAN_STEP_SHORT;
 		}
 		s->examined += 1;
-		if (scan_compact_type[p[n] >> 4] == 0xff || (p[n] >> 4) == 0 ||
-		    scan_compact_type[p[n] & 0x0f] == 0xff || (p[n] & 0x0f) == 0)
+		if (compact_to_type[p[n] >> 4] == 0xff || (p[n] >> 4) == 0 ||
+		    compact_to_type[p[n] & 0x0f] == 0xff || (p[n] & 0x0f) == 0)
 			return scan_fail(s, SCAN_BAD, "invalid container element type");
-		ktype = scan_compact_type[p[n] >> 4];
-		vtype = scan_compact_type[p[n] & 0x0f];
-		if (count > s->max_size / (scan_compact_min(ktype) + scan_compact_min(vtype)))
+		ktype = compact_to_type[p[n] >> 4];
+		vtype = compact_to_type[p[n] & 0x0f];
+		if (count > s->max_size / (compact_min_size(ktype) + compact_min_size(vtype)))
 			return scan_fail(s, SCAN_TOO_BIG, "length exceeds max_message_size");
 		n += 1;
 	}
@@ -330,7 +301,7 @@ scan_compact_value(struct scan *s, const uint8_t *p, size_t avail, size_t *need)
 			return SCAN_STEP_SHORT;
 		}
 		s->examined += 1;
-		if (p[0] > SCAN_COMPACT_BOOLEAN_FALSE)
+		if (p[0] > COMPACT_BOOLEAN_FALSE)
 			return scan_fail(s, SCAN_BAD, "invalid bool value");
 		s->pos += 1;
 		s->value_pending = 0;

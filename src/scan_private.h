@@ -56,9 +56,6 @@ int	scan_compact_field(struct scan *, const uint8_t *p, size_t avail, size_t *ne
 /* The start of a value of type s->value_type. */
 int	scan_binary_value(struct scan *, const uint8_t *p, size_t avail, size_t *need);
 int	scan_compact_value(struct scan *, const uint8_t *p, size_t avail, size_t *need);
-/* The fewest bytes a value of the type takes as a container element. */
-size_t	scan_binary_min(uint8_t type);
-size_t	scan_compact_min(uint8_t type);
 
 static inline int
 scan_fail(struct scan *s, enum scan_status status, const char *why)
