@@ -598,8 +598,12 @@ class DaemonTestCase(unittest.TestCase):
     def tearDown(self):
         if self.daemon.alive():
             return
-        self.fail("calcd died during %s (exit status %s); stderr:\n%s"
-                  % (self.id(), self.daemon.proc.poll(), self.daemon.stderr_text()))
+        self.fail("calcd died during %s (exit status %s); stderr ends:\n%s"
+                  % (self.id(), self.daemon.proc.poll(), self.log_tail()))
+
+    def log_tail(self, n=40):
+        """The last n lines calcd wrote to stderr."""
+        return "\n".join(self.daemon.err.lines[-n:])
 
     def connect(self, *args, **kwargs):
         c = connect(self.daemon, *args, **kwargs)

@@ -26,8 +26,8 @@ import threading
 import time
 import unittest
 
-from calcd_harness import (CalculatorService, Daemon, Operation, connect, encode_call,
-                           encode_messages, fresh_logid, limits_conf, log_mark, peer_name,
+from calcd_harness import (CalculatorService, Daemon, DaemonTestCase, Operation, connect,
+                           encode_call, encode_messages, fresh_logid, limits_conf, log_mark, peer_name,
                            proc_cpu_seconds, proc_fd_count, proc_rss_kib, raise_nofile,
                            raw_socket, read_reply, reply_reader, wait_closed, wait_log, work)
 
@@ -181,8 +181,9 @@ def tcp_queues(local_port, remote_port):
 
 # -- the test base --------------------------------------------------------------
 
-class HostileCase(unittest.TestCase):
-    """One calcd per class, with HOSTILE_CONF plus the class's conf."""
+class HostileCase(DaemonTestCase):
+    """One calcd per class, with HOSTILE_CONF plus the class's conf (the
+    base class stops it, and fails a test after which it is dead)."""
 
     conf = {}
 
@@ -203,19 +204,7 @@ class HostileCase(unittest.TestCase):
         cls.rss_base = proc_rss_kib(cls.daemon.proc.pid) * KiB
         cls.fd_base = proc_fd_count(cls.daemon.proc.pid)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.stop()
-
-    def tearDown(self):
-        if not self.daemon.alive():
-            self.fail("calcd died during %s (exit status %s); stderr:\n%s"
-                      % (self.id(), self.daemon.proc.poll(), self.log_tail()))
-
     # -- helpers ----------------------------------------------------------------
-    def log_tail(self, n=40):
-        return "\n".join(self.daemon.err.lines[-n:])
-
     def pid(self):
         return self.daemon.proc.pid
 

@@ -30,7 +30,7 @@ import time
 import unittest
 import urllib.request
 
-from calcd_harness import (Daemon, connect, limits_conf, log_mark, proc_cpu_seconds,
+from calcd_harness import (Daemon, DaemonTestCase, connect, limits_conf, log_mark, proc_cpu_seconds,
                            proc_fd_count, wait_log)
 
 NOFILE = 256                 # calcd's open-file limit, soft and hard
@@ -138,8 +138,9 @@ class Flood:
             s.close()
 
 
-class OverloadCase(unittest.TestCase):
-    """One calcd under prlimit --nofile=NOFILE:NOFILE per class."""
+class OverloadCase(DaemonTestCase):
+    """One calcd under prlimit --nofile=NOFILE:NOFILE per class (the base
+    class stops it, and fails a test after which it is dead)."""
 
     conf = {}
     FLOOD = 400
@@ -161,18 +162,6 @@ class OverloadCase(unittest.TestCase):
                 assert c.client.add(1, 2) == 3
         time.sleep(0.3)
         cls.fd_base = proc_fd_count(cls.daemon.proc.pid)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.stop()
-
-    def tearDown(self):
-        if not self.daemon.alive():
-            self.fail("calcd died during %s (exit status %s); log:\n%s"
-                      % (self.id(), self.daemon.proc.poll(), self.log_tail()))
-
-    def log_tail(self, n=40):
-        return "\n".join(self.daemon.err.lines[-n:])
 
     def fds(self):
         return proc_fd_count(self.daemon.proc.pid)
