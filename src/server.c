@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -489,8 +490,20 @@ server_run(struct server *s)
 void
 server_free(struct server *s)
 {
+	sigset_t	stop_signals;
+
 	if (s == NULL)
 		return;
+	/*
+	 * Freeing the signal events gives SIGTERM, SIGINT and SIGHUP back their
+	 * default action: one sent now (a second "stop", a late reload) would
+	 * kill calcd as it exits cleanly.  Blocked, they wait unseen to the end.
+	 */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGHUP);
+	(void)pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	listener_set_free(s->listeners);
 	metrics_http_free(s->metrics_http);
 	worker_pool_free(s->workers);

@@ -242,6 +242,26 @@ class ExitStatus(unittest.TestCase):
         self.assertEqual(d.signal_and_wait(signal.SIGTERM), 0, d.stderr_text())
         self._assert_port_closed(d.port)
 
+    def test_repeated_sigterm_while_stopping_exits_0(self):
+        # An impatient operator (or a script) sends SIGTERM again and again:
+        # calcd's exit must stay clean, including the last moments, after
+        # its signal handling is torn down.  Each round is a fresh calcd;
+        # before the fix about half of them died of the signal (-15).
+        for attempt in range(10):
+            d = Daemon().start()
+            self.addCleanup(d.kill)
+            d.assert_alive(self)
+            deadline = time.monotonic() + 10
+            while d.proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    d.proc.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.0005)
+            status = d.proc.wait(timeout=10)
+            self.assertEqual(status, 0, "round %d: exit status %s; stderr:\n%s"
+                             % (attempt, status, d.stderr_text()))
+
     def test_sigint_exits_0(self):
         d = Daemon().start()
         d.assert_alive(self)
