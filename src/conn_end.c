@@ -128,19 +128,26 @@ conn_drain_all(struct conn_loop *env)
 	env->draining = true;
 }
 
+size_t
+conn_socket_queued(const struct conn *c)
+{
+	int queued = 0;
+
+	return ioctl(c->fd, FIONREAD, &queued) != 0 || queued < 0 ? 0 : (size_t)queued;
+}
+
 /* Answer what c has received, by now, then end it (conn_end). */
 static void
 conn_finish(struct conn *c)
 {
-	int queued = 0;
+	size_t queued;
 
 	if (c->finishing || c->lingering)
 		return;
 	c->finishing = true;
 	/* Bytes in the socket now were sent before the end: they get answered. */
-	if (c->eof || ioctl(c->fd, FIONREAD, &queued) != 0 || queued < 0)
-		queued = 0;
-	c->input_left = (size_t)queued;
+	queued = c->eof ? 0 : conn_socket_queued(c);
+	c->input_left = queued;
 	/*
 	 * TLS: the socket's bytes are records, not plaintext.  Read until the
 	 * session wants more than has arrived (conn_tls_read then ends the

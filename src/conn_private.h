@@ -78,6 +78,8 @@ int	conn_proxy_input(struct conn *, const uint8_t *data, size_t len);
 bool	conn_proxy_overdue(struct conn *, uint64_t now);
 
 /* conn_end.c: the end of a connection */
+/* Bytes waiting unread in c's socket (0 if the kernel will not say). */
+size_t	conn_socket_queued(const struct conn *);
 int	conn_discard(struct conn *);
 int	conn_end(struct conn *);
 

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <stdint.h>
-#include <sys/ioctl.h>
 
 #include "conn_private.h"
 #include "tls.h"
@@ -104,15 +103,6 @@ conn_tls_log_error(struct conn *c, const char *what)
 	errno = failure == TLS_FAIL_IO || failure == TLS_FAIL_EOF ? ECONNRESET : EPROTO;
 }
 
-/* Nothing waits in c's socket (a stop's reads end where the input that came ends). */
-static bool
-conn_tls_socket_empty(const struct conn *c)
-{
-	int queued = 0;
-
-	return ioctl(c->fd, FIONREAD, &queued) != 0 || queued <= 0;
-}
-
 ssize_t
 conn_tls_read(struct conn *c, uint8_t *buf, size_t len)
 {
@@ -120,7 +110,7 @@ conn_tls_read(struct conn *c, uint8_t *buf, size_t len)
 
 	switch (tls_session_read(c->tls, buf, len, &got)) {
 	case TLS_IO_DONE:
-		if (c->finishing && !tls_session_pending(c->tls) && conn_tls_socket_empty(c))
+		if (c->finishing && !tls_session_pending(c->tls) && conn_socket_queued(c) == 0)
 			c->input_left = got;	/* all that had come is read: conn_read counts it down to 0 */
 		return (ssize_t)got;
 	case TLS_IO_CLOSED:

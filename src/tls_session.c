@@ -471,7 +471,7 @@ tls_session_read(struct tls_session *s, uint8_t *buf, size_t len, size_t *got)
 		rc = SSL_read_ex(s->ssl, buf + *got, len - *got, &n);
 		if (rc == 1) {
 			*got += n;
-			if (!SSL_has_pending(s->ssl) && s->already_off >= s->already_len)
+			if (!tls_session_pending(s))
 				break;
 			continue;
 		}
