@@ -156,20 +156,24 @@ class Metrics(unittest.TestCase):
             ("header", "compact"): 4, ("header", "binary"): 2, ("buffered", "compact"): 1,
         }
 
-    def wait_closed(self, before, count, timeout=5.0):
-        """Scrape until closed{reason="client"} grew by count (closes are asynchronous)."""
+    def wait_closed(self, before, count, timeout=5.0, all_closed=False):
+        """Scrape until closed{reason="client"} grew by count and, with all_closed,
+        no connection is open (closes are asynchronous: each worker counts its own)."""
         deadline = time.monotonic() + timeout
         key = 'calcd_connections_closed_total{reason="client"}'
         while True:
             now = parse(self.scrape())
-            if now.get(key, 0) - before.get(key, 0) >= count or time.monotonic() > deadline:
+            done = now.get(key, 0) - before.get(key, 0) >= count
+            if all_closed:
+                done = done and now.get("calcd_connections_open", 0) == 0
+            if done or time.monotonic() > deadline:
                 return now
             time.sleep(0.05)
 
     def test_counters_equal_the_mix(self):
         before = parse(self.scrape())
         want_calls, want_requests = self.drive_known_mix()
-        after = self.wait_closed(before, 6)
+        after = self.wait_closed(before, 6, all_closed=True)
         for (method, outcome), n in want_calls.items():
             with self.subTest(method=method, outcome=outcome):
                 self.assertEqual(calls(after, method, outcome) - calls(before, method, outcome),
