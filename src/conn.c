@@ -30,6 +30,7 @@
 #include "log.h"
 #include "request.h"
 #include "tls.h"
+#include "sock.h"
 
 static struct log_ratelimit conn_bad_input_rl;
 struct log_ratelimit conn_error_rl;
@@ -376,7 +377,7 @@ conn_write_some(struct conn *c, const uint8_t *data, size_t len, size_t *written
 	if (c->tls != NULL)
 		return conn_tls_write(c, data, len, written);
 	while (*written < len) {
-		n = send(c->fd, data + *written, len - *written, MSG_NOSIGNAL);
+		n = sock_send(c->fd, data + *written, len - *written, MSG_NOSIGNAL);
 		if (n > 0) {
 			*written += (size_t)n;
 			c->last_active_ms = conn_activity_ms();
@@ -596,7 +597,7 @@ conn_read(struct conn *c, int fd)
 		want = c->input_left;
 	}
 	if (c->tls == NULL) {
-		n = recv(fd, env->scratch, want, 0);
+		n = sock_recv(fd, env->scratch, want, 0);
 	} else if ((n = conn_tls_read(c, env->scratch, want)) == CONN_TLS_FAILED) {
 		conn_close(c, errno == EPROTO ? METRICS_CLOSE_PROTOCOL_ERROR :
 		    conn_io_close_reason(errno));
