@@ -73,16 +73,44 @@ request_refuse(const struct transport_message *msg, struct buf *out,
 	call->replied = true;
 }
 
-void
-request_process(struct transport *t, const uint8_t *data, size_t len,
+/*
+ * After dispatch: how much input the message took (transport_message_end),
+ * and the reply's frame, or out as it was.
+ */
+static void
+request_settle(struct transport *t, const struct dispatch_limits *limits, struct buf *out,
+    size_t start, struct request_result *res)
+{
+	struct transport_message	*msg = &res->message;
+	struct dispatch_result		*call = &res->call;
+
+	transport_message_end(t, msg, call->status, call->consumed, call->error,
+	    limits->max_nesting_depth + REQUEST_SCAN_SLACK);
+	if (msg->status != PROTO_OK) {
+		request_fail(res, out, start);
+		return;
+	}
+	res->status = PROTO_OK;
+	res->need = 0;
+	res->error = NULL;
+	res->consumed = msg->consumed;
+	if (!call->replied) {
+		out->len = start;	/* oneway: not even a frame */
+		return;
+	}
+	transport_reply_end(msg, out, start);
+	res->replied = true;
+}
+
+/* Every message but an unframed one decoded whole: see request_process. */
+static void __attribute__((noinline))
+request_process_other(struct transport *t, const uint8_t *data, size_t len,
     const struct dispatch_limits *limits, struct buf *out, struct request_result *res)
 {
 	struct transport_message	*msg = &res->message;
 	struct dispatch_result		*call = &res->call;
 	size_t				 start = out->len;
 
-	res->consumed = 0;
-	res->replied = false;
 	transport_next(t, data, len, limits->max_message_size, msg);
 	if (msg->status != PROTO_OK) {
 		memset(call, 0, sizeof *call);	/* nothing was called */
@@ -100,22 +128,46 @@ request_process(struct transport *t, const uint8_t *data, size_t len,
 	} else {
 		dispatch_message(msg->proto, msg->data, msg->len, limits, out, call);
 	}
-	transport_message_end(t, msg, call->status, call->consumed, call->error,
-	    limits->max_nesting_depth + REQUEST_SCAN_SLACK);
-	if (msg->status != PROTO_OK) {
-		request_fail(res, out, start);
+	request_settle(t, limits, out, start, res);
+}
+
+void
+request_process(struct transport *t, const uint8_t *data, size_t len,
+    const struct dispatch_limits *limits, struct buf *out, struct request_result *res)
+{
+	struct transport_message	*msg = &res->message;
+	struct dispatch_result		*call = &res->call;
+	size_t				 start;
+
+	res->consumed = 0;
+	res->replied = false;
+	if (t->kind != TRANSPORT_BUFFERED || t->scan != NULL) {
+		request_process_other(t, data, len, limits, out, res);
 		return;
 	}
+	/*
+	 * Unframed, no scan under way: the message is what dispatch decodes
+	 * from the front of data.  Decoded whole and within max_message_size
+	 * (nearly always), it is done; anything else is settled as
+	 * transport_next would have cut it.
+	 */
+	start = out->len;
+	dispatch_message(t->proto, data, len, limits, out, call);
+	if (call->status != PROTO_OK || call->consumed > limits->max_message_size) {
+		transport_next(t, data, len, limits->max_message_size, msg);
+		request_settle(t, limits, out, start, res);
+		return;
+	}
+	msg->status = PROTO_OK;
+	msg->consumed = call->consumed;
+	msg->proto = t->proto;
+	msg->refusal = NULL;
+	msg->kind = TRANSPORT_BUFFERED;
 	res->status = PROTO_OK;
 	res->need = 0;
 	res->error = NULL;
-	res->consumed = msg->consumed;
-	if (!call->replied) {
-		out->len = start;	/* oneway: not even a frame */
-		return;
-	}
-	transport_reply_end(msg, out, start);
-	res->replied = true;
+	res->consumed = call->consumed;
+	res->replied = call->replied;	/* if not, dispatch left out as it was */
 }
 
 int
