@@ -136,9 +136,30 @@ PROTO_INLINE int
 binary_read_message_begin(struct proto_reader *r, struct proto_string *name,
     uint8_t *type, int32_t *seqid)
 {
+	size_t		avail = r->len - r->pos;
 	uint32_t	first;
 	int8_t		t;
 
+	/*
+	 * A strict header whose name and seqid are all here, within limits:
+	 * with one test of the room for all of it.  Anything else is read
+	 * piece by piece below.
+	 */
+	if (r->status == PROTO_OK && avail >= 12) {
+		const uint8_t	*p = r->data + r->pos;
+		uint32_t	 len = bytes_be32(p + 4);
+
+		first = bytes_be32(p);
+		if ((first & BINARY_VERSION_MASK) == BINARY_VERSION_1 && len <= avail - 12 &&
+		    len <= INT32_MAX && len <= r->max_size) {
+			*type = first & 0xff;
+			name->ptr = p + 8;
+			name->len = len;
+			*seqid = (int32_t)bytes_be32(p + 8 + len);
+			r->pos += 12 + (size_t)len;
+			return 0;
+		}
+	}
 	if (binary_read_u32(r, &first) != 0)
 		return -1;
 	if (first & 0x80000000u) {
@@ -189,6 +210,20 @@ binary_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
 	const uint8_t	*p;
 	uint8_t		 t;
 
+	if (r->status == PROTO_OK && r->len - r->pos >= 3) {
+		/* Room for a whole field header: one test for its three bytes. */
+		p = r->data + r->pos;
+		t = p[0];
+		*type = t;
+		if (t == PROTO_T_STOP) {
+			*id = 0;
+			r->pos++;
+			return 0;
+		}
+		*id = (int16_t)bytes_be16(p + 1);
+		r->pos += 3;
+		return 0;
+	}
 	if (proto_read_bytes(r, 1, &p) != 0)
 		return -1;
 	t = p[0];
@@ -202,6 +237,24 @@ binary_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
 	*id = (int16_t)bytes_be16(p);
 	*type = t;
 	return 0;
+}
+
+/*
+ * If the next field is i32 field id, with its value all here: read it
+ * into *v and return 1 (one test of the room for header and value).
+ * Else 0, with nothing read: the caller reads the field as any other.
+ * The reader must not have failed.
+ */
+PROTO_INLINE int
+binary_read_field_i32(struct proto_reader *r, int16_t id, int32_t *v)
+{
+	const uint8_t *p = r->data + r->pos;
+
+	if (r->len - r->pos < 7 || p[0] != PROTO_T_I32 || bytes_be16(p + 1) != (uint16_t)id)
+		return 0;
+	*v = (int32_t)bytes_be32(p + 3);
+	r->pos += 7;
+	return 1;
 }
 
 /* --- writing -------------------------------------------------------------- */

@@ -298,6 +298,26 @@ compact_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
 	return 0;
 }
 
+/*
+ * If the next field is i32 field id, written with the short form of its
+ * header (id - 1 to id - 15 the field before): read it into *v and
+ * return 1.  Else 0, with nothing read: the caller reads the field as
+ * any other.  -1 if the value is malformed or cut short.  The reader
+ * must not have failed.
+ */
+PROTO_INLINE int
+compact_read_field_i32(struct proto_reader *r, int16_t id, int32_t *v)
+{
+	int32_t	delta = (int32_t)id - r->last_field_id[r->depth];
+
+	if (delta < 1 || delta > 15 || r->pos >= r->len ||
+	    r->data[r->pos] != (uint8_t)(delta << 4 | COMPACT_I32))
+		return 0;
+	r->pos++;
+	r->last_field_id[r->depth] = id;
+	return compact_read_i32(r, v) == 0 ? 1 : -1;
+}
+
 /* --- writing -------------------------------------------------------------- */
 
 static inline uint8_t

@@ -58,6 +58,19 @@ proto_codec_read_i32(enum proto_codec codec, struct proto_reader *r, int32_t *v)
 	return codec == PROTO_CODEC_COMPACT ? compact_read_i32(r, v) : binary_read_i32(r, v);
 }
 
+/*
+ * The field a well-formed message sends next, predicted: 1 if it is i32
+ * field id and was read into *v, 0 if not (nothing read), -1 if it was
+ * but the value is malformed or cut short.
+ */
+PROTO_CODEC_INLINE int
+proto_codec_read_field_i32(enum proto_codec codec, struct proto_reader *r, int16_t id,
+    int32_t *v)
+{
+	return codec == PROTO_CODEC_COMPACT ? compact_read_field_i32(r, id, v) :
+	    binary_read_field_i32(r, id, v);
+}
+
 PROTO_CODEC_INLINE int
 proto_codec_read_string(enum proto_codec codec, struct proto_reader *r, struct proto_string *s)
 {
@@ -187,6 +200,41 @@ proto_codec_write_prefix(enum proto_codec codec, struct proto_writer *w,
 	proto_put(w, p->image, p->seqid_at);
 	proto_put(w, id, n);
 	return proto_put(w, p->image + p->seqid_at, (size_t)(p->len - p->seqid_at));
+}
+
+/* Room past PROTO_PREFIX_ROOM for an i32 result and the stop after it. */
+#define PROTO_PREFIX_I32_TAIL	8
+
+/*
+ * Append a whole reply whose result is one i32, as the writers would:
+ * prefix p (its result field begun) with seqid, value, and the result
+ * struct's stop.  With the room for it, stores alone, and true; false,
+ * with nothing written, if there is no room or p is empty: the caller
+ * writes the reply with the writers.
+ */
+PROTO_CODEC_INLINE bool
+proto_codec_put_prefix_i32(enum proto_codec codec, struct buf *b, const struct proto_prefix *p,
+    int32_t seqid, int32_t value)
+{
+	uint8_t	*d;
+	size_t	 n;
+
+	if (p->len == 0 || b->cap - b->len < PROTO_PREFIX_ROOM + PROTO_PREFIX_I32_TAIL)
+		return false;
+	d = b->data + b->len;
+	memcpy(d, p->image, PROTO_PREFIX_MAX);
+	n = proto_codec_put_seqid(codec, d + p->seqid_at, seqid);
+	memcpy(d + p->seqid_at + n, p->image + p->seqid_at, PROTO_PREFIX_MAX);
+	d += p->len + n;
+	if (codec == PROTO_CODEC_BINARY) {
+		bytes_put_be32(d, (uint32_t)value);
+		d += 4;
+	} else {
+		d += compact_put_varint(d, compact_zigzag32(value));
+	}
+	*d++ = PROTO_T_STOP;	/* COMPACT_STOP too */
+	b->len = (size_t)(d - b->data);
+	return true;
 }
 
 #endif
