@@ -137,6 +137,8 @@ dispatch_read_work(enum proto_codec codec, const struct proto_ops *ops,
 			break;
 		args->work_have |= 1u << id;
 	}
+	if (proto_codec_read_stop(codec, r))
+		return proto_codec_read_struct_end(codec, r);
 	for (;;) {
 		if (proto_codec_read_field_begin(codec, r, &type, &id) != 0)
 			return -1;
@@ -196,6 +198,8 @@ dispatch_read_args(enum proto_codec codec, const struct proto_ops *ops,
 			break;
 		args->have |= 1u << i;
 	}
+	if (proto_codec_read_stop(codec, r))
+		return proto_codec_read_struct_end(codec, r);
 	for (;;) {
 		unsigned i;
 
@@ -253,16 +257,43 @@ dispatch_call(enum proto_codec codec, enum dispatch_method_id id, int32_t seqid,
 	struct proto_writer	 w;
 	struct calc_shared_struct shared;
 	enum dispatch_outcome	 outcome = DISPATCH_OUTCOME_OK;
-	enum calc_status	 status;
+	enum calc_status	 status = CALC_OK;
 	size_t			 out_start = out->len;
-	int32_t			 result;
+	int32_t			 result = 0;
+	bool			 found = false;
 
+	/* The handler first, */
+	switch (id) {
+	case DISPATCH_ADD:
+		status = calc_add(args->i32[0], args->i32[1], &result);
+		break;
+	case DISPATCH_SUBTRACT:
+		status = calc_subtract(args->i32[0], args->i32[1], &result);
+		break;
+	case DISPATCH_CALCULATE:
+		status = calc_calculate(args->i32[0], &args->work, &result);
+		break;
+	case DISPATCH_GET_STRUCT:
+		found = calc_log_get(args->i32[0], &shared);
+		break;
+	case DISPATCH_PING:
+		break;
+	case DISPATCH_ZIP:
+	default:
+		return;		/* oneway: no reply */
+	}
+	/* then its reply: an i32 result straight from the method's prefix, */
+	if (dispatch_methods[id].result_type == PROTO_T_I32 && status == CALC_OK &&
+	    proto_codec_put_prefix_i32(codec, out, &dispatch_prefixes[codec][id], seqid, result)) {
+		res->outcome = DISPATCH_OUTCOME_OK;
+		res->replied = true;
+		return;
+	}
+	/* or through the writers. */
 	proto_writer_init(&w, out);
 	switch (id) {
 	case DISPATCH_ADD:
 	case DISPATCH_SUBTRACT:
-		status = id == DISPATCH_ADD ? calc_add(args->i32[0], args->i32[1], &result) :
-		    calc_subtract(args->i32[0], args->i32[1], &result);
 		if (status == CALC_OK)
 			dispatch_reply_i32(codec, &w, id, seqid, result);
 		else
@@ -272,7 +303,6 @@ dispatch_call(enum proto_codec codec, enum dispatch_method_id id, int32_t seqid,
 		dispatch_reply_void(codec, &w, id, seqid);
 		break;
 	case DISPATCH_CALCULATE:
-		status = calc_calculate(args->i32[0], &args->work, &result);
 		if (status == CALC_OK)
 			dispatch_reply_i32(codec, &w, id, seqid, result);
 		else
@@ -280,14 +310,13 @@ dispatch_call(enum proto_codec codec, enum dispatch_method_id id, int32_t seqid,
 			    args->work.op, calc_status_text(status));
 		break;
 	case DISPATCH_GET_STRUCT:
-		if (calc_log_get(args->i32[0], &shared))
+		if (found)
 			dispatch_reply_shared_struct(codec, &w, id, seqid, &shared);
 		else
 			outcome = dispatch_reply_no_key(codec, &w, id, seqid, args->i32[0]);
 		break;
-	case DISPATCH_ZIP:
 	default:
-		return;		/* oneway: no reply */
+		return;
 	}
 	if (w.failed) {
 		out->len = out_start;

@@ -171,9 +171,6 @@ DISPATCH_INLINE void
 dispatch_reply_i32(enum proto_codec codec, struct proto_writer *w,
     enum dispatch_method_id id, int32_t seqid, int32_t value)
 {
-	if (!w->failed && proto_codec_put_prefix_i32(codec, w->out, &dispatch_prefixes[codec][id],
-	    seqid, value))
-		return;
 	dispatch_reply_begin(codec, w, id, seqid);
 	proto_codec_write_i32(codec, w, value);
 	dispatch_reply_end(codec, w);

@@ -71,6 +71,17 @@ proto_codec_read_field_i32(enum proto_codec codec, struct proto_reader *r, int16
 	    binary_read_field_i32(r, id, v);
 }
 
+/* If the next byte ends the struct (a field stop), read it and return true. */
+PROTO_CODEC_INLINE bool
+proto_codec_read_stop(enum proto_codec codec, struct proto_reader *r)
+{
+	(void)codec;	/* both write the stop as a zero byte */
+	if (r->status != PROTO_OK || r->pos >= r->len || r->data[r->pos] != 0)
+		return false;
+	r->pos++;
+	return true;
+}
+
 PROTO_CODEC_INLINE int
 proto_codec_read_string(enum proto_codec codec, struct proto_reader *r, struct proto_string *s)
 {
