@@ -3,7 +3,9 @@
  * transport_next finds the message and what its reply's frame needs;
  * the reply frame is begun, dispatch appends the reply inside it, and
  * transport_message_end says how much input the message took (or, for
- * an unframed message found incomplete, begins its scan).
+ * an unframed message found incomplete, begins its scan).  The common
+ * case, an unframed message that arrived whole, is request_process
+ * itself, inline in request.h; this file is the rest.
  */
 #include <string.h>
 
@@ -102,8 +104,7 @@ request_settle(struct transport *t, const struct dispatch_limits *limits, struct
 	res->replied = true;
 }
 
-/* Every message but an unframed one decoded whole: see request_process. */
-static void __attribute__((noinline))
+void
 request_process_other(struct transport *t, const uint8_t *data, size_t len,
     const struct dispatch_limits *limits, struct buf *out, struct request_result *res)
 {
@@ -132,42 +133,12 @@ request_process_other(struct transport *t, const uint8_t *data, size_t len,
 }
 
 void
-request_process(struct transport *t, const uint8_t *data, size_t len,
-    const struct dispatch_limits *limits, struct buf *out, struct request_result *res)
+request_process_unframed_end(struct transport *t, const uint8_t *data, size_t len,
+    const struct dispatch_limits *limits, struct buf *out, size_t start,
+    struct request_result *res)
 {
-	struct transport_message	*msg = &res->message;
-	struct dispatch_result		*call = &res->call;
-	size_t				 start;
-
-	res->consumed = 0;
-	res->replied = false;
-	if (t->kind != TRANSPORT_BUFFERED || t->scan != NULL) {
-		request_process_other(t, data, len, limits, out, res);
-		return;
-	}
-	/*
-	 * Unframed, no scan under way: the message is what dispatch decodes
-	 * from the front of data.  Decoded whole and within max_message_size
-	 * (nearly always), it is done; anything else is settled as
-	 * transport_next would have cut it.
-	 */
-	start = out->len;
-	dispatch_message(t->proto, data, len, limits, out, call);
-	if (call->status != PROTO_OK || call->consumed > limits->max_message_size) {
-		transport_next(t, data, len, limits->max_message_size, msg);
-		request_settle(t, limits, out, start, res);
-		return;
-	}
-	msg->status = PROTO_OK;
-	msg->consumed = call->consumed;
-	msg->proto = t->proto;
-	msg->refusal = NULL;
-	msg->kind = TRANSPORT_BUFFERED;
-	res->status = PROTO_OK;
-	res->need = 0;
-	res->error = NULL;
-	res->consumed = call->consumed;
-	res->replied = call->replied;	/* if not, dispatch left out as it was */
+	transport_next(t, data, len, limits->max_message_size, &res->message);
+	request_settle(t, limits, out, start, res);
 }
 
 int

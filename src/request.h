@@ -26,6 +26,17 @@ struct request_result {
 };
 
 /*
+ * request_process's parts out of line: any message but an unframed one
+ * with no scan under way; and the end of one of those that dispatch did
+ * not decode whole, or found over max_message_size (out was start long).
+ */
+void	request_process_other(struct transport *, const uint8_t *data, size_t len,
+	    const struct dispatch_limits *, struct buf *out, struct request_result *);
+void	request_process_unframed_end(struct transport *, const uint8_t *data, size_t len,
+	    const struct dispatch_limits *, struct buf *out, size_t start,
+	    struct request_result *);
+
+/*
  * Take the next message from data[0..len), answer it and append its
  * reply, framed as the request was, to out (nothing for oneway calls).
  * A bad call that is a whole message (unknown method, missing argument,
@@ -34,9 +45,42 @@ struct request_result {
  * it was.  After NEED_MORE, call again with the same message from its
  * first byte once need bytes are here (the transport keeps an unframed
  * message's scan meanwhile: see struct transport).
+ *
+ * Inline for the common case: an unframed message with no scan under
+ * way is what dispatch decodes from the front of data.  Decoded whole
+ * and within max_message_size (nearly always), it is done here;
+ * anything else is settled as transport_next would have cut it.
  */
-void	request_process(struct transport *, const uint8_t *data, size_t len,
-	    const struct dispatch_limits *, struct buf *out, struct request_result *);
+static inline void
+request_process(struct transport *t, const uint8_t *data, size_t len,
+    const struct dispatch_limits *limits, struct buf *out, struct request_result *res)
+{
+	struct dispatch_result	*call = &res->call;
+	size_t			 start;
+
+	res->consumed = 0;
+	res->replied = false;
+	if (t->kind != TRANSPORT_BUFFERED || t->scan != NULL) {
+		request_process_other(t, data, len, limits, out, res);
+		return;
+	}
+	start = out->len;
+	dispatch_message(t->proto, data, len, limits, out, call);
+	if (call->status != PROTO_OK || call->consumed > limits->max_message_size) {
+		request_process_unframed_end(t, data, len, limits, out, start, res);
+		return;
+	}
+	res->message.status = PROTO_OK;
+	res->message.consumed = call->consumed;
+	res->message.proto = t->proto;
+	res->message.refusal = NULL;
+	res->message.kind = TRANSPORT_BUFFERED;
+	res->status = PROTO_OK;
+	res->need = 0;
+	res->error = NULL;
+	res->consumed = call->consumed;
+	res->replied = call->replied;	/* if not, dispatch left out as it was */
+}
 
 /*
  * After request_process failed with res, append a TApplicationException
