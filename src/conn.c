@@ -114,16 +114,36 @@ conn_now_ms(void)
 }
 
 /*
- * The clock as this thread's running read callback began (0
- * outside one): every recv and send in one callback stamps the same
- * time, with one clock read.
+ * This thread's clock for its event loop's pass under way: read at the
+ * first need in the pass (after the wait for events), then the same for
+ * every recv and send in it, however many connections it serves.
+ * Outside a pass (conn_loop_pass_begin to conn_loop_pass_end), every
+ * call reads the clock.
  */
-static __thread uint64_t conn_callback_ms;
+static __thread bool	 conn_in_pass;
+static __thread uint64_t conn_pass_ms;
+
+void
+conn_loop_pass_begin(void)
+{
+	conn_in_pass = true;
+	conn_pass_ms = 0;
+}
+
+void
+conn_loop_pass_end(void)
+{
+	conn_in_pass = false;
+}
 
 uint64_t
 conn_activity_ms(void)
 {
-	return conn_callback_ms != 0 ? conn_callback_ms : conn_now_ms();
+	if (!conn_in_pass)
+		return conn_now_ms();
+	if (conn_pass_ms == 0)
+		conn_pass_ms = conn_now_ms();
+	return conn_pass_ms;
 }
 
 /*
@@ -575,9 +595,7 @@ conn_on_read(evutil_socket_t fd, short what, void *arg)
 	struct conn	*c = arg;
 
 	(void)what;
-	conn_callback_ms = conn_now_ms();
 	(void)conn_read(c, fd);
-	conn_callback_ms = 0;
 }
 
 int

@@ -67,6 +67,13 @@ void		 conn_loop_free(struct conn_loop *);
  * on, and from the next timeout sweep.
  */
 void		 conn_loop_set_limits(struct conn_loop *, const struct conn_limits *);
+/*
+ * Around each pass of the thread's event loop (one wait for events and
+ * the callbacks it makes): inside one, the connections' activity clock
+ * is read once, at the first recv or send, and shared by the rest.
+ */
+void		 conn_loop_pass_begin(void);
+void		 conn_loop_pass_end(void);
 
 /* How a connection came in: flags for conn_new, from its listener. */
 #define CONN_PROXY	0x1	/* a PROXY protocol header (v1 or v2) must come first */

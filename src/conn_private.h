@@ -60,7 +60,7 @@ struct conn {
 
 /* conn.c */
 extern struct log_ratelimit conn_error_rl;
-/* Monotonic coarse milliseconds: the running read callback's, else read now. */
+/* Monotonic coarse milliseconds: the loop pass's (see conn_loop_pass_begin), else read now. */
 uint64_t conn_activity_ms(void);
 void	conn_set_peer(struct conn *, const struct sockaddr *, socklen_t, bool tracked);
 void	conn_set_reading(struct conn *, bool on);

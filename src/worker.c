@@ -243,7 +243,16 @@ worker_main(void *arg)
 	/* Signals are the main thread's business. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	event_base_dispatch(w->base);
+	/* event_base_dispatch, one pass at a time, for the connections' clock. */
+	for (;;) {
+		int rc;
+
+		conn_loop_pass_begin();
+		rc = event_base_loop(w->base, EVLOOP_ONCE);
+		conn_loop_pass_end();
+		if (rc != 0 || event_base_got_break(w->base) || event_base_got_exit(w->base))
+			break;
+	}
 	conn_close_all(&w->env);
 	return NULL;
 }
