@@ -16,6 +16,8 @@
 # usage: bench/compare.sh [options]
 #   -t SECONDS     measured time per point (default 3)
 #   -w SECONDS     warm-up per point (default 1)
+#   --settle SECONDS
+#                  pause after each server stops, before the next starts (default 1)
 #   -r N           run everything N times, round-robin; each row is the median
 #                  of its clean runs by calls/s (default 1)
 #   -i IDLE        idle connections of the idle point (default 10000)
@@ -53,6 +55,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 seconds=3
 warmup=1
+settle=1
 repeats=1
 retries=""
 idle=10000
@@ -71,6 +74,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	-t) seconds=$2; shift 2 ;;
 	-w) warmup=$2; shift 2 ;;
+	--settle) settle=$2; shift 2 ;;
 	-r) repeats=$2; shift 2 ;;
 	-i) idle=$2; shift 2 ;;
 	-o) out=$2; shift 2 ;;
@@ -288,6 +292,8 @@ stop_server() {
 	kill -KILL "$server_pid" 2>/dev/null || true
 	wait "$server_pid" 2>/dev/null || true
 	server_pid=""
+	# Let the kernel finish tearing down its sockets before the next run.
+	sleep "$settle"
 }
 
 # What each server speaks at a load, as transport:protocol.  calcd runs each
@@ -367,6 +373,23 @@ clean_runs() {
 	END { if (done) print "closed"; else print clean + 0 }' "$raw"
 }
 
+# The servers in the order given in odd rounds, reversed in even ones:
+# neighbours stay neighbours (calcd's runs and the limit server's, which
+# the targets pair, are seconds apart either way), but which of them runs
+# first, right after the previous load's last server stopped, alternates.
+server_order() {
+	local round=$1 list
+	shift
+	list=("$@")
+	for ((i = 0; i < ${#list[@]}; i++)); do
+		if [ $((round % 2)) = 1 ]; then
+			echo "${list[i]}"
+		else
+			echo "${list[${#list[@]} - 1 - i]}"
+		fi
+	done
+}
+
 [ "$tls" = 0 ] || . "$here/compare-tls.sh"
 
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -375,7 +398,7 @@ t_started=$(date +%s)
 for round in $(seq "$repeats"); do
 	say "round $round of $repeats"
 	for point in $points; do
-		for name in $servers; do
+		for name in $(server_order "$round" $servers); do
 			for v in $(variants_of "$name" "$point"); do
 				measure "$name" "${v%%:*}" "${v#*:}" "$point"
 			done
@@ -511,8 +534,10 @@ IFS=$'\t' read -r runs_total runs_noisy runs_failed calcd_failed replies_checked
 		"$load_before before the run, $load_after after (shared machine: ratios within one" \
 		"run are what count)"
 	echo "- Command: \`$command_line\`; $warmup s warm-up, then $seconds s measured per point;" \
-		"each server freshly started for each run; $repeats round$([ "$repeats" = 1 ] ||
-		echo s) taken round-robin, then up to $retries more for rows short of clean runs;" \
+		"each server freshly started for each run, $settle s after the last one stopped;" \
+		"$repeats round$([ "$repeats" = 1 ] || echo s) taken round-robin, the servers in" \
+		"the order above in odd rounds and reversed in even ones, then up to $retries more" \
+		"for rows short of clean runs;" \
 		"$runs_total runs in $minutes min"
 	echo "- Client: calcd-bench, one thread, \`add\` calls with random arguments (strict" \
 		"binary unless the table says compact), every reply checked (seqid, method and sum;" \
