@@ -373,10 +373,12 @@ clean_runs() {
 	END { if (done) print "closed"; else print clean + 0 }' "$raw"
 }
 
-# The servers in the order given in odd rounds, reversed in even ones:
-# neighbours stay neighbours (calcd's runs and the limit server's, which
-# the targets pair, are seconds apart either way), but which of them runs
-# first, right after the previous load's last server stopped, alternates.
+# The servers in the order given in odd rounds, reversed in even ones, and
+# each server's transports the other way round: calcd's buffered binary
+# run and the limit server's, which the targets pair, are always next to
+# each other (seconds apart: this machine changes speed within a minute),
+# and which of them runs first, right after the previous load's last
+# server stopped, alternates.
 server_order() {
 	local round=$1 list
 	shift
@@ -399,7 +401,7 @@ for round in $(seq "$repeats"); do
 	say "round $round of $repeats"
 	for point in $points; do
 		for name in $(server_order "$round" $servers); do
-			for v in $(variants_of "$name" "$point"); do
+			for v in $(server_order $((round + 1)) $(variants_of "$name" "$point")); do
 				measure "$name" "${v%%:*}" "${v#*:}" "$point"
 			done
 		done
@@ -536,8 +538,9 @@ IFS=$'\t' read -r runs_total runs_noisy runs_failed calcd_failed replies_checked
 	echo "- Command: \`$command_line\`; $warmup s warm-up, then $seconds s measured per point;" \
 		"each server freshly started for each run, $settle s after the last one stopped;" \
 		"$repeats round$([ "$repeats" = 1 ] || echo s) taken round-robin, the servers in" \
-		"the order above in odd rounds and reversed in even ones, then up to $retries more" \
-		"for rows short of clean runs;" \
+		"the order above in odd rounds and reversed in even ones, each server's transports" \
+		"the other way round (so calcd's buffered binary run and the limit server's are" \
+		"always next to each other), then up to $retries more for rows short of clean runs;" \
 		"$runs_total runs in $minutes min"
 	echo "- Client: calcd-bench, one thread, \`add\` calls with random arguments (strict" \
 		"binary unless the table says compact), every reply checked (seqid, method and sum;" \
