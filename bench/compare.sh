@@ -429,6 +429,16 @@ done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 minutes=$(( ($(date +%s) - t_started + 59) / 60 ))
 
+# The rows in the order of the loads, the servers and their transports as
+# given (the runs alternate direction), then any others.
+for point in $points; do
+	for name in $servers; do
+		for v in $(variants_of "$name" "$point"); do
+			printf '%s\t%s\t%s\t%s\n' "$point" "$name" "${v%%:*}" "${v#*:}"
+		done
+	done
+done >"$work/order.tsv"
+
 # Each row: the median run by calls/s of its clean runs (of all its runs if
 # none is clean, flagged); any failed run fails the row.  Appends the
 # counts: clean runs, runs.
@@ -440,12 +450,17 @@ function kv(line, key,   v) {
 	sub(/ .*/, "", v)
 	return v
 }
+FNR == NR {
+	key = $1 FS $2 FS $3 FS $4
+	seen[key] = 0
+	order[++k] = key
+	next
+}
 {
 	key = $1 FS $2 FS $3 FS $4
-	if (!(key in seen)) {
-		seen[key] = 1
+	if (!(key in seen))
 		order[++k] = key
-	}
+	seen[key] = 1
 	if ($5 != "ok") {
 		if (!(key in bad) || $5 == "fail")
 			bad[key] = $0
@@ -461,6 +476,8 @@ function kv(line, key,   v) {
 END {
 	for (i = 1; i <= k; i++) {
 		key = order[i]
+		if (!seen[key])
+			continue	# not run
 		if (key in bad && (!(key in nok) || bad[key] ~ /\tfail\t/)) {
 			print bad[key] "\t0\t0"
 			continue
@@ -475,7 +492,7 @@ END {
 			}
 		print line[key, idx[int((n + 1) / 2)]] "\t" nclean[key] + 0 "\t" nok[key]
 	}
-}' "$raw" >"$work/chosen.tsv"
+}' "$work/order.tsv" "$raw" >"$work/chosen.tsv"
 
 # --- instructions per call ----------------------------------------------------------
 
