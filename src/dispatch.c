@@ -126,16 +126,16 @@ dispatch_read_work(enum proto_codec codec, const struct proto_ops *ops,
 	if (proto_codec_read_struct_begin(codec, r) != 0)
 		return -1;
 	/* num1, num2 and op as generated clients send them; then anything. */
-	for (id = WORK_NUM1; id <= WORK_OP; id++) {
-		int32_t *field = id == WORK_NUM1 ? &args->work.num1 :
-		    id == WORK_NUM2 ? &args->work.num2 : &args->work.op;
-		int rc = proto_codec_read_field_i32(codec, r, id, field);
+	for (int field_id = WORK_NUM1; field_id <= WORK_OP; field_id++) {
+		int32_t *field = field_id == WORK_NUM1 ? &args->work.num1 :
+		    field_id == WORK_NUM2 ? &args->work.num2 : &args->work.op;
+		int rc = proto_codec_read_field_i32(codec, r, (int16_t)field_id, field);
 
 		if (rc < 0)
 			return -1;
 		if (rc == 0)
 			break;
-		args->work_have |= 1u << id;
+		args->work_have |= 1u << field_id;
 	}
 	if (proto_codec_read_stop(codec, r))
 		return proto_codec_read_struct_end(codec, r);
