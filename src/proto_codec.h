@@ -183,6 +183,22 @@ proto_codec_put_seqid(enum proto_codec codec, uint8_t *p, int32_t seqid)
 }
 
 /*
+ * Copy prefix p with seqid to d, which has PROTO_PREFIX_ROOM bytes of
+ * room: two fixed-size copies and the seqid between them.  Its length.
+ */
+PROTO_CODEC_INLINE size_t
+proto_codec_copy_prefix(enum proto_codec codec, uint8_t *d, const struct proto_prefix *p,
+    int32_t seqid)
+{
+	size_t n;
+
+	memcpy(d, p->image, PROTO_PREFIX_MAX);
+	n = proto_codec_put_seqid(codec, d + p->seqid_at, seqid);
+	memcpy(d + p->seqid_at + n, p->image + p->seqid_at, PROTO_PREFIX_MAX);
+	return p->len + n;
+}
+
+/*
  * Append prefix p with seqid to a freshly initialized writer, leaving it
  * as the writers would have: inside the message's struct, in its field.
  * With the room, fixed-size copies (no calls); else appended piece by
@@ -199,12 +215,7 @@ proto_codec_write_prefix(enum proto_codec codec, struct proto_writer *w,
 	w->depth = 1;
 	w->last_field_id[1] = p->field_id;
 	if (!w->failed && b->cap - b->len >= PROTO_PREFIX_ROOM) {
-		uint8_t *d = b->data + b->len;
-
-		memcpy(d, p->image, PROTO_PREFIX_MAX);
-		n = proto_codec_put_seqid(codec, d + p->seqid_at, seqid);
-		memcpy(d + p->seqid_at + n, p->image + p->seqid_at, PROTO_PREFIX_MAX);
-		b->len += p->len + n;
+		b->len += proto_codec_copy_prefix(codec, b->data + b->len, p, seqid);
 		return 0;
 	}
 	n = proto_codec_put_seqid(codec, id, seqid);
@@ -228,15 +239,11 @@ proto_codec_put_prefix_i32(enum proto_codec codec, struct buf *b, const struct p
     int32_t seqid, int32_t value)
 {
 	uint8_t	*d;
-	size_t	 n;
 
 	if (p->len == 0 || b->cap - b->len < PROTO_PREFIX_ROOM + PROTO_PREFIX_I32_TAIL)
 		return false;
 	d = b->data + b->len;
-	memcpy(d, p->image, PROTO_PREFIX_MAX);
-	n = proto_codec_put_seqid(codec, d + p->seqid_at, seqid);
-	memcpy(d + p->seqid_at + n, p->image + p->seqid_at, PROTO_PREFIX_MAX);
-	d += p->len + n;
+	d += proto_codec_copy_prefix(codec, d, p, seqid);
 	if (codec == PROTO_CODEC_BINARY) {
 		bytes_put_be32(d, (uint32_t)value);
 		d += 4;
