@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "conn_private.h"
-#include "sock.h"
 
 /* --- the end of a connection: close, or linger ------------------------------ */
 
@@ -27,7 +26,7 @@ int
 conn_discard(struct conn *c)
 {
 	for (int i = 0; i < 16; i++) {
-		ssize_t n = sock_recv(c->fd, c->env->scratch, c->env->scratch_len, 0);
+		ssize_t n = recv(c->fd, c->env->scratch, c->env->scratch_len, 0);
 
 		if (n > 0)
 			continue;

@@ -1,11 +1,10 @@
 /*
- * sock: recv and send for a connection's socket (conn.c, conn_end.c and
- * the TLS session's BIO in tls_session.c), as plain system calls.
+ * sock: recv and send for the connection paths, as plain system calls.
  * glibc's recv and send are cancellation points: in a process with more
  * than one thread (calcd's main thread and its workers) each call flips
  * the thread's cancellation type around the system call with two atomic
- * read-modify-writes.  calcd never cancels a thread, so its connections
- * make the system calls directly.
+ * read-modify-writes.  calcd never cancels a thread, so the paths that
+ * run for every read and write make the system call directly.
  */
 #ifndef CALCD_SOCK_H
 #define CALCD_SOCK_H

@@ -24,7 +24,6 @@
 #include <openssl/x509.h>
 
 #include "tls.h"
-#include "sock.h"
 #include "tls_private.h"
 
 /* How many first bytes are looked at to name what a non-TLS client is. */
@@ -100,7 +99,7 @@ tls_bio_read(BIO *bio, char *buf, size_t len, size_t *got)
 		return 1;
 	}
 	for (;;) {
-		n = sock_recv(s->fd, buf, len, 0);
+		n = recv(s->fd, buf, len, 0);
 		if (n > 0) {
 			*got = (size_t)n;
 			return 1;
@@ -130,7 +129,7 @@ tls_bio_write(BIO *bio, const char *data, size_t len, size_t *written)
 	*written = 0;
 	for (;;) {
 		/* MSG_NOSIGNAL: a peer gone is an error to report, not a SIGPIPE. */
-		n = sock_send(s->fd, data, len, MSG_NOSIGNAL);
+		n = send(s->fd, data, len, MSG_NOSIGNAL);
 		if (n >= 0) {
 			*written = (size_t)n;
 			return 1;
@@ -383,7 +382,7 @@ tls_session_check_first(struct tls_session *s)
 		memcpy(head, s->already + s->already_off, n);
 	}
 	while (n < sizeof head) {
-		r = sock_recv(s->fd, head + n, sizeof head - n, MSG_PEEK);
+		r = recv(s->fd, head + n, sizeof head - n, MSG_PEEK);
 		if (r > 0) {
 			n += (size_t)r;
 			break;
