@@ -595,6 +595,8 @@ conn_on_read(evutil_socket_t fd, short what, void *arg)
 	struct conn	*c = arg;
 
 	(void)what;
+	if (c->tls != NULL && conn_tls_on_read(c))
+		return;
 	(void)conn_read(c, fd);
 }
 

@@ -44,6 +44,7 @@ struct conn {
 	bool		 tls_after_proxy; /* CONN_TLS with CONN_PROXY: a session once the header is done */
 	bool		 handshaking;	/* tls: its handshake is not finished */
 	bool		 tls_read_wants_write; /* tls: a read waits for the socket to be writable */
+	bool		 tls_write_wants_read; /* tls: a write waits for the socket to be readable */
 	struct tls_session *tls;	/* NULL: in the clear */
 	size_t		 input_left;	/* finishing: bytes still to read and answer */
 	uint64_t	 last_active_ms; /* last byte read or written (monotonic) */
@@ -95,7 +96,13 @@ ssize_t	conn_tls_read(struct conn *, uint8_t *buf, size_t len);
 int	conn_tls_write(struct conn *, const uint8_t *data, size_t len, size_t *written);
 /* The write event, if TLS wants it (handshake, a read blocked on writing): true if handled. */
 bool	conn_tls_on_write(struct conn *);
-/* Plaintext held in the session while c reads: schedule a read (the socket won't). */
+/* The read event, if TLS wants it (a write blocked on reading): true if handled. */
+bool	conn_tls_on_read(struct conn *);
+/*
+ * After conn_flush set the events: a write blocked on reading waits for
+ * readability; plaintext held in the session while c reads: schedule a
+ * read (the socket won't).
+ */
 void	conn_tls_kick(struct conn *);
 bool	conn_tls_pending(const struct conn *);
 /* For the sweep: close c (true) if its handshake is past tls_handshake_timeout. */

@@ -2,9 +2,11 @@
  * conn_tls: a connection on a listener marked "tls" — its session (begun
  * at the accept, or once the PROXY header is done, with the bytes read
  * past it), the handshake driven by the socket's events and bounded by
- * tls_handshake_timeout, reads and writes through the session, and a
- * close_notify at the end where it costs nothing.  conn.c calls in here
- * only where c->tls is set, so connections in the clear pay nothing.
+ * tls_handshake_timeout, reads and writes through the session (a read
+ * that must write first waits for writability, a write that must read
+ * first for readability), and a close_notify at the end where it costs
+ * nothing.  conn.c calls in here only where c->tls is set, so
+ * connections in the clear pay nothing.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -108,6 +110,11 @@ conn_tls_read(struct conn *c, uint8_t *buf, size_t len)
 {
 	size_t got;
 
+	if (c->tls_write_wants_read) {
+		/* This read may finish what a write waits for: that write tries again. */
+		c->tls_write_wants_read = false;
+		conn_set_writing(c, true);
+	}
 	switch (tls_session_read(c->tls, buf, len, &got)) {
 	case TLS_IO_DONE:
 		if (c->finishing && !tls_session_pending(c->tls) && conn_socket_queued(c) == 0)
@@ -137,9 +144,26 @@ int
 conn_tls_write(struct conn *c, const uint8_t *data, size_t len, size_t *written)
 {
 	switch (tls_session_write(c->tls, data, len, written)) {
+	case TLS_IO_WANT_READ:
+		/*
+		 * The session must read before it writes on: SSL_write first
+		 * finishes a handshake message the peer has begun (SSL_get_error(3):
+		 * a write may want to read).  A TLS 1.3 KeyUpdate split over two
+		 * records, the second not here yet, does it; so would a TLS 1.2
+		 * ClientHello split the same way where OpenSSL reads one whole
+		 * before refusing it (renegotiation is off, see tls.c; OpenSSL 3.0
+		 * refuses at its first bytes, newer versions read it all first).
+		 * The socket is writable all along: waiting to write would spin.
+		 * Wait to read: conn_tls_kick sets the events, conn_tls_on_read
+		 * tries the write again.
+		 */
+		if (!c->tls_write_wants_read)
+			log_debug("%s: TLS: the reply waits for the client to finish a handshake "
+			    "message", c->peer);
+		c->tls_write_wants_read = true;
+		/* FALLTHROUGH */
 	case TLS_IO_DONE:
 	case TLS_IO_WANT_WRITE:
-	case TLS_IO_WANT_READ:
 		/* What was not taken stays in c->out: the same bytes go again when writable. */
 		if (*written > 0) {
 			c->last_active_ms = conn_activity_ms();
@@ -173,9 +197,36 @@ conn_tls_on_write(struct conn *c)
 	return false;
 }
 
+bool
+conn_tls_on_read(struct conn *c)
+{
+	if (!c->tls_write_wants_read)
+		return false;
+	/*
+	 * What the write waited for has come: the write goes first, and reads
+	 * it.  (Within this pass of the loop, before the socket is polled again;
+	 * should it want to read still, it has read the socket dry.)
+	 */
+	c->tls_write_wants_read = false;
+	event_active(&c->write_ev, EV_WRITE, 1);
+	return true;
+}
+
 void
 conn_tls_kick(struct conn *c)
 {
+	if (c->tls_write_wants_read) {
+		/*
+		 * A write waits to read: readable, not writable, says when to try
+		 * again, whatever conn_flush decided (a full backlog, the peer's
+		 * input done: the rest of the message must still be read).  No
+		 * read is scheduled for bytes the session holds: the write that
+		 * stopped has seen them, and would stop again at once.
+		 */
+		conn_set_writing(c, c->tls_read_wants_write);
+		conn_set_reading(c, true);
+		return;
+	}
 	/* Plaintext already inside the session: the socket will not say so. */
 	if (c->reading && !c->handshaking && tls_session_pending(c->tls))
 		event_active(&c->read_ev, EV_READ, 1);

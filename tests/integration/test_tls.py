@@ -8,15 +8,22 @@ in the same segment; a plain client on a TLS port and a TLS client on a
 plain port; handshakes that never finish, alone and in a flood; a
 certificate rotated by SIGHUP while a client calls on, and a bad new one
 that leaves the old in force; replies queued at SIGTERM still delivered
-over TLS.  127.0.0.1 only; every loop and wait is bounded.
+over TLS; a reply that must wait for the rest of a KeyUpdate split over two
+records (records the test seals itself), without calcd spinning meanwhile.
+127.0.0.1 only; every loop and wait is bounded.
 """
 
+import ctypes
+import ctypes.util
+import hashlib
+import hmac
 import os
 import re
 import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -24,8 +31,8 @@ import unittest
 import urllib.request
 
 from calcd_harness import (CALCD_WORK, Daemon, encode_call, encode_messages, log_mark,
-                           peer_name, raw_socket, reply_reader, wait_closed, wait_log,
-                           write_file)
+                           peer_name, proc_cpu_seconds, raw_socket, reply_reader, wait_closed,
+                           wait_log, write_file)
 
 from thrift.Thrift import TType
 from thrift.protocol import TBinaryProtocol, TCompactProtocol, THeaderProtocol
@@ -206,6 +213,101 @@ def read_adds(sock, count, transport="buffered", protocol="binary"):
 def proto_read(proto):
     from calcd_harness import read_reply
     return read_reply(proto, CalculatorService.add_result)
+
+
+# -- TLS 1.3 records sealed by the test itself -------------------------------------------
+
+def _libcrypto():
+    """OpenSSL's libcrypto, for AEAD sealing (the stdlib has no AES)."""
+    lib = ctypes.CDLL(ctypes.util.find_library("crypto") or "libcrypto.so.3")
+    vp, cp, i, ip = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)
+    for name, res, args in (("EVP_get_cipherbyname", vp, [cp]),
+                            ("EVP_CIPHER_CTX_new", vp, []),
+                            ("EVP_CIPHER_CTX_free", None, [vp]),
+                            ("EVP_CIPHER_CTX_ctrl", i, [vp, i, i, vp]),
+                            ("EVP_EncryptInit_ex", i, [vp, vp, vp, cp, cp]),
+                            ("EVP_EncryptUpdate", i, [vp, vp, ip, cp, i]),
+                            ("EVP_EncryptFinal_ex", i, [vp, vp, ip])):
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+    return lib
+
+
+def hkdf_expand_label(hash_name, secret, label, length):
+    """HKDF-Expand-Label of RFC 8446 7.1, with an empty context."""
+    full = b"tls13 " + label
+    info = struct.pack("!HB", length, len(full)) + full + b"\x00"
+    out, block, i = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(secret, block + info + bytes([i]), hash_name).digest()
+        out += block
+        i += 1
+    return out[:length]
+
+
+class ClientRecords:
+    """The client's side of a TLS 1.3 connection after its handshake, sealed
+    here from its application traffic secret (out of the keylog file Python's
+    ssl writes), so the test can send what no TLS library would: a
+    KeyUpdate split over two records.  Valid while the client's own TLS
+    object sends nothing more."""
+
+    SUITES = {  # name: (EVP cipher, key length, hash)
+        "TLS_AES_128_GCM_SHA256": (b"aes-128-gcm", 16, "sha256"),
+        "TLS_AES_256_GCM_SHA384": (b"aes-256-gcm", 32, "sha384"),
+        "TLS_CHACHA20_POLY1305_SHA256": (b"chacha20-poly1305", 32, "sha256"),
+    }
+    EVP_CTRL_AEAD_SET_IVLEN, EVP_CTRL_AEAD_GET_TAG = 0x9, 0x10
+
+    def __init__(self, suite, secret):
+        self.cipher, self.key_len, self.hash = self.SUITES[suite]
+        self.lib = _libcrypto()
+        self._use(secret)
+
+    def _use(self, secret):
+        self.secret = secret
+        self.key = hkdf_expand_label(self.hash, secret, b"key", self.key_len)
+        self.iv = hkdf_expand_label(self.hash, secret, b"iv", 12)
+        self.seq = 0
+
+    def update(self):
+        """The next traffic secret, once a KeyUpdate has gone (RFC 8446 7.2)."""
+        self._use(hkdf_expand_label(self.hash, self.secret, b"traffic upd",
+                                    hashlib.new(self.hash).digest_size))
+
+    def seal(self, content_type, data):
+        """One record: data of content_type, sealed with the next sequence number."""
+        assert len(data) <= 16384, "more than one record holds"
+        inner = data + bytes([content_type])
+        header = struct.pack("!BHH", 23, 0x0303, len(inner) + 16)
+        nonce = bytes(a ^ b for a, b in zip(self.iv, self.seq.to_bytes(12, "big")))
+        self.seq += 1
+        lib, n = self.lib, ctypes.c_int(0)
+        out, tag = ctypes.create_string_buffer(len(inner) + 32), ctypes.create_string_buffer(16)
+        ctx = lib.EVP_CIPHER_CTX_new()
+        try:
+            ok = (lib.EVP_EncryptInit_ex(ctx, lib.EVP_get_cipherbyname(self.cipher), None,
+                                         None, None) == 1 and
+                  lib.EVP_CIPHER_CTX_ctrl(ctx, self.EVP_CTRL_AEAD_SET_IVLEN, 12, None) == 1 and
+                  lib.EVP_EncryptInit_ex(ctx, None, None, self.key, nonce) == 1 and
+                  lib.EVP_EncryptUpdate(ctx, None, ctypes.byref(n), header, len(header)) == 1 and
+                  lib.EVP_EncryptUpdate(ctx, out, ctypes.byref(n), inner, len(inner)) == 1)
+            sealed = n.value
+            ok = ok and (lib.EVP_EncryptFinal_ex(ctx, ctypes.byref(out, sealed),
+                                                 ctypes.byref(n)) == 1 and
+                         lib.EVP_CIPHER_CTX_ctrl(ctx, self.EVP_CTRL_AEAD_GET_TAG, 16, tag) == 1)
+        finally:
+            lib.EVP_CIPHER_CTX_free(ctx)
+        assert ok and sealed + n.value == len(inner), "libcrypto would not seal a record"
+        return header + out.raw[:len(inner)] + tag.raw
+
+
+def client_traffic_secret(keylog):
+    """CLIENT_TRAFFIC_SECRET_0 of the one connection logged in keylog."""
+    with open(keylog) as f:
+        found = [line.split()[2] for line in f if line.startswith("CLIENT_TRAFFIC_SECRET_0 ")]
+    assert len(found) == 1, "keylog %s: %d client traffic secrets" % (keylog, len(found))
+    return bytes.fromhex(found[0])
 
 
 class TlsListeners(unittest.TestCase):
@@ -550,6 +652,83 @@ class Drain(unittest.TestCase):
             self.assertEqual(daemon.signal_and_wait(signal.SIGTERM), 0)
         finally:
             daemon.kill()
+
+
+class SplitKeyUpdate(unittest.TestCase):
+    """A reply that must wait for a read.  The client sends calls, then a
+    TLS 1.3 KeyUpdate split over two records, and holds the second back:
+    OpenSSL will not write (SSL_write says WANT_READ) until it has read the
+    whole message.  calcd waits for the socket to be readable, not writable
+    (that would spin: the socket is writable all along), then writes the
+    replies, and reads what follows with the client's new key.  Also with
+    more replies than max_output_buffer, where calcd has stopped reading
+    calls but must still read the rest of the KeyUpdate."""
+
+    HOLD = 1.5          # seconds the second record is held back
+    CPU_BOUND = 0.5     # CPU seconds calcd may use meanwhile: a spin takes about HOLD
+
+    @classmethod
+    def setUpClass(cls):
+        make_pki()
+        conf = write_file("tls-keyupdate", (
+            "listen = 127.0.0.1:0 tls\n"
+            "workers = 1\n"
+            "log_level = debug\n"
+            "max_output_buffer = 4K\n"
+            "tls_certificate = %s\n"
+            "tls_key = %s\n") % (pki("server.pem"), pki("server.key")))
+        cls.daemon = Daemon(conf=conf, listen=None).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+
+    def test_replies_wait_for_the_rest_of_a_key_update(self):
+        # 400 calls: 13 KB, one record (read with the KeyUpdate's first, so OpenSSL has
+        # begun the KeyUpdate before calcd answers any); 10 KB of replies.
+        for calls in (1, 400):
+            with self.subTest(calls=calls):
+                self.split_key_update(calls)
+        trans, client = tls_client(self.daemon.port)
+        try:
+            self.assertEqual(client.add(20, 22), 42)
+        finally:
+            trans.close()
+
+    def split_key_update(self, calls):
+        keylog = os.path.join(CALCD_WORK, "tls-keyupdate.keylog")
+        if os.path.exists(keylog):
+            os.unlink(keylog)
+        ctx = client_context()
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.keylog_filename = keylog
+        pid = self.daemon.proc.pid
+        with raw_socket(self.daemon.port) as raw:
+            tls = MemoryTLS(raw, ctx)
+            tls.handshake()
+            records = ClientRecords(tls.obj.cipher()[0], client_traffic_secret(keylog))
+            mark = log_mark(self.daemon)
+            # The calls, and the KeyUpdate's 4-byte header (update_not_requested follows).
+            raw.sendall(records.seal(23, add_bytes([(i, 2) for i in range(calls)])) +
+                        records.seal(22, b"\x18\x00\x00\x01"))
+            waiting = wait_log(self.daemon, re.escape(peer_name(raw)) +
+                               r": TLS: the reply waits for the client", timeout=5, start=mark)
+            cpu = proc_cpu_seconds(pid)
+            time.sleep(self.HOLD)
+            spent = proc_cpu_seconds(pid) - cpu
+            self.assertLess(spent, self.CPU_BOUND,
+                            "calcd used %.2f s of CPU in %.1f s while its reply waited "
+                            "for a read" % (spent, self.HOLD))
+            self.assertTrue(waiting, self.daemon.stderr_text())
+            # The KeyUpdate's last byte: every reply comes, and the new key is in force.
+            raw.sendall(records.seal(22, b"\x00"))
+            records.update()
+            got = read_adds(tls, calls)
+            self.assertEqual([(seqid, v.success) for seqid, v in got],
+                             [(i + 1, i + 2) for i in range(calls)])
+            raw.sendall(records.seal(23, add_bytes([(5, 6)])))
+            (seqid, value), = read_adds(tls, 1)
+            self.assertEqual((seqid, value.success), (1, 11))
 
 
 if __name__ == "__main__":
