@@ -832,6 +832,59 @@ START_TEST(test_large_transfer)
 }
 END_TEST
 
+/*
+ * A TLS 1.2 client asks to renegotiate: calcd refuses (SSL_OP_NO_RENEGOTIATION,
+ * tls.c; OpenSSL 3 also refuses by default, without SSL_OP_ALLOW_CLIENT_
+ * RENEGOTIATION) with a warning alert and carries on.  The client's
+ * renegotiation fails with no_renegotiation; calcd's session records no
+ * failure, and its reply goes out at once.  Were renegotiation allowed,
+ * that write would wait to read the renegotiation through.
+ */
+START_TEST(test_renegotiation_refused)
+{
+	struct pair	p;
+	struct outcome	o;
+	uint8_t		buf[16];
+	size_t		got, written;
+	int		rc = -1;
+
+	pair_open(&p, server_context(cert("server.pem"), cert("server.key"), NULL, NULL,
+	    CONF_TLS_1_2), client_context(cert("ca.pem"), NULL, NULL, TLS1_2_VERSION));
+	o = handshake(&p);
+	ck_assert_int_eq(o.server, TLS_IO_DONE);
+	ck_assert_int_eq(o.client, 1);
+	ck_assert_str_eq(tls_session_version(p.server), "TLSv1.2");
+
+	client_write(&p, "ping", 4);
+	ck_assert_int_eq(SSL_renegotiate(p.client), 1);
+	ERR_clear_error();
+	rc = SSL_do_handshake(p.client);	/* sends its ClientHello, waits for an answer */
+	ck_assert_int_eq(rc, -1);
+	ck_assert_int_eq(SSL_get_error(p.client, rc), SSL_ERROR_WANT_READ);
+
+	server_read_exactly(&p, buf, 4);
+	ck_assert_int_eq(memcmp(buf, "ping", 4), 0);
+	/* The ClientHello is refused: nothing to read, no failure, and the reply goes. */
+	ck_assert_int_eq(tls_session_read(p.server, buf, sizeof buf, &got), TLS_IO_WANT_READ);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_int_eq(tls_session_failure(p.server), TLS_FAIL_NONE);
+	ck_assert_int_eq(tls_session_write(p.server, (const uint8_t *)"pong", 4, &written),
+	    TLS_IO_DONE);
+	ck_assert_uint_eq(written, 4);
+
+	for (int i = 0; i < ROUNDS; i++) {
+		ERR_clear_error();
+		rc = SSL_do_handshake(p.client);
+		if (rc == 1 || SSL_get_error(p.client, rc) != SSL_ERROR_WANT_READ)
+			break;
+	}
+	ck_assert_int_eq(SSL_get_error(p.client, rc), SSL_ERROR_SSL);
+	ck_assert_int_eq(ERR_GET_REASON(ERR_peek_last_error()), SSL_R_NO_RENEGOTIATION);
+	ERR_clear_error();
+	pair_close(&p);
+}
+END_TEST
+
 /* The peer's socket is gone: a write fails with the reason, and no SIGPIPE kills us. */
 START_TEST(test_write_to_closed_peer)
 {
@@ -1463,6 +1516,7 @@ tls_suite(void)
 	tcase_add_test(tc, test_pending);
 	tcase_add_test(tc, test_large_transfer);
 	tcase_add_test(tc, test_write_to_closed_peer);
+	tcase_add_test(tc, test_renegotiation_refused);
 	tcase_add_test(tc, test_context_file_errors);
 	tcase_add_test(tc, test_context_unreadable_key);
 	tcase_add_test(tc, test_context_good_settings);
