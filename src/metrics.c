@@ -207,6 +207,10 @@ metrics_format_connections(struct metrics_out *o, const struct metrics_view *v,
 	    metrics_read(&sum->reloads_ok));
 	metrics_printf(o, "calcd_config_reloads_total{result=\"failure\"} %" PRIu64 "\n",
 	    metrics_read(&sum->reloads_failed));
+	metrics_header(o, "calcd_metrics_connections_refused_total", "counter",
+	    "Connections to metrics_listen closed unserved: as many as it keeps were open.");
+	metrics_printf(o, "calcd_metrics_connections_refused_total %" PRIu64 "\n",
+	    metrics_read(&sum->metrics_refused));
 	metrics_header(o, "calcd_build_info", "gauge", "calcd's version, as a label; always 1.");
 	metrics_printf(o, "calcd_build_info{version=\"%s\"} 1\n", v->version);
 }

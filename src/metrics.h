@@ -72,6 +72,7 @@ struct metrics_block {
 	metrics_counter	bytes_sent;
 	metrics_counter	reloads_ok;
 	metrics_counter	reloads_failed;
+	metrics_counter	metrics_refused;	/* metrics_listen connections over its cap */
 	metrics_counter	tls_handshakes;		/* completed */
 	metrics_counter	tls_handshake_failures[METRICS_TLS_FAILURES];
 };

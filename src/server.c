@@ -42,8 +42,8 @@
 #define SERVER_LOOP_FDS		3	/* epoll, libevent's signal pipe */
 #define SERVER_LOG_FDS		1	/* syslog's socket */
 #define SERVER_MARGIN_FDS	16	/* a reload: the file, name lookups; sd_notify */
-/* metrics_listen: its sockets, twice in a reload, and a few scrapes at once */
-#define SERVER_METRICS_FDS	(2 * SERVER_METRICS_SOCKETS + 8)
+/* metrics_listen: its sockets, twice in a reload, and its connections */
+#define SERVER_METRICS_FDS	(2 * SERVER_METRICS_SOCKETS + METRICS_HTTP_MAX_CONNECTIONS)
 
 struct server {
 	struct conf		 conf;		/* the configuration in force */
@@ -154,6 +154,15 @@ server_render_metrics(void *arg, struct buf *out)
 	return metrics_format(&view, out);
 }
 
+/* A metrics connection closed unserved: the endpoint had all it keeps open. */
+static void
+server_metrics_refused(void *arg)
+{
+	struct server *s = arg;
+
+	metrics_add(&s->metrics->metrics_refused, 1);
+}
+
 /* Serve GET /metrics on address; NULL after logging why. */
 static struct metrics_http *
 server_open_metrics(struct server *s, const struct conf_listen *address)
@@ -176,7 +185,7 @@ server_open_metrics(struct server *s, const struct conf_listen *address)
 			conf_format_listen(address, text[i], sizeof text[i]);
 	}
 	if ((mh = metrics_http_open(s->base, fds, (unsigned)count, server_render_metrics,
-	    s)) == NULL)
+	    server_metrics_refused, s)) == NULL)
 		return NULL;
 	for (int i = 0; i < count; i++)
 		log_notice("serving metrics on http://%s/metrics", text[i]);

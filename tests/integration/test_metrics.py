@@ -3,11 +3,13 @@ several transports and protocols shows up exactly in the scraped counters;
 the text passes promtool check metrics; a real Prometheus server (Debian's
 prometheus) scraping calcd every second returns the same counts through its
 query API; the shipped alert rules pass promtool check rules; a reload adds,
-moves and removes the endpoint; calcctl stats reads it."""
+moves and removes the endpoint; calcctl stats reads it; the endpoint keeps
+at most 8 connections open, and closes idle and trickling ones."""
 
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -20,7 +22,7 @@ import urllib.parse
 import urllib.request
 
 from calcd_harness import (CALCD_WORK, Daemon, INT32_MAX, TApplicationException, TType,
-                           connect, log_mark, wait_log, work, write_file)
+                           connect, log_mark, proc_fd_count, wait_log, work, write_file)
 from example.calculator import CalculatorService
 from example.calculator.ttypes import InvalidOperation, Operation
 from thrift.protocol import THeaderProtocol
@@ -31,6 +33,9 @@ PROMTOOL = shutil.which("promtool")
 CALCCTL = os.environ.get("CALCCTL", "")
 TEST_DIR = os.environ.get("CALCD_TEST_DIR", os.path.join(os.path.dirname(__file__), ".."))
 ALERTS = os.path.join(TEST_DIR, "..", "etc", "calcd-alerts.yml")
+# METRICS_HTTP_MAX_CONNECTIONS (src/metrics_http.h, calcd.conf(5) metrics_listen)
+METRICS_CAP = 8
+REFUSED = "calcd_metrics_connections_refused_total"
 METRICS_RE = re.compile(r"serving metrics on http://(?P<addr>[0-9.]+):(?P<port>\d+)/metrics")
 SERIES_RE = re.compile(r"^(?P<series>[a-z_]+(?:\{[^}]*\})?) (?P<value>\S+)$")
 
@@ -368,6 +373,144 @@ class MetricsReload(unittest.TestCase):
             d.assert_alive(self)
         finally:
             d.stop()
+
+
+def peer_closed(sock):
+    """True once the other end has closed sock (EOF or reset); False while it is open
+    and quiet.  Reads and drops whatever calcd sent."""
+    try:
+        r, _, _ = select.select([sock], [], [], 0)
+        if not r:
+            return False
+        return sock.recv(4096) == b""
+    except OSError:
+        return True
+
+
+class MetricsLimits(unittest.TestCase):
+    """A daemon of its own, so that every connection to its endpoint is the test's."""
+
+    def setUp(self):
+        conf = write_file("metrics-limits", "listen = 127.0.0.1:0\n"
+                          "metrics_listen = 127.0.0.1:0\nshutdown_timeout = 2s\n")
+        self.daemon = Daemon(conf=conf, listen=None).start()
+        self.addCleanup(self.daemon.stop)
+        self.port = metrics_port(self.daemon)
+        self.url = "http://127.0.0.1:%d/metrics" % self.port
+        self.baseline = proc_fd_count(self.daemon.proc.pid)
+        self.assertIsNotNone(self.baseline, "/proc/PID/fd is not readable")
+
+    def hold(self, count):
+        """count connections to the endpoint, closed at cleanup."""
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        for _ in range(count):
+            socks.append(socket.create_connection(("127.0.0.1", self.port), timeout=5))
+        return socks
+
+    def assert_fds_back(self):
+        """calcd's descriptors return to what it had before the test (bounded wait:
+        it closes its side as it notices the peers' closes)."""
+        pid = self.daemon.proc.pid
+        count = None
+        for _ in range(100):
+            count = proc_fd_count(pid)
+            if count == self.baseline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(count, self.baseline, "descriptors left over: %s" % (
+            os.listdir("/proc/%d/fd" % pid),))
+
+    def test_connections_over_the_cap_are_closed(self):
+        extra = 8
+        mark = log_mark(self.daemon)
+        socks = self.hold(METRICS_CAP + extra)
+        # calcd keeps the first METRICS_CAP and closes the rest as it accepts them.
+        closed = set()
+        for _ in range(200):
+            closed |= {i for i, s in enumerate(socks) if i not in closed and peer_closed(s)}
+            if len(closed) >= extra:
+                break
+            time.sleep(0.02)
+        self.assertEqual(len(closed), extra, "calcd closed %d of %d connections"
+                         % (len(closed), len(socks)))
+        self.assertEqual(closed, set(range(METRICS_CAP, len(socks))),
+                         "not the ones over the cap that were closed")
+        for i in range(METRICS_CAP):
+            self.assertFalse(peer_closed(socks[i]), "held connection %d was closed" % i)
+        self.assertEqual(proc_fd_count(self.daemon.proc.pid), self.baseline + METRICS_CAP)
+        m = wait_log(self.daemon, r"metrics: 127\.0\.0\.1:(\d+): connection refused, "
+                     r"%d open already" % METRICS_CAP, start=mark)
+        self.assertTrue(m, self.daemon.stderr_text())
+        self.assertEqual(int(m.group(1)), socks[METRICS_CAP].getsockname()[1])
+        # A real scrape, with the cap reached, is refused too.
+        self.assertIsNone(http_get(self.url)[0])
+        refused = extra + 1
+        # The held ones closed, scrapes work again (calcd sees the closes asynchronously:
+        # a scrape that comes first is refused, and counted).
+        for s in socks:
+            s.close()
+        status, text = None, ""
+        for _ in range(100):
+            status, text = http_get(self.url)
+            if status is not None:
+                break
+            refused += 1
+            time.sleep(0.05)
+        self.assertEqual(status, 200, text)
+        self.assertEqual(parse(text)[REFUSED], refused)
+        # One after another, more scrapes than the cap: each is counted out as it closes.
+        self.assertEqual([http_get(self.url)[0] for _ in range(2 * METRICS_CAP)],
+                         [200] * (2 * METRICS_CAP))
+        self.assert_fds_back()
+        self.daemon.assert_alive(self)
+
+    def test_idle_and_trickling_connections_are_closed(self):
+        """evhttp's timeout closes an idle connection; a peer that sends a byte of a
+        request every half second never meets it, and the deadline for a whole
+        request closes it.  Either way the endpoint counts it out."""
+        mark = log_mark(self.daemon)
+        idle = self.hold(METRICS_CAP // 2)
+        trickling = self.hold(METRICS_CAP - len(idle))
+        request = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
+        sent = [0] * len(trickling)
+        closed_idle, closed_trickling = set(), set()
+        # Bounded: 120 rounds of 0.5 s, well past both timeouts.
+        for _ in range(120):
+            for i, s in enumerate(trickling):
+                if i in closed_trickling:
+                    continue
+                if peer_closed(s):
+                    closed_trickling.add(i)
+                    continue
+                try:
+                    s.send(request[sent[i]:sent[i] + 1])
+                    sent[i] += 1
+                except OSError:
+                    closed_trickling.add(i)
+            closed_idle |= {i for i, s in enumerate(idle) if peer_closed(s)}
+            if len(closed_idle) == len(idle) and len(closed_trickling) == len(trickling):
+                break
+            time.sleep(0.5)
+        self.assertEqual(len(closed_idle), len(idle), "idle connections still open")
+        self.assertEqual(len(closed_trickling), len(trickling),
+                         "trickling connections still open after %s bytes" % (sent,))
+        self.assertTrue(all(n < len(request) for n in sent), "a request was completed")
+        self.assertTrue(wait_log(self.daemon, r"metrics: 127\.0\.0\.1:\d+: closed, no whole "
+                                 r"request in \d+ s", start=mark), self.daemon.stderr_text())
+        # Every one was counted out: calcd closed its side before the peers saw it, so
+        # the endpoint has room for METRICS_CAP at once, and refuses none of them.
+        more = self.hold(METRICS_CAP)
+        for s in more:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        for s in more:
+            s.settimeout(5)
+            self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 200 "))
+            s.close()
+        status, text = http_get(self.url)
+        self.assertEqual(status, 200, text)
+        self.assertEqual(parse(text)[REFUSED], 0)
+        self.assert_fds_back()
 
 
 if __name__ == "__main__":

@@ -138,6 +138,7 @@ START_TEST(test_connections_and_traffic)
 	metrics_add(&b->bytes_sent, 45);
 	metrics_add(&b->reloads_ok, 1);
 	metrics_add(&b->reloads_failed, 2);
+	metrics_add(&b->metrics_refused, 7);
 	text = render(&b, 1);
 	ck_assert_str_eq(value_of(text,
 	    "calcd_requests_total{transport=\"header\",protocol=\"compact\"}"), "3");
@@ -157,6 +158,7 @@ START_TEST(test_connections_and_traffic)
 	ck_assert_str_eq(value_of(text, "calcd_bytes_sent_total"), "45");
 	ck_assert_str_eq(value_of(text, "calcd_config_reloads_total{result=\"success\"}"), "1");
 	ck_assert_str_eq(value_of(text, "calcd_config_reloads_total{result=\"failure\"}"), "2");
+	ck_assert_str_eq(value_of(text, "calcd_metrics_connections_refused_total"), "7");
 	ck_assert_str_eq(value_of(text, "calcd_build_info{version=\"9.8.7\"}"), "1");
 	free(text);
 	free(b);
