@@ -691,10 +691,15 @@ def _tcp_sockets(pid):
     return out
 
 
-def _tcp_rows(port):
-    """(state, rx_queue) of each TCP socket whose local port is port, from
+def _tcp_rows(host, port):
+    """(state, rx_queue) of each TCP socket whose local address is host:port
+    (any host for a wildcard one; a wildcard listener's too), from
     /proc/net/tcp and tcp6; None if neither is readable."""
+    wildcards = ("0.0.0.0", "::")
     want = ":%04X" % port
+    hosts = None if host in wildcards else {
+        "%s:%d" % (h, port) if ":" not in h else "[%s]:%d" % (h, port)
+        for h in (host,) + wildcards}
     rows, seen = [], False
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -703,36 +708,39 @@ def _tcp_rows(port):
                 seen = True
                 for line in f:
                     fields = line.split()
-                    if len(fields) >= 5 and fields[1].endswith(want):
+                    if len(fields) < 5 or not fields[1].endswith(want):
+                        continue
+                    if hosts is None or _tcp_address(fields[1]) in hosts:
                         rows.append((int(fields[3], 16), int(fields[4].split(":")[1], 16)))
         except (OSError, ValueError, StopIteration):
             pass
     return rows if seen else None
 
 
-def listen_backlog(port):
-    """Connections to local TCP port that no process has accepted yet: the
+def listen_backlog(host, port):
+    """Connections to local TCP host:port no process has accepted yet: the
     listening sockets' accept queues (a listener's rx_queue in
     /proc/net/tcp{,6}) plus handshakes still in SYN_RECV.  The kernel
     completes a client's connect() before the server accepts, so a client
     may have connected, sent and closed while its connection still waits
     here.  None if /proc/net/tcp is not readable."""
-    rows = _tcp_rows(port)
+    rows = _tcp_rows(host, port)
     if rows is None:
         return None
     return sum(rx if state == 10 else 1 for state, rx in rows if state in (3, 10))
 
 
-def server_side_closed(port):
-    """True once no connection to local TCP port waits to be accepted and
+def server_side_closed(host, port):
+    """True once no connection to local TCP host:port waits to be accepted and
     the server has closed its side of every one (none is in SYN_RECV,
     ESTABLISHED or CLOSE_WAIT), as /proc/net/tcp{,6} show it; None if
     they are not readable.  A connection the client reset may leave the
     table before the server closes its descriptor: count descriptors too."""
-    rows = _tcp_rows(port)
+    rows = _tcp_rows(host, port)
     if rows is None:
         return None
-    return not any(state in (1, 3, 8) for state, rx in rows) and listen_backlog(port) == 0
+    return (not any(state in (1, 3, 8) for state, rx in rows)
+            and listen_backlog(host, port) == 0)
 
 
 def describe_fds(now, base):

@@ -204,7 +204,8 @@ class HostileCase(DaemonTestCase):
         # The baseline once calcd has closed every warm-up connection (its
         # close follows the client's asynchronously): else it counts one.
         deadline = time.monotonic() + 10
-        while server_side_closed(cls.daemon.port) is False and time.monotonic() < deadline:
+        while (server_side_closed(cls.daemon.host, cls.daemon.port) is False
+               and time.monotonic() < deadline):
             time.sleep(0.02)
         time.sleep(0.2)
         cls.rss_base = proc_rss_kib(cls.daemon.proc.pid) * KiB
@@ -1191,7 +1192,7 @@ class ConnectionLimit(HostileCase):
         generous (slow ASan builds, busy machines); a real leak stays."""
         deadline = time.monotonic() + 15
         while True:
-            backlog = listen_backlog(self.daemon.port)
+            backlog = listen_backlog(self.daemon.host, self.daemon.port)
             fds = self.fds()
             if (not backlog and fds == self.fd_base) or time.monotonic() > deadline:
                 break

@@ -173,7 +173,8 @@ class OverloadCase(DaemonTestCase):
                 assert c.client.add(1, 2) == 3
         # The baseline once calcd has closed them (after the client: else it counts one).
         deadline = time.monotonic() + 10
-        while server_side_closed(cls.daemon.port) is False and time.monotonic() < deadline:
+        while (server_side_closed(cls.daemon.host, cls.daemon.port) is False
+               and time.monotonic() < deadline):
             time.sleep(0.02)
         time.sleep(0.3)
         cls.fd_base = proc_fd_count(cls.daemon.proc.pid)
@@ -191,7 +192,7 @@ class OverloadCase(DaemonTestCase):
         while the count reads the baseline, and be accepted just after."""
         deadline = time.monotonic() + 15
         while True:
-            backlog = listen_backlog(self.daemon.port)
+            backlog = listen_backlog(self.daemon.host, self.daemon.port)
             fds = self.fds()
             if (not backlog and fds == self.fd_base) or time.monotonic() > deadline:
                 break

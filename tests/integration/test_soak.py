@@ -247,7 +247,7 @@ class Soak(unittest.TestCase):
         daemon.assert_alive(self)
         # The count before, once calcd has closed assert_alive's connection.
         limit = time.monotonic() + 10
-        while server_side_closed(daemon.port) is False and time.monotonic() < limit:
+        while server_side_closed(daemon.host, daemon.port) is False and time.monotonic() < limit:
             time.sleep(0.02)
         time.sleep(0.2)
         fds_before = proc_fd_count(pid)
@@ -313,7 +313,7 @@ class Soak(unittest.TestCase):
         # already reads the number before).
         limit = time.monotonic() + 30
         while True:
-            backlog = listen_backlog(daemon.port)
+            backlog = listen_backlog(daemon.host, daemon.port)
             fds_after = proc_fd_count(pid)
             if (not backlog and fds_after == fds_before) or time.monotonic() > limit:
                 break
