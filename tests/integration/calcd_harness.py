@@ -633,6 +633,126 @@ def proc_fd_count(pid):
         return None
 
 
+def proc_fds(pid):
+    """{fd: what it is} for pid's open descriptors ({} if /proc/PID/fd is
+    not readable): readlink's target, and for a TCP socket its endpoints
+    and state from /proc/net/tcp{,6}, e.g. "socket:[123] 127.0.0.1:40000 ->
+    127.0.0.1:51234 CLOSE_WAIT"."""
+    fds = {}
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return fds
+    for name in names:
+        try:
+            fds[int(name)] = os.readlink("/proc/%d/fd/%s" % (pid, name))
+        except OSError:
+            pass    # closed meanwhile
+    tcp = _tcp_sockets(pid)
+    for fd, target in fds.items():
+        m = re.match(r"socket:\[(\d+)\]$", target)
+        if m and m.group(1) in tcp:
+            fds[fd] = "%s %s" % (target, tcp[m.group(1)])
+    return fds
+
+
+_TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
+               6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
+               11: "CLOSING"}
+
+
+def _tcp_address(hexaddr):
+    """/proc/net/tcp{,6}'s "0100007F:1F90" as "127.0.0.1:8080" (or "[::1]:8080")."""
+    addr, port = hexaddr.split(":")
+    raw = bytes.fromhex(addr)
+    # The kernel prints each 32-bit word in host order (little-endian here).
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    if len(raw) == 4:
+        return "%s:%d" % (socket.inet_ntop(socket.AF_INET, raw), int(port, 16))
+    return "[%s]:%d" % (socket.inet_ntop(socket.AF_INET6, raw), int(port, 16))
+
+
+def _tcp_sockets(pid):
+    """{inode: "local -> remote STATE"} of the TCP sockets in pid's network namespace."""
+    out = {}
+    for table in ("tcp", "tcp6"):
+        try:
+            with open("/proc/%d/net/%s" % (pid, table)) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if len(fields) < 10:
+                        continue
+                    out[fields[9]] = "%s -> %s %s" % (
+                        _tcp_address(fields[1]), _tcp_address(fields[2]),
+                        _TCP_STATES.get(int(fields[3], 16), fields[3]))
+        except (OSError, ValueError, StopIteration):
+            pass
+    return out
+
+
+def _tcp_rows(host, port):
+    """(state, rx_queue) of each TCP socket whose local address is host:port
+    (any host for a wildcard one; a wildcard listener's too), from
+    /proc/net/tcp and tcp6; None if neither is readable."""
+    wildcards = ("0.0.0.0", "::")
+    want = ":%04X" % port
+    hosts = None if host in wildcards else {
+        "%s:%d" % (h, port) if ":" not in h else "[%s]:%d" % (h, port)
+        for h in (host,) + wildcards}
+    rows, seen = [], False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                seen = True
+                for line in f:
+                    fields = line.split()
+                    if len(fields) < 5 or not fields[1].endswith(want):
+                        continue
+                    if hosts is None or _tcp_address(fields[1]) in hosts:
+                        rows.append((int(fields[3], 16), int(fields[4].split(":")[1], 16)))
+        except (OSError, ValueError, StopIteration):
+            pass
+    return rows if seen else None
+
+
+def listen_backlog(host, port):
+    """Connections to local TCP host:port no process has accepted yet: the
+    listening sockets' accept queues (a listener's rx_queue in
+    /proc/net/tcp{,6}) plus handshakes still in SYN_RECV.  The kernel
+    completes a client's connect() before the server accepts, so a client
+    may have connected, sent and closed while its connection still waits
+    here.  None if /proc/net/tcp is not readable."""
+    rows = _tcp_rows(host, port)
+    if rows is None:
+        return None
+    return sum(rx if state == 10 else 1 for state, rx in rows if state in (3, 10))
+
+
+def server_side_closed(host, port):
+    """True once no connection to local TCP host:port waits to be accepted and
+    the server has closed its side of every one (none is in SYN_RECV,
+    ESTABLISHED or CLOSE_WAIT), as /proc/net/tcp{,6} show it; None if
+    they are not readable.  A connection the client reset may leave the
+    table before the server closes its descriptor: count descriptors too."""
+    rows = _tcp_rows(host, port)
+    if rows is None:
+        return None
+    return (not any(state in (1, 3, 8) for state, rx in rows)
+            and listen_backlog(host, port) == 0)
+
+
+def describe_fds(now, base):
+    """The difference between two proc_fds() maps, for a failure message."""
+    lines = ["  fd %d: %s (new)" % (fd, now[fd]) for fd in sorted(set(now) - set(base))]
+    lines += ["  fd %d: %s (gone)" % (fd, base[fd]) for fd in sorted(set(base) - set(now))]
+    lines += ["  fd %d: %s (was %s)" % (fd, now[fd], base[fd])
+              for fd in sorted(set(now) & set(base)) if now[fd] != base[fd]
+              and not (now[fd].startswith("socket:") and base[fd].startswith("socket:"))]
+    return "\n".join(lines) or "  (no difference in the descriptor table)"
+
+
 def proc_cpu_seconds(pid):
     """User + system CPU time pid has used, in seconds."""
     with open("/proc/%d/stat" % pid) as f:
@@ -690,6 +810,7 @@ __all__ = [
     "encode_call", "encode_messages", "fresh_logid", "raw_socket", "read_reply",
     "HEADER_PROTOCOL_IDS", "RawReplies", "frame_payload", "message_header",
     "reply_reader", "run_calcd", "wait_closed", "work", "write_file",
-    "limits_conf", "log_mark", "peer_name", "proc_cpu_seconds", "proc_fd_count",
-    "proc_rss_kib", "raise_nofile", "wait_log",
+    "describe_fds", "limits_conf", "listen_backlog", "log_mark", "peer_name",
+    "proc_cpu_seconds", "proc_fd_count", "proc_fds", "proc_rss_kib", "raise_nofile",
+    "server_side_closed", "wait_log",
 ]

@@ -31,8 +31,8 @@ import time
 import unittest
 import urllib.request
 
-from calcd_harness import (Daemon, DaemonTestCase, connect, limits_conf, log_mark, proc_cpu_seconds,
-                           proc_fd_count, wait_log)
+from calcd_harness import (Daemon, DaemonTestCase, connect, limits_conf, listen_backlog, log_mark,
+                           proc_cpu_seconds, proc_fd_count, server_side_closed, wait_log)
 
 NOFILE = 256                 # calcd's open-file limit, soft and hard
 FLOOD_PEER = "127.0.0.2"
@@ -142,7 +142,8 @@ class Flood:
 def expected_limits():
     """The open-file limits calcd may see under prlimit --nofile=NOFILE:
     NOFILE itself, or (CALCD_UNDER_VALGRIND=1, .ci/valgrind) what valgrind
-    leaves it after taking a few descriptors for itself."""
+    leaves it after keeping the top few descriptors for itself (12 in
+    valgrind 3.19: 244; the kernel's limit stays NOFILE)."""
     if os.environ.get("CALCD_UNDER_VALGRIND") == "1":
         return range(NOFILE - 32, NOFILE + 1)
     return [NOFILE]
@@ -170,6 +171,11 @@ class OverloadCase(DaemonTestCase):
         for _ in range(4):
             with connect(cls.daemon) as c:
                 assert c.client.add(1, 2) == 3
+        # The baseline once calcd has closed them (after the client: else it counts one).
+        deadline = time.monotonic() + 10
+        while (server_side_closed(cls.daemon.host, cls.daemon.port) is False
+               and time.monotonic() < deadline):
+            time.sleep(0.02)
         time.sleep(0.3)
         cls.fd_base = proc_fd_count(cls.daemon.proc.pid)
 
@@ -181,11 +187,19 @@ class OverloadCase(DaemonTestCase):
             return list(self.daemon.err.lines[mark:])
 
     def wait_fd_base(self):
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and self.fds() != self.fd_base:
+        """Back at the baseline, with every connection accepted: the flood's
+        last ones may still wait in the accept queue (closed by the client)
+        while the count reads the baseline, and be accepted just after."""
+        deadline = time.monotonic() + 15
+        while True:
+            backlog = listen_backlog(self.daemon.host, self.daemon.port)
+            fds = self.fds()
+            if (not backlog and fds == self.fd_base) or time.monotonic() > deadline:
+                break
             time.sleep(0.05)
-        self.assertEqual(self.fds(), self.fd_base,
-                         "calcd's descriptors did not return to their baseline")
+        self.assertFalse(backlog, "%s connection(s) calcd did not accept" % backlog)
+        self.assertEqual(fds, self.fd_base, "calcd's descriptors did not return to their "
+                         "baseline")
 
     def served(self, label):
         """A new client from 127.0.0.1 makes a call; returns how long it took."""
@@ -278,9 +292,27 @@ class FloodAtMaxConnections(OverloadCase):
                          "accept failed although max_connections fits the limit")
 
 
+# Not under valgrind: there, an accept that runs out of descriptors loses the
+# connection, which the kernel never does; calcd cannot see or undo it.
+# Valgrind keeps the top N_RESERVED_FDS (12) descriptors of the real limit for
+# itself: under prlimit --nofile=256:256 the kernel's limit stays 256
+# (/proc/PID/limits), calcd's getrlimit says 244, and valgrind's own files
+# (its log, its pipes) sit at 244-255.  Once calcd holds 0-243, the kernel's
+# accept4 does not fail: it takes the connection off the backlog and returns
+# a free descriptor of valgrind's band (e.g. 251).  Valgrind's wrapper
+# (ML_(generic_POST_sys_accept): fd_allowed() refuses a new fd at or above its
+# limit) then closes it, which resets the client, and returns EMFILE; its log
+# says "Warning: invalid file descriptor 251 in syscall accept()" each time.
+# Without valgrind accept4 fails with EMFILE and leaves the connection queued,
+# and calcd's reserve descriptor takes it.  So under valgrind any connection
+# arriving while calcd is full (the new client here, a flood one) may be reset
+# before calcd knew of it.  Seen 2026-11-30: 117 such warnings in one run,
+# the new client reset.  FloodAtMaxConnections (accept never fails) does run
+# under valgrind.
 @unittest.skipIf(os.environ.get("CALCD_UNDER_VALGRIND") == "1",
-                 "under valgrind a new client during the EMFILE flood was closed unserved "
-                 "(2026-11-30, not yet explained; ASan and plain runs pass): see the note")
+                 "valgrind closes a connection accept4 took into a descriptor of its own "
+                 "reserved band and fakes EMFILE (the kernel leaves it queued): clients are "
+                 "reset before calcd sees them; see the comment above the class")
 class FloodOutOfDescriptors(OverloadCase):
     """max_connections far above what the limit allows: accept fails (EMFILE)."""
 
