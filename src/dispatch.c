@@ -167,6 +167,21 @@ dispatch_read_work(enum proto_codec codec, const struct proto_ops *ops,
 }
 
 /*
+ * Argument i of m (nargs of them) as predicted, if it is an i32: its
+ * field header, type and id, and value read with one test of the room.
+ * 1 if it was there, 0 if not (nothing read), -1 on error.  Inlined with
+ * m and i constants, so the id is one too.
+ */
+DISPATCH_INLINE int
+dispatch_predict_arg(enum proto_codec codec, struct proto_reader *r,
+    const struct dispatch_method *m, unsigned nargs, unsigned i, struct dispatch_args *args)
+{
+	if (i >= nargs || m->args[i].type != PROTO_T_I32)
+		return 0;
+	return proto_codec_read_field_i32(codec, r, m->args[i].id, &args->i32[i]);
+}
+
+/*
  * Read the argument struct of m (NULL: an unknown method's, all of it
  * skipped); unknown and mistyped fields are skipped, each nesting at
  * most `nesting` levels deep.
@@ -176,9 +191,10 @@ dispatch_read_args(enum proto_codec codec, const struct proto_ops *ops,
     struct proto_reader *r, unsigned nesting, const struct dispatch_method *m,
     struct dispatch_args *args)
 {
-	unsigned	nargs = m != NULL ? m->nargs : 0;
+	unsigned	nargs = m != NULL ? m->nargs : 0, predicted = 0;
 	uint8_t		type = 0;
 	int16_t		id = 0;
+	int		rc;
 
 	if (proto_codec_read_struct_begin(codec, r) != 0)
 		return -1;
@@ -189,15 +205,15 @@ dispatch_read_args(enum proto_codec codec, const struct proto_ops *ops,
 	 * The first field that is not as predicted, and all after it, go
 	 * through the loop below, which takes any field in any order.
 	 */
-	for (unsigned i = 0; i < nargs && m->args[i].type == PROTO_T_I32; i++) {
-		int rc = proto_codec_read_field_i32(codec, r, m->args[i].id, &args->i32[i]);
-
-		if (rc < 0)
-			return -1;
-		if (rc == 0)
-			break;
-		args->have |= 1u << i;
+	_Static_assert(DISPATCH_MAX_ARGS == 2, "a dispatch_predict_arg for each argument");
+	if ((rc = dispatch_predict_arg(codec, r, m, nargs, 0, args)) > 0) {
+		predicted = 1;
+		if ((rc = dispatch_predict_arg(codec, r, m, nargs, 1, args)) > 0)
+			predicted = 2;
 	}
+	if (rc < 0)
+		return -1;
+	args->have = (1u << predicted) - 1;
 	if (proto_codec_read_stop(codec, r))
 		return proto_codec_read_struct_end(codec, r);
 	for (;;) {
@@ -469,6 +485,66 @@ dispatch_codec_message(enum proto_codec codec, const struct proto_ops *ops,
 		    &bare, no_service, out, res);
 		break;
 	}
+}
+
+/*
+ * dispatch_run for one codec: the messages one after another, each decoded
+ * by dispatch_codec_message inlined into the loop.
+ */
+DISPATCH_INLINE size_t
+dispatch_codec_run(enum proto_codec codec, const struct proto_ops *ops, const uint8_t *data,
+    size_t len, const struct dispatch_limits *limits, struct buf *out, size_t out_limit,
+    unsigned max_calls, unsigned *calls, struct dispatch_result *res)
+{
+	size_t		off = 0;
+	unsigned	n = 0;
+
+	for (;;) {
+		size_t start = out->len;
+
+		dispatch_codec_message(codec, ops, data + off, len - off, limits, out, res);
+		if (res->status != PROTO_OK)
+			break;
+		if (res->consumed > limits->max_message_size) {
+			out->len = start;	/* the transport refuses it whole */
+			break;
+		}
+		off += res->consumed;
+		if (++n == max_calls || off == len || out->len >= out_limit)
+			break;
+	}
+	*calls = n;
+	return off;
+}
+
+static size_t
+dispatch_run_binary(const struct proto_ops *ops, const uint8_t *data, size_t len,
+    const struct dispatch_limits *limits, struct buf *out, size_t out_limit,
+    unsigned max_calls, unsigned *calls, struct dispatch_result *res)
+{
+	return dispatch_codec_run(PROTO_CODEC_BINARY, ops, data, len, limits, out, out_limit,
+	    max_calls, calls, res);
+}
+
+static size_t
+dispatch_run_compact(const struct proto_ops *ops, const uint8_t *data, size_t len,
+    const struct dispatch_limits *limits, struct buf *out, size_t out_limit,
+    unsigned max_calls, unsigned *calls, struct dispatch_result *res)
+{
+	return dispatch_codec_run(PROTO_CODEC_COMPACT, ops, data, len, limits, out, out_limit,
+	    max_calls, calls, res);
+}
+
+size_t
+dispatch_run(const struct proto_ops *ops, const uint8_t *data, size_t len,
+    const struct dispatch_limits *limits, struct buf *out, size_t out_limit,
+    unsigned max_calls, unsigned *calls, struct dispatch_result *res)
+{
+	if (ops->codec == PROTO_CODEC_COMPACT)
+		return dispatch_run_compact(ops, data, len, limits, out, out_limit, max_calls,
+		    calls, res);
+	return dispatch_run_binary(ops, data, len, limits, out, out_limit, max_calls, calls,
+	    res);
 }
 
 static void

@@ -5,6 +5,7 @@
  * and the error reply before a close.
  */
 #include <check.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +224,157 @@ START_TEST(process_reply_buffer_full)
 	process(&t, in.data, in.len, &limits, &out, &res);
 	ck_assert_status(res.status, PROTO_OK);
 	ck_assert_hex(out.data + 3, out.len - 3, combos[_i].reply);
+	buf_free(&out);
+}
+END_TEST
+
+/* --- runs: request_run over several messages at once ---------------------- */
+
+/*
+ * Three rounds of add, zip, ping, add, then the first half of an add:
+ * request_run over all of it answers what request_process answers one
+ * message at a time, byte for byte, and stops at the unfinished one the
+ * same way.  Unframed, one run takes all twelve whole messages.
+ */
+START_TEST(run_matches_one_at_a_time)
+{
+	struct transport	 one = { .kind = combos[_i].kind, .proto = combos[_i].proto };
+	struct transport	 many = one;
+	struct buf		 out_one, out_many;
+	struct request_result	 res_one, res_many;
+	uint8_t			 data[HEX_MAX];
+	size_t			 len = 0, pos_one = 0, pos_many = 0, add_len;
+	unsigned		 calls_one = 0, calls_many = 0, runs = 0;
+
+	for (int round = 0; round < 3; round++) {
+		const char *parts[4] = { combos[_i].request, combos[_i].zip, combos[_i].ping,
+		    combos[_i].request };
+
+		for (int i = 0; i < 4; i++)
+			len += hex_decode(parts[i], data + len, sizeof data - len);
+	}
+	add_len = hex_decode(combos[_i].request, data + len, sizeof data - len);
+	len += add_len / 2;
+	buf_init(&out_one, 1u << 20);
+	buf_init(&out_many, 1u << 20);
+	for (int n = 0; n < 20; n++) {
+		process(&one, data + pos_one, len - pos_one, &limits, &out_one, &res_one);
+		if (res_one.status != PROTO_OK)
+			break;
+		pos_one += res_one.consumed;
+		calls_one++;
+	}
+	ck_assert_status(res_one.status, PROTO_NEED_MORE);
+	for (int n = 0; n < 20; n++) {
+		size_t took = 0;
+
+		memset(&res_many, 0, sizeof res_many);
+		calls_many += request_run(&many, data + pos_many, len - pos_many, &limits,
+		    &out_many, SIZE_MAX, UINT_MAX, &took, &res_many);
+		pos_many += took;
+		runs++;
+		if (res_many.status != PROTO_OK)
+			break;
+	}
+	ck_assert_status(res_many.status, PROTO_NEED_MORE);
+	ck_assert_uint_eq(calls_one, 12);
+	ck_assert_uint_eq(calls_many, calls_one);
+	ck_assert_uint_eq(pos_many, pos_one);
+	ck_assert_uint_eq(res_many.need, res_one.need);
+	ck_assert_msg(out_many.len == out_one.len &&
+	    memcmp(out_many.data, out_one.data, out_one.len) == 0, "other replies");
+	/* unframed: all in one run; framed: a message a run */
+	ck_assert_uint_eq(runs, combos[_i].kind == TRANSPORT_BUFFERED ? 1 : 13);
+	transport_free(&one);
+	transport_free(&many);
+	buf_free(&out_one);
+	buf_free(&out_many);
+}
+END_TEST
+
+/* request_run over data with the given limits: how many it answered, and out. */
+static unsigned
+run(const char *hex, const struct dispatch_limits *lim, size_t out_limit, unsigned max_calls,
+    size_t *took, struct buf *out, struct request_result *res)
+{
+	struct transport	t = { .kind = TRANSPORT_BUFFERED, .proto = &proto_binary };
+	struct hexin		in;
+	unsigned		calls;
+
+	in.len = hex_decode(hex, in.data, sizeof in.data);
+	memset(res, 0, sizeof *res);
+	*took = 0;
+	calls = request_run(&t, in.data, in.len, lim, out, out_limit, max_calls, took, res);
+	transport_free(&t);
+	return calls;
+}
+
+/* A run stops after max_calls, and once out reaches out_limit. */
+START_TEST(run_stops_at_its_limits)
+{
+	struct request_result	res;
+	struct buf		out;
+	size_t			took;
+
+	buf_init(&out, 1u << 20);
+	/* add, zip, ping, add: three calls at most */
+	ck_assert_uint_eq(run(B_ADD B_ZIP B_PING B_ADD, &limits, SIZE_MAX, 3, &took, &out, &res),
+	    3);
+	ck_assert_status(res.status, PROTO_OK);
+	ck_assert_uint_eq(took, 30 + 16 + 17);
+	ck_assert_hex(out.data, out.len, B_ADD_REPLY B_PING_REPLY);
+	/* out reaches 23 bytes with the first reply: no more */
+	out.len = 0;
+	ck_assert_uint_eq(run(B_ADD B_ZIP B_PING B_ADD, &limits, 23, UINT_MAX, &took, &out, &res),
+	    1);
+	ck_assert_uint_eq(took, 30);
+	ck_assert_hex(out.data, out.len, B_ADD_REPLY);
+	/* 24: zip adds nothing and ping goes past it */
+	out.len = 0;
+	ck_assert_uint_eq(run(B_ADD B_ZIP B_PING B_ADD, &limits, 24, UINT_MAX, &took, &out, &res),
+	    3);
+	ck_assert_uint_eq(took, 30 + 16 + 17);
+	ck_assert_hex(out.data, out.len, B_ADD_REPLY B_PING_REPLY);
+	/* the last message of a run is the result */
+	ck_assert(res.replied);
+	ck_assert_uint_eq(res.consumed, 17);
+	buf_free(&out);
+}
+END_TEST
+
+/*
+ * A message that is not OK stops a run: those before it are answered and
+ * counted, it gets its status, and none of its reply is in out.
+ */
+START_TEST(run_stops_at_a_failed_message)
+{
+	const struct dispatch_limits	 small = { 64, 32 };
+	struct request_result		 res;
+	struct buf			 out;
+	size_t				 took;
+
+	buf_init(&out, 1u << 20);
+	/* message type 9 */
+	ck_assert_uint_eq(run(B_ADD B_ADD "80010009 00000003 616464 00000001 00" B_ADD, &limits,
+	    SIZE_MAX, UINT_MAX, &took, &out, &res), 2);
+	ck_assert_status(res.status, PROTO_BAD);
+	ck_assert_uint_eq(took, 60);
+	ck_assert_hex(out.data, out.len, B_ADD_REPLY B_ADD_REPLY);
+	/* a whole add of 88 bytes, over max_message_size (64) */
+	out.len = 0;
+	ck_assert_uint_eq(run(B_ADD "80010001 00000003 616464 00000001 08 0001 00000002"
+	    " 08 0002 00000003 0b 0009 00000032 61*50 00" B_ADD, &small, SIZE_MAX, UINT_MAX,
+	    &took, &out, &res), 1);
+	ck_assert_status(res.status, PROTO_TOO_BIG);
+	ck_assert_uint_eq(took, 30);
+	ck_assert_hex(out.data, out.len, B_ADD_REPLY);
+	/* the reply that does not fit the output buffer */
+	buf_free(&out);
+	buf_init(&out, 23 + 22);
+	ck_assert_uint_eq(run(B_ADD B_ADD, &limits, SIZE_MAX, UINT_MAX, &took, &out, &res), 1);
+	ck_assert_status(res.status, PROTO_TOO_BIG);
+	ck_assert_uint_eq(took, 30);
+	ck_assert_hex(out.data, out.len, B_ADD_REPLY);
 	buf_free(&out);
 }
 END_TEST
@@ -851,6 +1003,13 @@ request_suite(void)
 	tcase_add_loop_test(tc, process_reply_buffer_full, 0, NCOMBOS);
 	tcase_add_test(tc, buffered_too_big);
 	tcase_add_test(tc, buffered_sum_too_big);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("runs");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, run_matches_one_at_a_time, 0, NCOMBOS);
+	tcase_add_test(tc, run_stops_at_its_limits);
+	tcase_add_test(tc, run_stops_at_a_failed_message);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dripped");
