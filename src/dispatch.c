@@ -67,21 +67,19 @@ dispatch_reply_name(const struct proto_string *name)
 
 /*
  * The method a message names as "Service:method" (dispatch_find found
- * no bare method), and in bare the name its reply carries.
- * DISPATCH_METHODS if none, with *no_service set if it named a service
- * calcd doesn't serve.
+ * no bare method).  DISPATCH_METHODS if none, with *no_service set if it
+ * named a service calcd doesn't serve.
  */
 static enum dispatch_method_id __attribute__((noinline))
-dispatch_lookup_service(const struct proto_string *name, struct proto_string *bare,
-    bool *no_service)
+dispatch_lookup_service(const struct proto_string *name, bool *no_service)
 {
+	struct proto_string	bare = dispatch_reply_name(name);
 	enum dispatch_method_id	id;
 	size_t			service_len, i;
 
-	*bare = dispatch_reply_name(name);
-	if (bare->ptr == name->ptr)
+	if (bare.ptr == name->ptr)
 		return DISPATCH_METHODS;
-	service_len = name->len - bare->len - 1;	/* before the ':' */
+	service_len = name->len - bare.len - 1;	/* before the ':' */
 	for (i = 0; i < sizeof dispatch_services / sizeof dispatch_services[0]; i++)
 		if (dispatch_services[i].name_len == service_len &&
 		    memcmp(dispatch_services[i].name, name->ptr, service_len) == 0)
@@ -90,7 +88,7 @@ dispatch_lookup_service(const struct proto_string *name, struct proto_string *ba
 		*no_service = true;
 		return DISPATCH_METHODS;
 	}
-	id = dispatch_find(bare->ptr, bare->len);
+	id = dispatch_find(bare.ptr, bare.len);
 	if (id != DISPATCH_METHODS && dispatch_services[i].shared_only &&
 	    !dispatch_methods[id].shared)
 		return DISPATCH_METHODS;
@@ -351,12 +349,11 @@ dispatch_call(enum proto_codec codec, enum dispatch_method_id id, int32_t seqid,
  */
 static void __attribute__((noinline, cold))
 dispatch_answer_other(const struct proto_ops *ops, uint8_t type, enum dispatch_method_id id,
-    bool no_service, const struct proto_string *name, const struct proto_string *bare,
-    int32_t seqid, const struct dispatch_args *args, struct buf *out,
+    bool no_service, const struct proto_string *name, int32_t seqid, const struct dispatch_args *args, struct buf *out,
     struct dispatch_result *res)
 {
 	struct proto_writer	w;
-	struct dispatch_reply	rep = { ops, &w, *bare, seqid };
+	struct dispatch_reply	rep = { ops, &w, dispatch_reply_name(name), seqid };
 	char			quoted[DISPATCH_QUOTE_LEN + 1];
 	size_t			out_start = out->len;
 
@@ -371,7 +368,7 @@ dispatch_answer_other(const struct proto_ops *ops, uint8_t type, enum dispatch_m
 		if (no_service) {
 			dispatch_exception(&rep, PROTO_APP_UNKNOWN_METHOD,
 			    "unknown service '%s' (calcd serves CalculatorService, Calculator "
-			    "and SharedService)", proto_text(name->ptr, name->len - bare->len - 1,
+			    "and SharedService)", proto_text(name->ptr, name->len - rep.name.len - 1,
 			    quoted, sizeof quoted));
 		} else {
 			dispatch_exception(&rep, PROTO_APP_UNKNOWN_METHOD, "unknown method '%s'",
@@ -410,7 +407,7 @@ dispatch_answer_other(const struct proto_ops *ops, uint8_t type, enum dispatch_m
 DISPATCH_INLINE void
 dispatch_method_message(enum proto_codec codec, const struct proto_ops *ops,
     struct proto_reader *r, unsigned nesting, enum dispatch_method_id id, uint8_t type,
-    const struct proto_string *name, const struct proto_string *bare, bool no_service,
+    const struct proto_string *name, bool no_service,
     struct buf *out, struct dispatch_result *res)
 {
 	const struct dispatch_method	*m = id != DISPATCH_METHODS ? &dispatch_methods[id] : NULL;
@@ -430,7 +427,7 @@ dispatch_method_message(enum proto_codec codec, const struct proto_ops *ops,
 	if (type == PROTO_CALL && m != NULL && dispatch_args_complete(m, &args))
 		dispatch_call(codec, id, res->seqid, &args, out, res);
 	else
-		dispatch_answer_other(ops, type, id, no_service, name, bare, res->seqid, &args,
+		dispatch_answer_other(ops, type, id, no_service, name, res->seqid, &args,
 		    out, res);
 }
 
@@ -441,7 +438,7 @@ dispatch_codec_message(enum proto_codec codec, const struct proto_ops *ops,
     struct dispatch_result *res)
 {
 	struct proto_reader	r;
-	struct proto_string	name = { NULL, 0 }, bare;
+	struct proto_string	name = { NULL, 0 };
 	enum dispatch_method_id	id = DISPATCH_METHODS;
 	unsigned		nesting = limits->max_nesting_depth;
 	bool			no_service = false;
@@ -465,24 +462,24 @@ dispatch_codec_message(enum proto_codec codec, const struct proto_ops *ops,
 		res->error = "invalid message type";
 		return;
 	}
-	bare = name;
-	if (type == PROTO_REPLY || type == PROTO_EXCEPTION)
-		bare = dispatch_reply_name(&name);
-	else if ((id = dispatch_find(name.ptr, name.len)) == DISPATCH_METHODS)
-		id = dispatch_lookup_service(&name, &bare, &no_service);
+	/* Calls name a method; a reply or exception sent here is answered by its name alone. */
+	if (type == PROTO_CALL || type == PROTO_ONEWAY) {
+		if ((id = dispatch_find(name.ptr, name.len)) == DISPATCH_METHODS)
+			id = dispatch_lookup_service(&name, &no_service);
+	}
 
 	/* Each method's arguments read, and its reply written, by code of its own. */
 	switch (id) {
 #define DISPATCH_METHOD_CASE(method, text)						\
 	case method:									\
 		dispatch_method_message(codec, ops, &r, nesting, method, type, &name,	\
-		    &bare, no_service, out, res);					\
+		    no_service, out, res);						\
 		break;
 	DISPATCH_METHOD_LIST(DISPATCH_METHOD_CASE)
 #undef DISPATCH_METHOD_CASE
 	default:
 		dispatch_method_message(codec, ops, &r, nesting, DISPATCH_METHODS, type, &name,
-		    &bare, no_service, out, res);
+		    no_service, out, res);
 		break;
 	}
 }
