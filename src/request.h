@@ -36,6 +36,24 @@ void	request_process_unframed_end(struct transport *, const uint8_t *data, size_
 	    const struct dispatch_limits *, struct buf *out, size_t start,
 	    struct request_result *);
 
+/* res for the unframed message dispatch answered whole, res->call. */
+static inline void
+request_unframed_answered(const struct transport *t, struct request_result *res)
+{
+	const struct dispatch_result *call = &res->call;
+
+	res->message.status = PROTO_OK;
+	res->message.consumed = call->consumed;
+	res->message.proto = t->proto;
+	res->message.refusal = NULL;
+	res->message.kind = TRANSPORT_BUFFERED;
+	res->status = PROTO_OK;
+	res->need = 0;
+	res->error = NULL;
+	res->consumed = call->consumed;
+	res->replied = call->replied;	/* if not, dispatch left out as it was */
+}
+
 /*
  * Take the messages at the front of data[0..len), one after another,
  * answer each and append its reply, framed as the request was, to out
@@ -80,28 +98,35 @@ request_run(struct transport *t, const uint8_t *data, size_t len,
 		*consumed = took + res->consumed;
 		return calls + (res->status == PROTO_OK);
 	}
-	res->message.status = PROTO_OK;
-	res->message.consumed = call->consumed;
-	res->message.proto = t->proto;
-	res->message.refusal = NULL;
-	res->message.kind = TRANSPORT_BUFFERED;
-	res->status = PROTO_OK;
-	res->need = 0;
-	res->error = NULL;
-	res->consumed = call->consumed;
-	res->replied = call->replied;	/* if not, dispatch left out as it was */
+	request_unframed_answered(t, res);
 	*consumed = took;
 	return calls;
 }
 
-/* The next message alone: request_run for one. */
+/*
+ * The next message alone, taken the general way: the same answer as
+ * request_run for one message (the tests and fuzzers hold the two to it).
+ */
 static inline void
 request_process(struct transport *t, const uint8_t *data, size_t len,
     const struct dispatch_limits *limits, struct buf *out, struct request_result *res)
 {
-	size_t consumed;
+	struct dispatch_result	*call = &res->call;
+	size_t			 start;
 
-	(void)request_run(t, data, len, limits, out, SIZE_MAX, 1, &consumed, res);
+	res->consumed = 0;
+	res->replied = false;
+	if (t->kind != TRANSPORT_BUFFERED || t->scan != NULL) {
+		request_process_other(t, data, len, limits, out, res);
+		return;
+	}
+	start = out->len;
+	dispatch_message(t->proto, data, len, limits, out, call);
+	if (call->status != PROTO_OK || call->consumed > limits->max_message_size) {
+		request_process_unframed_end(t, data, len, limits, out, start, res);
+		return;
+	}
+	request_unframed_answered(t, res);
 }
 
 /*

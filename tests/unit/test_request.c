@@ -616,6 +616,135 @@ assert_same_outcome(const struct outcome *got, const struct outcome *want, const
 }
 
 /*
+ * Calls at the edges of dispatch's fast path (add and subtract as every
+ * generated client sends them): each answered by request_run exactly as
+ * request_process, which takes the general path, answers it — alone, in
+ * an output buffer of every size up to past the fast path's need, and
+ * all of them one after another.
+ */
+static const struct {
+	const struct proto_ops	*proto;
+	const char		*hex;
+} edge_calls[] = {
+	{ &proto_binary, B_ADD },
+	{ &proto_binary, B_ADD_OLD },
+	/* overflow: INT32_MAX + 1, INT32_MIN - 1 */
+	{ &proto_binary, "80010001 00000003 616464 00000007 08 0001 7fffffff 08 0002 00000001 00" },
+	{ &proto_binary, "80010001 00000008 7375627472616374 ffffffff"
+	  " 08 0001 80000000 08 0002 00000001 00" },
+	{ &proto_binary, "80010001 00000008 7375627472616374 00000002"
+	  " 08 0001 00000007 08 0002 00000003 00" },
+	/* arguments reversed, one missing, one more, one mistyped, repeated */
+	{ &proto_binary, "80010001 00000003 616464 00000001 08 0002 00000003 08 0001 00000002 00" },
+	{ &proto_binary, "80010001 00000003 616464 00000001 08 0001 00000002 00" },
+	{ &proto_binary, "80010001 00000003 616464 00000001 08 0001 00000002 08 0002 00000003"
+	  " 08 0003 00000009 00" },
+	{ &proto_binary, "80010001 00000003 616464 00000001 0a 0001 0000000000000002"
+	  " 08 0002 00000003 00" },
+	{ &proto_binary, "80010001 00000003 616464 00000001 08 0001 00000002 08 0002 00000003"
+	  " 08 0002 00000004 00" },
+	/* oneway, a reply, multiplexed, another method, a name that starts alike */
+	{ &proto_binary, "80010004 00000003 616464 00000001 08 0001 00000002 08 0002 00000003 00" },
+	{ &proto_binary, "80010002 00000003 616464 00000001 08 0000 00000005 00" },
+	{ &proto_binary, "80010001 0000000e 43616c63756c61746f723a616464 00000001"
+	  " 08 0001 00000002 08 0002 00000003 00" },
+	{ &proto_binary, B_PING },
+	{ &proto_binary, "80010001 00000004 61646478 00000001 08 0001 00000002 08 0002 00000003 00" },
+	{ &proto_compact, C_ADD },
+	/* compact: long-form field headers, overflow, reversed, negative seqid */
+	{ &proto_compact, "82 21 01 03 616464 05 02 04 05 04 06 00" },
+	{ &proto_compact, "82 21 01 03 616464 15 feffffff0f 15 02 00" },
+	{ &proto_compact, "82 21 01 03 616464 25 06 05 02 04 00" },
+	{ &proto_compact, "82 21 ffffffff0f 08 7375627472616374 15 0e 15 06 00" },
+	{ &proto_compact, C_PING },
+};
+#define NEDGE_CALLS ((int)(sizeof edge_calls / sizeof edge_calls[0]))
+
+/* One message's outcome, the general way or by request_run, out of room cap. */
+static void
+answer(const struct proto_ops *proto, const uint8_t *data, size_t len, size_t cap,
+    bool general, struct outcome *o)
+{
+	struct transport	t = { .kind = TRANSPORT_BUFFERED, .proto = proto };
+	struct buf		out;
+	size_t			took = 0;
+
+	buf_init(&out, cap);
+	if (general) {
+		process(&t, data, len, &limits, &out, &o->res);
+	} else {
+		memset(&o->res, 0, sizeof o->res);
+		o->calls = request_run(&t, data, len, &limits, &out, SIZE_MAX, UINT_MAX, &took,
+		    &o->res);
+		ck_assert_uint_eq(took, o->res.status == PROTO_OK ? o->res.consumed : 0);
+	}
+	/* a fresh log each time: getStruct can't tell the two ways apart */
+	calc_log_free();
+	ck_assert_int_eq(calc_log_init(16), 0);
+	outcome_end(o, &out);
+	transport_free(&t);
+	buf_free(&out);
+}
+
+START_TEST(run_same_as_general)
+{
+	struct hexin	in;
+	struct outcome	general, fast;
+	char		how[64];
+
+	in.len = hex_decode(edge_calls[_i].hex, in.data, sizeof in.data);
+	for (size_t cap = 0; cap <= 160; cap++) {
+		answer(edge_calls[_i].proto, in.data, in.len, cap, true, &general);
+		answer(edge_calls[_i].proto, in.data, in.len, cap, false, &fast);
+		snprintf(how, sizeof how, "call %d, %zu bytes of room", _i, cap);
+		assert_same_outcome(&fast, &general, how);
+	}
+	/* with room, every one is answered */
+	ck_assert_status(general.res.status, PROTO_OK);
+}
+END_TEST
+
+/* All the edge calls of one protocol one after another, in one run. */
+START_TEST(run_same_as_general_pipelined)
+{
+	const struct proto_ops	*proto = _i == 0 ? &proto_binary : &proto_compact;
+	struct transport	 one = { .kind = TRANSPORT_BUFFERED, .proto = proto };
+	struct transport	 many = one;
+	struct request_result	 res;
+	struct buf		 out_one, out_many;
+	uint8_t			 data[HEX_MAX];
+	size_t			 len = 0, pos = 0, took = 0;
+	unsigned		 messages = 0, calls;
+
+	for (int i = 0; i < NEDGE_CALLS; i++) {
+		if (edge_calls[i].proto != proto)
+			continue;
+		len += hex_decode(edge_calls[i].hex, data + len, sizeof data - len);
+		messages++;
+	}
+	buf_init(&out_one, 1u << 20);
+	buf_init(&out_many, 1u << 20);
+	for (unsigned n = 0; n < messages; n++) {
+		process(&one, data + pos, len - pos, &limits, &out_one, &res);
+		ck_assert_status(res.status, PROTO_OK);
+		pos += res.consumed;
+	}
+	ck_assert_uint_eq(pos, len);
+	calc_log_free();
+	ck_assert_int_eq(calc_log_init(16), 0);
+	memset(&res, 0, sizeof res);
+	calls = request_run(&many, data, len, &limits, &out_many, SIZE_MAX, UINT_MAX, &took, &res);
+	ck_assert_status(res.status, PROTO_OK);
+	ck_assert_uint_eq(calls, messages);
+	ck_assert_uint_eq(took, len);
+	ck_assert_msg(out_many.len == out_one.len &&
+	    memcmp(out_many.data, out_one.data, out_one.len) == 0, "other replies");
+	buf_free(&out_one);
+	buf_free(&out_many);
+}
+END_TEST
+
+/*
  * Answer data whole, a byte at a time, and in two pieces split at every
  * point: the same result, reply or error reply each way.  The outcome of
  * the whole is left in *whole.
@@ -1010,6 +1139,8 @@ request_suite(void)
 	tcase_add_loop_test(tc, run_matches_one_at_a_time, 0, NCOMBOS);
 	tcase_add_test(tc, run_stops_at_its_limits);
 	tcase_add_test(tc, run_stops_at_a_failed_message);
+	tcase_add_loop_test(tc, run_same_as_general, 0, NEDGE_CALLS);
+	tcase_add_loop_test(tc, run_same_as_general_pipelined, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dripped");
