@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -511,7 +512,8 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 	struct conn_loop		*env = c->env;
 	struct request_result	 res;
 	const char		*error = NULL;
-	size_t			 off = 0;
+	size_t			 off = 0, took;
+	unsigned		 calls;
 	uint64_t		 started_ns = 0;
 
 	c->paused = false;
@@ -549,8 +551,19 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 			}
 			log_debug("%s: speaks %s", c->peer, transport_name(&c->transport));
 		}
-		request_process(&c->transport, data + off, len - off, &env->limits.dispatch,
-		    &env->reply, &res);
+		/* As many calls as come whole, or one at a time when each is timed. */
+		calls = request_run(&c->transport, data + off, len - off, &env->limits.dispatch,
+		    &env->reply, env->limits.max_output_buffer - c->out.len,
+		    env->metrics != NULL ? 1 : UINT_MAX, &took, &res);
+		off += took;
+		env->requests += calls;
+		if (env->metrics != NULL && calls > 0) {
+			/* One clock read per call: each call starts where the last one ended. */
+			uint64_t now_ns = conn_now_ns();
+
+			conn_count_call(env->metrics, &res, now_ns - started_ns);
+			started_ns = now_ns;
+		}
 		if (res.status == PROTO_NEED_MORE) {
 			c->need = res.need;
 			break;
@@ -559,15 +572,6 @@ conn_process(struct conn *c, enum conn_input input, const uint8_t *data, size_t 
 			conn_fail(c, &res, res.status == PROTO_TOO_BIG ? METRICS_CLOSE_LIMIT :
 			    METRICS_CLOSE_PROTOCOL_ERROR, res.error ? res.error : "malformed message");
 			return -1;
-		}
-		off += res.consumed;
-		env->requests++;
-		if (env->metrics != NULL) {
-			/* One clock read per call: each call starts where the last one ended. */
-			uint64_t now_ns = conn_now_ns();
-
-			conn_count_call(env->metrics, &res, now_ns - started_ns);
-			started_ns = now_ns;
 		}
 	}
 	if (off > 0)

@@ -67,21 +67,19 @@ dispatch_reply_name(const struct proto_string *name)
 
 /*
  * The method a message names as "Service:method" (dispatch_find found
- * no bare method), and in bare the name its reply carries.
- * DISPATCH_METHODS if none, with *no_service set if it named a service
- * calcd doesn't serve.
+ * no bare method).  DISPATCH_METHODS if none, with *no_service set if it
+ * named a service calcd doesn't serve.
  */
 static enum dispatch_method_id __attribute__((noinline))
-dispatch_lookup_service(const struct proto_string *name, struct proto_string *bare,
-    bool *no_service)
+dispatch_lookup_service(const struct proto_string *name, bool *no_service)
 {
+	struct proto_string	bare = dispatch_reply_name(name);
 	enum dispatch_method_id	id;
 	size_t			service_len, i;
 
-	*bare = dispatch_reply_name(name);
-	if (bare->ptr == name->ptr)
+	if (bare.ptr == name->ptr)
 		return DISPATCH_METHODS;
-	service_len = name->len - bare->len - 1;	/* before the ':' */
+	service_len = name->len - bare.len - 1;	/* before the ':' */
 	for (i = 0; i < sizeof dispatch_services / sizeof dispatch_services[0]; i++)
 		if (dispatch_services[i].name_len == service_len &&
 		    memcmp(dispatch_services[i].name, name->ptr, service_len) == 0)
@@ -90,7 +88,7 @@ dispatch_lookup_service(const struct proto_string *name, struct proto_string *ba
 		*no_service = true;
 		return DISPATCH_METHODS;
 	}
-	id = dispatch_find(bare->ptr, bare->len);
+	id = dispatch_find(bare.ptr, bare.len);
 	if (id != DISPATCH_METHODS && dispatch_services[i].shared_only &&
 	    !dispatch_methods[id].shared)
 		return DISPATCH_METHODS;
@@ -167,6 +165,21 @@ dispatch_read_work(enum proto_codec codec, const struct proto_ops *ops,
 }
 
 /*
+ * Argument i of m (nargs of them) as predicted, if it is an i32: its
+ * field header, type and id, and value read with one test of the room.
+ * 1 if it was there, 0 if not (nothing read), -1 on error.  Inlined with
+ * m and i constants, so the id is one too.
+ */
+DISPATCH_INLINE int
+dispatch_predict_arg(enum proto_codec codec, struct proto_reader *r,
+    const struct dispatch_method *m, unsigned nargs, unsigned i, struct dispatch_args *args)
+{
+	if (i >= nargs || m->args[i].type != PROTO_T_I32)
+		return 0;
+	return proto_codec_read_field_i32(codec, r, m->args[i].id, &args->i32[i]);
+}
+
+/*
  * Read the argument struct of m (NULL: an unknown method's, all of it
  * skipped); unknown and mistyped fields are skipped, each nesting at
  * most `nesting` levels deep.
@@ -176,9 +189,10 @@ dispatch_read_args(enum proto_codec codec, const struct proto_ops *ops,
     struct proto_reader *r, unsigned nesting, const struct dispatch_method *m,
     struct dispatch_args *args)
 {
-	unsigned	nargs = m != NULL ? m->nargs : 0;
+	unsigned	nargs = m != NULL ? m->nargs : 0, predicted = 0;
 	uint8_t		type = 0;
 	int16_t		id = 0;
+	int		rc;
 
 	if (proto_codec_read_struct_begin(codec, r) != 0)
 		return -1;
@@ -189,15 +203,15 @@ dispatch_read_args(enum proto_codec codec, const struct proto_ops *ops,
 	 * The first field that is not as predicted, and all after it, go
 	 * through the loop below, which takes any field in any order.
 	 */
-	for (unsigned i = 0; i < nargs && m->args[i].type == PROTO_T_I32; i++) {
-		int rc = proto_codec_read_field_i32(codec, r, m->args[i].id, &args->i32[i]);
-
-		if (rc < 0)
-			return -1;
-		if (rc == 0)
-			break;
-		args->have |= 1u << i;
+	_Static_assert(DISPATCH_MAX_ARGS == 2, "a dispatch_predict_arg for each argument");
+	if ((rc = dispatch_predict_arg(codec, r, m, nargs, 0, args)) > 0) {
+		predicted = 1;
+		if ((rc = dispatch_predict_arg(codec, r, m, nargs, 1, args)) > 0)
+			predicted = 2;
 	}
+	if (rc < 0)
+		return -1;
+	args->have = (1u << predicted) - 1;
 	if (proto_codec_read_stop(codec, r))
 		return proto_codec_read_struct_end(codec, r);
 	for (;;) {
@@ -335,12 +349,11 @@ dispatch_call(enum proto_codec codec, enum dispatch_method_id id, int32_t seqid,
  */
 static void __attribute__((noinline, cold))
 dispatch_answer_other(const struct proto_ops *ops, uint8_t type, enum dispatch_method_id id,
-    bool no_service, const struct proto_string *name, const struct proto_string *bare,
-    int32_t seqid, const struct dispatch_args *args, struct buf *out,
+    bool no_service, const struct proto_string *name, int32_t seqid, const struct dispatch_args *args, struct buf *out,
     struct dispatch_result *res)
 {
 	struct proto_writer	w;
-	struct dispatch_reply	rep = { ops, &w, *bare, seqid };
+	struct dispatch_reply	rep = { ops, &w, dispatch_reply_name(name), seqid };
 	char			quoted[DISPATCH_QUOTE_LEN + 1];
 	size_t			out_start = out->len;
 
@@ -355,7 +368,7 @@ dispatch_answer_other(const struct proto_ops *ops, uint8_t type, enum dispatch_m
 		if (no_service) {
 			dispatch_exception(&rep, PROTO_APP_UNKNOWN_METHOD,
 			    "unknown service '%s' (calcd serves CalculatorService, Calculator "
-			    "and SharedService)", proto_text(name->ptr, name->len - bare->len - 1,
+			    "and SharedService)", proto_text(name->ptr, name->len - rep.name.len - 1,
 			    quoted, sizeof quoted));
 		} else {
 			dispatch_exception(&rep, PROTO_APP_UNKNOWN_METHOD, "unknown method '%s'",
@@ -394,7 +407,7 @@ dispatch_answer_other(const struct proto_ops *ops, uint8_t type, enum dispatch_m
 DISPATCH_INLINE void
 dispatch_method_message(enum proto_codec codec, const struct proto_ops *ops,
     struct proto_reader *r, unsigned nesting, enum dispatch_method_id id, uint8_t type,
-    const struct proto_string *name, const struct proto_string *bare, bool no_service,
+    const struct proto_string *name, bool no_service,
     struct buf *out, struct dispatch_result *res)
 {
 	const struct dispatch_method	*m = id != DISPATCH_METHODS ? &dispatch_methods[id] : NULL;
@@ -414,7 +427,7 @@ dispatch_method_message(enum proto_codec codec, const struct proto_ops *ops,
 	if (type == PROTO_CALL && m != NULL && dispatch_args_complete(m, &args))
 		dispatch_call(codec, id, res->seqid, &args, out, res);
 	else
-		dispatch_answer_other(ops, type, id, no_service, name, bare, res->seqid, &args,
+		dispatch_answer_other(ops, type, id, no_service, name, res->seqid, &args,
 		    out, res);
 }
 
@@ -425,7 +438,7 @@ dispatch_codec_message(enum proto_codec codec, const struct proto_ops *ops,
     struct dispatch_result *res)
 {
 	struct proto_reader	r;
-	struct proto_string	name = { NULL, 0 }, bare;
+	struct proto_string	name = { NULL, 0 };
 	enum dispatch_method_id	id = DISPATCH_METHODS;
 	unsigned		nesting = limits->max_nesting_depth;
 	bool			no_service = false;
@@ -449,40 +462,212 @@ dispatch_codec_message(enum proto_codec codec, const struct proto_ops *ops,
 		res->error = "invalid message type";
 		return;
 	}
-	bare = name;
-	if (type == PROTO_REPLY || type == PROTO_EXCEPTION)
-		bare = dispatch_reply_name(&name);
-	else if ((id = dispatch_find(name.ptr, name.len)) == DISPATCH_METHODS)
-		id = dispatch_lookup_service(&name, &bare, &no_service);
+	/* Calls name a method; a reply or exception sent here is answered by its name alone. */
+	if (type == PROTO_CALL || type == PROTO_ONEWAY) {
+		if ((id = dispatch_find(name.ptr, name.len)) == DISPATCH_METHODS)
+			id = dispatch_lookup_service(&name, &no_service);
+	}
 
 	/* Each method's arguments read, and its reply written, by code of its own. */
 	switch (id) {
 #define DISPATCH_METHOD_CASE(method, text)						\
 	case method:									\
 		dispatch_method_message(codec, ops, &r, nesting, method, type, &name,	\
-		    &bare, no_service, out, res);					\
+		    no_service, out, res);						\
 		break;
 	DISPATCH_METHOD_LIST(DISPATCH_METHOD_CASE)
 #undef DISPATCH_METHOD_CASE
 	default:
 		dispatch_method_message(codec, ops, &r, nesting, DISPATCH_METHODS, type, &name,
-		    &bare, no_service, out, res);
+		    no_service, out, res);
 		break;
 	}
 }
 
-static void
+/* dispatch_message for one codec: the general path, out of dispatch_run's loop. */
+static void __attribute__((noinline))
 dispatch_binary(const struct proto_ops *ops, const uint8_t *data, size_t len,
     const struct dispatch_limits *limits, struct buf *out, struct dispatch_result *res)
 {
 	dispatch_codec_message(PROTO_CODEC_BINARY, ops, data, len, limits, out, res);
 }
 
-static void
+static void __attribute__((noinline))
 dispatch_compact(const struct proto_ops *ops, const uint8_t *data, size_t len,
     const struct dispatch_limits *limits, struct buf *out, struct dispatch_result *res)
 {
 	dispatch_codec_message(PROTO_CODEC_COMPACT, ops, data, len, limits, out, res);
+}
+
+/* --- the common call, in registers ------------------------------------------ */
+
+/* What dispatch_fast read of a call it answered. */
+struct dispatch_fast_call {
+	enum dispatch_method_id	 id;
+	int32_t			 seqid;
+	struct proto_string	 name;
+};
+
+/*
+ * The handlers dispatch_fast runs: i32 arguments, an i32 result, no side
+ * effects (a call that fails here is run again by dispatch_codec_message,
+ * to answer with its exception).  false if there is no result.
+ */
+DISPATCH_INLINE bool
+dispatch_fast_handler(enum dispatch_method_id id, const int32_t *args, int32_t *result)
+{
+	switch (id) {
+	case DISPATCH_ADD:
+		return calc_add(args[0], args[1], result) == CALC_OK;
+	case DISPATCH_SUBTRACT:
+		return calc_subtract(args[0], args[1], result) == CALC_OK;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The rest of a call to add or subtract (id, a constant where inlined):
+ * its two i32 arguments as predicted (the table's ids) and then its end,
+ * nothing else; its handler; its reply from the method's prefix.  The
+ * message's length, or 0 with nothing done.
+ */
+DISPATCH_INLINE size_t
+dispatch_fast_method(enum proto_codec codec, struct proto_reader *r, enum dispatch_method_id id,
+    int32_t seqid, struct buf *out)
+{
+	const struct dispatch_method	*m = &dispatch_methods[id];
+	int32_t				 args[DISPATCH_MAX_ARGS], result;
+
+	_Static_assert(DISPATCH_MAX_ARGS == 2, "add and subtract take two arguments");
+	if (proto_codec_read_struct_begin(codec, r) != 0 ||
+	    proto_codec_read_field_i32(codec, r, m->args[0].id, &args[0]) <= 0 ||
+	    proto_codec_read_field_i32(codec, r, m->args[1].id, &args[1]) <= 0 ||
+	    !proto_codec_read_stop(codec, r) || proto_codec_read_struct_end(codec, r) != 0 ||
+	    r->pos > r->max_size)
+		return 0;
+	if (!dispatch_fast_handler(id, args, &result) ||
+	    !proto_codec_put_prefix_i32(codec, out, &dispatch_prefixes[codec][id], seqid, result))
+		return 0;
+	return r->pos;
+}
+
+/*
+ * The call nearly every client makes, decoded and answered with all it
+ * needs in registers: a call (not oneway) to add or subtract, whose
+ * arguments come as every generated client writes them, whose result
+ * fits an i32 and whose reply fits out.  The message's length, with what
+ * was called in *call; 0 for anything else, with nothing done: then
+ * dispatch_codec_message, which takes every message, answers it.
+ */
+DISPATCH_INLINE size_t
+dispatch_fast(enum proto_codec codec, const uint8_t *data, size_t len, size_t max_size,
+    struct buf *out, struct dispatch_fast_call *call)
+{
+	struct proto_reader	r;
+	uint8_t			type = 0;
+
+	proto_reader_init(&r, data, len, max_size, DISPATCH_DEPTH);
+	if (proto_codec_read_message_begin(codec, &r, &call->name, &type, &call->seqid) != 0 ||
+	    type != PROTO_CALL)
+		return 0;
+	switch ((call->id = dispatch_find(call->name.ptr, call->name.len))) {
+	case DISPATCH_ADD:
+		return dispatch_fast_method(codec, &r, DISPATCH_ADD, call->seqid, out);
+	case DISPATCH_SUBTRACT:
+		return dispatch_fast_method(codec, &r, DISPATCH_SUBTRACT, call->seqid, out);
+	default:
+		return 0;
+	}
+}
+
+/* The result dispatch_codec_message would have given the call dispatch_fast answered. */
+static void
+dispatch_fast_result(const struct dispatch_fast_call *call, size_t len,
+    struct dispatch_result *res)
+{
+	memset(res, 0, sizeof *res);
+	res->status = PROTO_OK;
+	res->consumed = len;
+	res->method = call->name.ptr;
+	res->method_len = call->name.len;
+	res->seqid = call->seqid;
+	res->message_type = PROTO_CALL;
+	res->replied = true;
+	res->method_index = call->id;
+	res->outcome = DISPATCH_OUTCOME_OK;
+}
+
+/*
+ * dispatch_run for one codec: the messages one after another, each
+ * answered by dispatch_fast, inlined into the loop, if it can; else by
+ * the general path, out of line (so that the loop keeps its registers).
+ */
+DISPATCH_INLINE size_t
+dispatch_codec_run(enum proto_codec codec, const struct proto_ops *ops, const uint8_t *data,
+    size_t len, const struct dispatch_limits *limits, struct buf *out, size_t out_limit,
+    unsigned max_calls, unsigned *calls, struct dispatch_result *res)
+{
+	struct dispatch_fast_call	fast = { DISPATCH_METHODS, 0, { NULL, 0 } };
+	size_t				max_size = limits->max_message_size, off = 0, took;
+	unsigned			n = 0;
+
+	for (;;) {
+		size_t start = out->len;
+
+		took = dispatch_fast(codec, data + off, len - off, max_size, out, &fast);
+		if (took == 0) {
+			if (codec == PROTO_CODEC_COMPACT)
+				dispatch_compact(ops, data + off, len - off, limits, out, res);
+			else
+				dispatch_binary(ops, data + off, len - off, limits, out, res);
+			if (res->status != PROTO_OK)
+				break;
+			if (res->consumed > max_size) {
+				out->len = start;	/* the transport refuses it whole */
+				break;
+			}
+			off += res->consumed;
+		} else {
+			off += took;
+		}
+		if (++n == max_calls || off == len || out->len >= out_limit)
+			break;
+	}
+	if (took != 0)
+		dispatch_fast_result(&fast, took, res);
+	*calls = n;
+	return off;
+}
+
+static size_t
+dispatch_run_binary(const struct proto_ops *ops, const uint8_t *data, size_t len,
+    const struct dispatch_limits *limits, struct buf *out, size_t out_limit,
+    unsigned max_calls, unsigned *calls, struct dispatch_result *res)
+{
+	return dispatch_codec_run(PROTO_CODEC_BINARY, ops, data, len, limits, out, out_limit,
+	    max_calls, calls, res);
+}
+
+static size_t
+dispatch_run_compact(const struct proto_ops *ops, const uint8_t *data, size_t len,
+    const struct dispatch_limits *limits, struct buf *out, size_t out_limit,
+    unsigned max_calls, unsigned *calls, struct dispatch_result *res)
+{
+	return dispatch_codec_run(PROTO_CODEC_COMPACT, ops, data, len, limits, out, out_limit,
+	    max_calls, calls, res);
+}
+
+size_t
+dispatch_run(const struct proto_ops *ops, const uint8_t *data, size_t len,
+    const struct dispatch_limits *limits, struct buf *out, size_t out_limit,
+    unsigned max_calls, unsigned *calls, struct dispatch_result *res)
+{
+	if (ops->codec == PROTO_CODEC_COMPACT)
+		return dispatch_run_compact(ops, data, len, limits, out, out_limit, max_calls,
+		    calls, res);
+	return dispatch_run_binary(ops, data, len, limits, out, out_limit, max_calls, calls,
+	    res);
 }
 
 void

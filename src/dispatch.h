@@ -57,6 +57,19 @@ void	dispatch_message(const struct proto_ops *, const uint8_t *data, size_t len,
 	    const struct dispatch_limits *, struct buf *out, struct dispatch_result *);
 
 /*
+ * dispatch_message over the messages at the front of data, one after
+ * another, while each is answered OK within max_message_size: until data
+ * is used up, out->len reaches out_limit, or max_calls are answered (the
+ * first message is always tried).  Returns the bytes the answered ones
+ * took, and their count in *calls.  res is the last message tried; if it
+ * was not answered (not OK, or OK but over max_message_size: then its
+ * reply is taken back out of out), the caller settles it.
+ */
+size_t	dispatch_run(const struct proto_ops *, const uint8_t *data, size_t len,
+	    const struct dispatch_limits *, struct buf *out, size_t out_limit,
+	    unsigned max_calls, unsigned *calls, struct dispatch_result *);
+
+/*
  * After a BAD or TOO_BIG result for a call whose message header was read,
  * append a TApplicationException (PROTOCOL_ERROR, saying why) that the
  * client can match to its call, before the connection is closed.  Returns

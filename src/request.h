@@ -26,9 +26,9 @@ struct request_result {
 };
 
 /*
- * request_process's parts out of line: any message but an unframed one
- * with no scan under way; and the end of one of those that dispatch did
- * not decode whole, or found over max_message_size (out was start long).
+ * request_run's parts out of line: any message but an unframed one with
+ * no scan under way; and the end of one of those that dispatch did not
+ * decode whole, or found over max_message_size (out was start long).
  */
 void	request_process_other(struct transport *, const uint8_t *data, size_t len,
 	    const struct dispatch_limits *, struct buf *out, struct request_result *);
@@ -36,20 +36,76 @@ void	request_process_unframed_end(struct transport *, const uint8_t *data, size_
 	    const struct dispatch_limits *, struct buf *out, size_t start,
 	    struct request_result *);
 
+/* res for the unframed message dispatch answered whole, res->call. */
+static inline void
+request_unframed_answered(const struct transport *t, struct request_result *res)
+{
+	const struct dispatch_result *call = &res->call;
+
+	res->message.status = PROTO_OK;
+	res->message.consumed = call->consumed;
+	res->message.proto = t->proto;
+	res->message.refusal = NULL;
+	res->message.kind = TRANSPORT_BUFFERED;
+	res->status = PROTO_OK;
+	res->need = 0;
+	res->error = NULL;
+	res->consumed = call->consumed;
+	res->replied = call->replied;	/* if not, dispatch left out as it was */
+}
+
 /*
- * Take the next message from data[0..len), answer it and append its
- * reply, framed as the request was, to out (nothing for oneway calls).
+ * Take the messages at the front of data[0..len), one after another,
+ * answer each and append its reply, framed as the request was, to out
+ * (nothing for oneway calls): until one is not OK, data is used up,
+ * out->len reaches out_limit, or max_calls are answered (the first
+ * message is always tried).  Returns how many were answered (each one
+ * OK), and in *consumed the input they took, framing included.  res is
+ * the last message taken, as request_process gives it.
+ *
  * A bad call that is a whole message (unknown method, missing argument,
  * a THeader transform) gets an exception reply and status OK; only bytes
- * that can't be a message give BAD.  On anything but OK, out is left as
- * it was.  After NEED_MORE, call again with the same message from its
- * first byte once need bytes are here (the transport keeps an unframed
- * message's scan meanwhile: see struct transport).
+ * that can't be a message give BAD.  On anything but OK, that message
+ * left out as it was.  After NEED_MORE, call again from that message's
+ * first byte once res->need bytes of it are here (the transport keeps an
+ * unframed message's scan meanwhile: see struct transport).
  *
- * Inline for the common case: an unframed message with no scan under
- * way is what dispatch decodes from the front of data.  Decoded whole
- * and within max_message_size (nearly always), it is done here;
- * anything else is settled as transport_next would have cut it.
+ * Inline for the common case: unframed messages with no scan under way
+ * are what dispatch_run decodes from the front of data.  Decoded whole
+ * and within max_message_size (nearly always), they are done here; the
+ * one that is not is settled as transport_next would have cut it.
+ */
+static inline unsigned
+request_run(struct transport *t, const uint8_t *data, size_t len,
+    const struct dispatch_limits *limits, struct buf *out, size_t out_limit,
+    unsigned max_calls, size_t *consumed, struct request_result *res)
+{
+	struct dispatch_result	*call = &res->call;
+	unsigned		 calls;
+	size_t			 took;
+
+	res->consumed = 0;
+	res->replied = false;
+	if (t->kind != TRANSPORT_BUFFERED || t->scan != NULL) {
+		request_process_other(t, data, len, limits, out, res);
+		*consumed = res->consumed;
+		return res->status == PROTO_OK;
+	}
+	took = dispatch_run(t->proto, data, len, limits, out, out_limit, max_calls, &calls, call);
+	if (call->status != PROTO_OK || call->consumed > limits->max_message_size) {
+		request_process_unframed_end(t, data + took, len - took, limits, out, out->len,
+		    res);
+		*consumed = took + res->consumed;
+		return calls + (res->status == PROTO_OK);
+	}
+	request_unframed_answered(t, res);
+	*consumed = took;
+	return calls;
+}
+
+/*
+ * The next message alone, taken the general way: the same answer as
+ * request_run for one message (the tests and fuzzers hold the two to it).
  */
 static inline void
 request_process(struct transport *t, const uint8_t *data, size_t len,
@@ -70,16 +126,7 @@ request_process(struct transport *t, const uint8_t *data, size_t len,
 		request_process_unframed_end(t, data, len, limits, out, start, res);
 		return;
 	}
-	res->message.status = PROTO_OK;
-	res->message.consumed = call->consumed;
-	res->message.proto = t->proto;
-	res->message.refusal = NULL;
-	res->message.kind = TRANSPORT_BUFFERED;
-	res->status = PROTO_OK;
-	res->need = 0;
-	res->error = NULL;
-	res->consumed = call->consumed;
-	res->replied = call->replied;	/* if not, dispatch left out as it was */
+	request_unframed_answered(t, res);
 }
 
 /*

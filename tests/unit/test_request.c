@@ -5,6 +5,7 @@
  * and the error reply before a close.
  */
 #include <check.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +224,157 @@ START_TEST(process_reply_buffer_full)
 	process(&t, in.data, in.len, &limits, &out, &res);
 	ck_assert_status(res.status, PROTO_OK);
 	ck_assert_hex(out.data + 3, out.len - 3, combos[_i].reply);
+	buf_free(&out);
+}
+END_TEST
+
+/* --- runs: request_run over several messages at once ---------------------- */
+
+/*
+ * Three rounds of add, zip, ping, add, then the first half of an add:
+ * request_run over all of it answers what request_process answers one
+ * message at a time, byte for byte, and stops at the unfinished one the
+ * same way.  Unframed, one run takes all twelve whole messages.
+ */
+START_TEST(run_matches_one_at_a_time)
+{
+	struct transport	 one = { .kind = combos[_i].kind, .proto = combos[_i].proto };
+	struct transport	 many = one;
+	struct buf		 out_one, out_many;
+	struct request_result	 res_one, res_many;
+	uint8_t			 data[HEX_MAX];
+	size_t			 len = 0, pos_one = 0, pos_many = 0, add_len;
+	unsigned		 calls_one = 0, calls_many = 0, runs = 0;
+
+	for (int round = 0; round < 3; round++) {
+		const char *parts[4] = { combos[_i].request, combos[_i].zip, combos[_i].ping,
+		    combos[_i].request };
+
+		for (int i = 0; i < 4; i++)
+			len += hex_decode(parts[i], data + len, sizeof data - len);
+	}
+	add_len = hex_decode(combos[_i].request, data + len, sizeof data - len);
+	len += add_len / 2;
+	buf_init(&out_one, 1u << 20);
+	buf_init(&out_many, 1u << 20);
+	for (int n = 0; n < 20; n++) {
+		process(&one, data + pos_one, len - pos_one, &limits, &out_one, &res_one);
+		if (res_one.status != PROTO_OK)
+			break;
+		pos_one += res_one.consumed;
+		calls_one++;
+	}
+	ck_assert_status(res_one.status, PROTO_NEED_MORE);
+	for (int n = 0; n < 20; n++) {
+		size_t took = 0;
+
+		memset(&res_many, 0, sizeof res_many);
+		calls_many += request_run(&many, data + pos_many, len - pos_many, &limits,
+		    &out_many, SIZE_MAX, UINT_MAX, &took, &res_many);
+		pos_many += took;
+		runs++;
+		if (res_many.status != PROTO_OK)
+			break;
+	}
+	ck_assert_status(res_many.status, PROTO_NEED_MORE);
+	ck_assert_uint_eq(calls_one, 12);
+	ck_assert_uint_eq(calls_many, calls_one);
+	ck_assert_uint_eq(pos_many, pos_one);
+	ck_assert_uint_eq(res_many.need, res_one.need);
+	ck_assert_msg(out_many.len == out_one.len &&
+	    memcmp(out_many.data, out_one.data, out_one.len) == 0, "other replies");
+	/* unframed: all in one run; framed: a message a run */
+	ck_assert_uint_eq(runs, combos[_i].kind == TRANSPORT_BUFFERED ? 1 : 13);
+	transport_free(&one);
+	transport_free(&many);
+	buf_free(&out_one);
+	buf_free(&out_many);
+}
+END_TEST
+
+/* request_run over data with the given limits: how many it answered, and out. */
+static unsigned
+run(const char *hex, const struct dispatch_limits *lim, size_t out_limit, unsigned max_calls,
+    size_t *took, struct buf *out, struct request_result *res)
+{
+	struct transport	t = { .kind = TRANSPORT_BUFFERED, .proto = &proto_binary };
+	struct hexin		in;
+	unsigned		calls;
+
+	in.len = hex_decode(hex, in.data, sizeof in.data);
+	memset(res, 0, sizeof *res);
+	*took = 0;
+	calls = request_run(&t, in.data, in.len, lim, out, out_limit, max_calls, took, res);
+	transport_free(&t);
+	return calls;
+}
+
+/* A run stops after max_calls, and once out reaches out_limit. */
+START_TEST(run_stops_at_its_limits)
+{
+	struct request_result	res;
+	struct buf		out;
+	size_t			took;
+
+	buf_init(&out, 1u << 20);
+	/* add, zip, ping, add: three calls at most */
+	ck_assert_uint_eq(run(B_ADD B_ZIP B_PING B_ADD, &limits, SIZE_MAX, 3, &took, &out, &res),
+	    3);
+	ck_assert_status(res.status, PROTO_OK);
+	ck_assert_uint_eq(took, 30 + 16 + 17);
+	ck_assert_hex(out.data, out.len, B_ADD_REPLY B_PING_REPLY);
+	/* out reaches 23 bytes with the first reply: no more */
+	out.len = 0;
+	ck_assert_uint_eq(run(B_ADD B_ZIP B_PING B_ADD, &limits, 23, UINT_MAX, &took, &out, &res),
+	    1);
+	ck_assert_uint_eq(took, 30);
+	ck_assert_hex(out.data, out.len, B_ADD_REPLY);
+	/* 24: zip adds nothing and ping goes past it */
+	out.len = 0;
+	ck_assert_uint_eq(run(B_ADD B_ZIP B_PING B_ADD, &limits, 24, UINT_MAX, &took, &out, &res),
+	    3);
+	ck_assert_uint_eq(took, 30 + 16 + 17);
+	ck_assert_hex(out.data, out.len, B_ADD_REPLY B_PING_REPLY);
+	/* the last message of a run is the result */
+	ck_assert(res.replied);
+	ck_assert_uint_eq(res.consumed, 17);
+	buf_free(&out);
+}
+END_TEST
+
+/*
+ * A message that is not OK stops a run: those before it are answered and
+ * counted, it gets its status, and none of its reply is in out.
+ */
+START_TEST(run_stops_at_a_failed_message)
+{
+	const struct dispatch_limits	 small = { 64, 32 };
+	struct request_result		 res;
+	struct buf			 out;
+	size_t				 took;
+
+	buf_init(&out, 1u << 20);
+	/* message type 9 */
+	ck_assert_uint_eq(run(B_ADD B_ADD "80010009 00000003 616464 00000001 00" B_ADD, &limits,
+	    SIZE_MAX, UINT_MAX, &took, &out, &res), 2);
+	ck_assert_status(res.status, PROTO_BAD);
+	ck_assert_uint_eq(took, 60);
+	ck_assert_hex(out.data, out.len, B_ADD_REPLY B_ADD_REPLY);
+	/* a whole add of 88 bytes, over max_message_size (64) */
+	out.len = 0;
+	ck_assert_uint_eq(run(B_ADD "80010001 00000003 616464 00000001 08 0001 00000002"
+	    " 08 0002 00000003 0b 0009 00000032 61*50 00" B_ADD, &small, SIZE_MAX, UINT_MAX,
+	    &took, &out, &res), 1);
+	ck_assert_status(res.status, PROTO_TOO_BIG);
+	ck_assert_uint_eq(took, 30);
+	ck_assert_hex(out.data, out.len, B_ADD_REPLY);
+	/* the reply that does not fit the output buffer */
+	buf_free(&out);
+	buf_init(&out, 23 + 22);
+	ck_assert_uint_eq(run(B_ADD B_ADD, &limits, SIZE_MAX, UINT_MAX, &took, &out, &res), 1);
+	ck_assert_status(res.status, PROTO_TOO_BIG);
+	ck_assert_uint_eq(took, 30);
+	ck_assert_hex(out.data, out.len, B_ADD_REPLY);
 	buf_free(&out);
 }
 END_TEST
@@ -462,6 +614,135 @@ assert_same_outcome(const struct outcome *got, const struct outcome *want, const
 	ck_assert_msg(got->out_len == want->out_len &&
 	    memcmp(got->out, want->out, want->out_len) == 0, "%s: another reply", how);
 }
+
+/*
+ * Calls at the edges of dispatch's fast path (add and subtract as every
+ * generated client sends them): each answered by request_run exactly as
+ * request_process, which takes the general path, answers it — alone, in
+ * an output buffer of every size up to past the fast path's need, and
+ * all of them one after another.
+ */
+static const struct {
+	const struct proto_ops	*proto;
+	const char		*hex;
+} edge_calls[] = {
+	{ &proto_binary, B_ADD },
+	{ &proto_binary, B_ADD_OLD },
+	/* overflow: INT32_MAX + 1, INT32_MIN - 1 */
+	{ &proto_binary, "80010001 00000003 616464 00000007 08 0001 7fffffff 08 0002 00000001 00" },
+	{ &proto_binary, "80010001 00000008 7375627472616374 ffffffff"
+	  " 08 0001 80000000 08 0002 00000001 00" },
+	{ &proto_binary, "80010001 00000008 7375627472616374 00000002"
+	  " 08 0001 00000007 08 0002 00000003 00" },
+	/* arguments reversed, one missing, one more, one mistyped, repeated */
+	{ &proto_binary, "80010001 00000003 616464 00000001 08 0002 00000003 08 0001 00000002 00" },
+	{ &proto_binary, "80010001 00000003 616464 00000001 08 0001 00000002 00" },
+	{ &proto_binary, "80010001 00000003 616464 00000001 08 0001 00000002 08 0002 00000003"
+	  " 08 0003 00000009 00" },
+	{ &proto_binary, "80010001 00000003 616464 00000001 0a 0001 0000000000000002"
+	  " 08 0002 00000003 00" },
+	{ &proto_binary, "80010001 00000003 616464 00000001 08 0001 00000002 08 0002 00000003"
+	  " 08 0002 00000004 00" },
+	/* oneway, a reply, multiplexed, another method, a name that starts alike */
+	{ &proto_binary, "80010004 00000003 616464 00000001 08 0001 00000002 08 0002 00000003 00" },
+	{ &proto_binary, "80010002 00000003 616464 00000001 08 0000 00000005 00" },
+	{ &proto_binary, "80010001 0000000e 43616c63756c61746f723a616464 00000001"
+	  " 08 0001 00000002 08 0002 00000003 00" },
+	{ &proto_binary, B_PING },
+	{ &proto_binary, "80010001 00000004 61646478 00000001 08 0001 00000002 08 0002 00000003 00" },
+	{ &proto_compact, C_ADD },
+	/* compact: long-form field headers, overflow, reversed, negative seqid */
+	{ &proto_compact, "82 21 01 03 616464 05 02 04 05 04 06 00" },
+	{ &proto_compact, "82 21 01 03 616464 15 feffffff0f 15 02 00" },
+	{ &proto_compact, "82 21 01 03 616464 25 06 05 02 04 00" },
+	{ &proto_compact, "82 21 ffffffff0f 08 7375627472616374 15 0e 15 06 00" },
+	{ &proto_compact, C_PING },
+};
+#define NEDGE_CALLS ((int)(sizeof edge_calls / sizeof edge_calls[0]))
+
+/* One message's outcome, the general way or by request_run, out of room cap. */
+static void
+answer(const struct proto_ops *proto, const uint8_t *data, size_t len, size_t cap,
+    bool general, struct outcome *o)
+{
+	struct transport	t = { .kind = TRANSPORT_BUFFERED, .proto = proto };
+	struct buf		out;
+	size_t			took = 0;
+
+	buf_init(&out, cap);
+	if (general) {
+		process(&t, data, len, &limits, &out, &o->res);
+	} else {
+		memset(&o->res, 0, sizeof o->res);
+		o->calls = request_run(&t, data, len, &limits, &out, SIZE_MAX, UINT_MAX, &took,
+		    &o->res);
+		ck_assert_uint_eq(took, o->res.status == PROTO_OK ? o->res.consumed : 0);
+	}
+	/* a fresh log each time: getStruct can't tell the two ways apart */
+	calc_log_free();
+	ck_assert_int_eq(calc_log_init(16), 0);
+	outcome_end(o, &out);
+	transport_free(&t);
+	buf_free(&out);
+}
+
+START_TEST(run_same_as_general)
+{
+	struct hexin	in;
+	struct outcome	general, fast;
+	char		how[64];
+
+	in.len = hex_decode(edge_calls[_i].hex, in.data, sizeof in.data);
+	for (size_t cap = 0; cap <= 160; cap++) {
+		answer(edge_calls[_i].proto, in.data, in.len, cap, true, &general);
+		answer(edge_calls[_i].proto, in.data, in.len, cap, false, &fast);
+		snprintf(how, sizeof how, "call %d, %zu bytes of room", _i, cap);
+		assert_same_outcome(&fast, &general, how);
+	}
+	/* with room, every one is answered */
+	ck_assert_status(general.res.status, PROTO_OK);
+}
+END_TEST
+
+/* All the edge calls of one protocol one after another, in one run. */
+START_TEST(run_same_as_general_pipelined)
+{
+	const struct proto_ops	*proto = _i == 0 ? &proto_binary : &proto_compact;
+	struct transport	 one = { .kind = TRANSPORT_BUFFERED, .proto = proto };
+	struct transport	 many = one;
+	struct request_result	 res;
+	struct buf		 out_one, out_many;
+	uint8_t			 data[HEX_MAX];
+	size_t			 len = 0, pos = 0, took = 0;
+	unsigned		 messages = 0, calls;
+
+	for (int i = 0; i < NEDGE_CALLS; i++) {
+		if (edge_calls[i].proto != proto)
+			continue;
+		len += hex_decode(edge_calls[i].hex, data + len, sizeof data - len);
+		messages++;
+	}
+	buf_init(&out_one, 1u << 20);
+	buf_init(&out_many, 1u << 20);
+	for (unsigned n = 0; n < messages; n++) {
+		process(&one, data + pos, len - pos, &limits, &out_one, &res);
+		ck_assert_status(res.status, PROTO_OK);
+		pos += res.consumed;
+	}
+	ck_assert_uint_eq(pos, len);
+	calc_log_free();
+	ck_assert_int_eq(calc_log_init(16), 0);
+	memset(&res, 0, sizeof res);
+	calls = request_run(&many, data, len, &limits, &out_many, SIZE_MAX, UINT_MAX, &took, &res);
+	ck_assert_status(res.status, PROTO_OK);
+	ck_assert_uint_eq(calls, messages);
+	ck_assert_uint_eq(took, len);
+	ck_assert_msg(out_many.len == out_one.len &&
+	    memcmp(out_many.data, out_one.data, out_one.len) == 0, "other replies");
+	buf_free(&out_one);
+	buf_free(&out_many);
+}
+END_TEST
 
 /*
  * Answer data whole, a byte at a time, and in two pieces split at every
@@ -851,6 +1132,15 @@ request_suite(void)
 	tcase_add_loop_test(tc, process_reply_buffer_full, 0, NCOMBOS);
 	tcase_add_test(tc, buffered_too_big);
 	tcase_add_test(tc, buffered_sum_too_big);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("runs");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, run_matches_one_at_a_time, 0, NCOMBOS);
+	tcase_add_test(tc, run_stops_at_its_limits);
+	tcase_add_test(tc, run_stops_at_a_failed_message);
+	tcase_add_loop_test(tc, run_same_as_general, 0, NEDGE_CALLS);
+	tcase_add_loop_test(tc, run_same_as_general_pipelined, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dripped");
