@@ -1,9 +1,12 @@
 /*
  * dispatch: one Thrift message to its reply — the method it names, its
  * arguments, the handler, the reply (the table of methods and the reply
- * writers are in dispatch_table.{c,h}).  Arguments are decoded in place
- * from the request bytes; a handler runs only once its whole message has
- * arrived, so an incomplete message never has side effects.
+ * writers are in dispatch_table.{c,h}) — and a run of them, the messages
+ * one read brought, one after another in one call (dispatch_run), the
+ * common call answered in registers (dispatch_fast).  Arguments are
+ * decoded in place from the request bytes; a handler runs only once its
+ * whole message has arrived, so an incomplete message never has side
+ * effects.
  *
  * The codec is chosen once per message: the decoder and the reply
  * writers are inline functions of a constant enum proto_codec, compiled

@@ -1,11 +1,12 @@
 /*
- * request: a connection's next message through transport and dispatch.
- * transport_next finds the message and what its reply's frame needs;
+ * request: a connection's next messages through transport and dispatch.
+ * transport_next finds a message and what its reply's frame needs;
  * the reply frame is begun, dispatch appends the reply inside it, and
  * transport_message_end says how much input the message took (or, for
  * an unframed message found incomplete, begins its scan).  The common
- * case, an unframed message that arrived whole, is request_process
- * itself, inline in request.h; this file is the rest.
+ * case, unframed messages that arrived whole, is request_run itself,
+ * inline in request.h (one dispatch_run for all of them); this file is
+ * the rest.
  */
 #include <string.h>
 

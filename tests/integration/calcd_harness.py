@@ -730,6 +730,24 @@ def listen_backlog(host, port):
     return sum(rx if state == 10 else 1 for state, rx in rows if state in (3, 10))
 
 
+def wait_fds_settled(daemon, pid, base, seconds=15, step=0.05):
+    """Wait, at most seconds, until no connection to daemon waits to be
+    accepted and process pid has base descriptors again.  The count alone
+    is not enough: a client's connect() completes in the kernel before
+    calcd accepts, so the last connections made (and closed) may still
+    wait in the accept queue while the count reads base, and be accepted
+    (the count one more) just after.  Returns (backlog, fds) as last seen;
+    the caller asserts on them.  The bound is generous (slow ASan builds,
+    busy machines); a real leak stays."""
+    deadline = time.monotonic() + seconds
+    while True:
+        backlog = listen_backlog(daemon.host, daemon.port)
+        fds = proc_fd_count(pid)
+        if (not backlog and fds == base) or time.monotonic() > deadline:
+            return backlog, fds
+        time.sleep(step)
+
+
 def server_side_closed(host, port):
     """True once no connection to local TCP host:port waits to be accepted and
     the server has closed its side of every one (none is in SYN_RECV,
@@ -812,5 +830,5 @@ __all__ = [
     "reply_reader", "run_calcd", "wait_closed", "work", "write_file",
     "describe_fds", "limits_conf", "listen_backlog", "log_mark", "peer_name",
     "proc_cpu_seconds", "proc_fd_count", "proc_fds", "proc_rss_kib", "raise_nofile",
-    "server_side_closed", "wait_log",
+    "server_side_closed", "wait_fds_settled", "wait_log",
 ]

@@ -28,7 +28,7 @@ import unittest
 
 from calcd_harness import (CalculatorService, Daemon, DaemonTestCase, Operation, connect,
                            describe_fds, encode_call, encode_messages, fresh_logid, limits_conf,
-                           listen_backlog, log_mark, peer_name, proc_cpu_seconds, proc_fd_count,
+                           wait_fds_settled, log_mark, peer_name, proc_cpu_seconds, proc_fd_count,
                            proc_fds, proc_rss_kib, raise_nofile, raw_socket, read_reply,
                            reply_reader, server_side_closed, wait_closed, wait_log, work)
 
@@ -1183,20 +1183,8 @@ class ConnectionLimit(HostileCase):
 
     def _wait_fds(self):
         """calcd is back at its baseline descriptors, with every connection
-        made so far accepted and closed.  The count alone is not enough: a
-        client's connect() completes in the kernel before calcd accepts, so
-        the last connections made (and closed) may still wait in the accept
-        queue while the count reads the baseline, and be accepted (the count
-        one more) just after.  So: no connection waiting to be accepted, and
-        then (everything accepted is counted) the baseline.  The bound is
-        generous (slow ASan builds, busy machines); a real leak stays."""
-        deadline = time.monotonic() + 15
-        while True:
-            backlog = listen_backlog(self.daemon.host, self.daemon.port)
-            fds = self.fds()
-            if (not backlog and fds == self.fd_base) or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        made so far accepted and closed (see wait_fds_settled)."""
+        backlog, fds = wait_fds_settled(self.daemon, self.pid(), self.fd_base)
         if backlog or fds != self.fd_base:
             self.fail("calcd's descriptors did not return to their baseline (%d, now %d; "
                       "%s connection(s) not yet accepted):\n%s\nlog:\n%s"

@@ -31,7 +31,7 @@ import time
 import unittest
 import urllib.request
 
-from calcd_harness import (Daemon, DaemonTestCase, connect, limits_conf, listen_backlog, log_mark,
+from calcd_harness import (Daemon, DaemonTestCase, connect, limits_conf, wait_fds_settled, log_mark,
                            proc_cpu_seconds, proc_fd_count, server_side_closed, wait_log)
 
 NOFILE = 256                 # calcd's open-file limit, soft and hard
@@ -187,16 +187,9 @@ class OverloadCase(DaemonTestCase):
             return list(self.daemon.err.lines[mark:])
 
     def wait_fd_base(self):
-        """Back at the baseline, with every connection accepted: the flood's
-        last ones may still wait in the accept queue (closed by the client)
-        while the count reads the baseline, and be accepted just after."""
-        deadline = time.monotonic() + 15
-        while True:
-            backlog = listen_backlog(self.daemon.host, self.daemon.port)
-            fds = self.fds()
-            if (not backlog and fds == self.fd_base) or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        """Back at the baseline, with every connection accepted (the flood's
+        last ones may still wait in the accept queue: see wait_fds_settled)."""
+        backlog, fds = wait_fds_settled(self.daemon, self.daemon.proc.pid, self.fd_base)
         self.assertFalse(backlog, "%s connection(s) calcd did not accept" % backlog)
         self.assertEqual(fds, self.fd_base, "calcd's descriptors did not return to their "
                          "baseline")

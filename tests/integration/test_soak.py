@@ -32,7 +32,7 @@ import unittest
 
 from calcd_harness import (INT32_MAX, INT32_MIN, CalculatorService, Daemon, InvalidOperation,
                            Operation, connect, describe_fds, encode_call, encode_messages,
-                           limits_conf, listen_backlog, proc_fd_count, proc_fds, proc_rss_kib,
+                           limits_conf, wait_fds_settled, proc_fd_count, proc_fds, proc_rss_kib,
                            raw_socket, read_reply, reply_reader, server_side_closed, work)
 
 from thrift.Thrift import TApplicationException, TMessageType, TType
@@ -311,13 +311,7 @@ class Soak(unittest.TestCase):
         # were, every connection accepted (the last ones, closed by their
         # clients, may still wait in the accept queue while the count
         # already reads the number before).
-        limit = time.monotonic() + 30
-        while True:
-            backlog = listen_backlog(daemon.host, daemon.port)
-            fds_after = proc_fd_count(pid)
-            if (not backlog and fds_after == fds_before) or time.monotonic() > limit:
-                break
-            time.sleep(0.1)
+        backlog, fds_after = wait_fds_settled(daemon, pid, fds_before, seconds=30, step=0.1)
         rss_end = proc_rss_kib(pid) * 1024
         summary = ("soak: %.0f s, %d clients: %d calls issued (%d replies checked), %d connections "
                    "(%d left abruptly), wrong %d, lost %d; checker %d calls, wrong %d, lost %d; "

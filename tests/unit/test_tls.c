@@ -385,17 +385,25 @@ START_TEST(test_request_with_finished)
 }
 END_TEST
 
+/* A server that allows TLS 1.2 and a TLS 1.2 client, their handshake done. */
+static void
+tls12_pair_open(struct pair *p)
+{
+	struct outcome o;
+
+	pair_open(p, server_context(cert("server.pem"), cert("server.key"), NULL, NULL,
+	    CONF_TLS_1_2), client_context(cert("ca.pem"), NULL, NULL, TLS1_2_VERSION));
+	o = handshake(p);
+	ck_assert_int_eq(o.server, TLS_IO_DONE);
+	ck_assert_int_eq(o.client, 1);
+	ck_assert_str_eq(tls_session_version(p->server), "TLSv1.2");
+}
+
 START_TEST(test_tls12_client)
 {
 	struct pair	p;
-	struct outcome	o;
 
-	pair_open(&p, server_context(cert("server.pem"), cert("server.key"), NULL, NULL,
-	    CONF_TLS_1_2), client_context(cert("ca.pem"), NULL, NULL, TLS1_2_VERSION));
-	o = handshake(&p);
-	ck_assert_int_eq(o.server, TLS_IO_DONE);
-	ck_assert_int_eq(o.client, 1);
-	ck_assert_str_eq(tls_session_version(p.server), "TLSv1.2");
+	tls12_pair_open(&p);
 	assert_echo(&p);
 	pair_close(&p);
 }
@@ -843,17 +851,11 @@ END_TEST
 START_TEST(test_renegotiation_refused)
 {
 	struct pair	p;
-	struct outcome	o;
 	uint8_t		buf[16];
 	size_t		got, written;
 	int		rc = -1;
 
-	pair_open(&p, server_context(cert("server.pem"), cert("server.key"), NULL, NULL,
-	    CONF_TLS_1_2), client_context(cert("ca.pem"), NULL, NULL, TLS1_2_VERSION));
-	o = handshake(&p);
-	ck_assert_int_eq(o.server, TLS_IO_DONE);
-	ck_assert_int_eq(o.client, 1);
-	ck_assert_str_eq(tls_session_version(p.server), "TLSv1.2");
+	tls12_pair_open(&p);
 
 	client_write(&p, "ping", 4);
 	ck_assert_int_eq(SSL_renegotiate(p.client), 1);
