@@ -275,7 +275,12 @@ calcctl_net_shutdown(struct calcctl_net *n)
 		if (calcctl_net_tls_wait(n, io, "sending the TLS close_notify") < 0)
 			return -1;
 	}
-	if (shutdown(n->fd, SHUT_WR) != 0)
+	/*
+	 * ENOTCONN: the server has already reset the connection (a TLS server
+	 * that refused our certificate after our call was sent, say).  What it
+	 * sent before the reset is still to be read, and the read says why.
+	 */
+	if (shutdown(n->fd, SHUT_WR) != 0 && errno != ENOTCONN)
 		return calcctl_net_fail(n, false, "shutdown: %s", strerror(errno));
 	return 0;
 }
