@@ -49,17 +49,21 @@ calc_fit_i32(int64_t exact, int32_t *result)
 	return CALC_OK;
 }
 
-/* Inline: a call's worth of work for one instruction of arithmetic. */
+/*
+ * Inline: a call's worth of work for one instruction of arithmetic and
+ * the overflow flag (the builtins compute the exact result, no UB).
+ * On CALC_OVERFLOW, *result is not the answer and must not be used.
+ */
 static inline enum calc_status
 calc_add(int32_t a, int32_t b, int32_t *result)
 {
-	return calc_fit_i32((int64_t)a + b, result);
+	return __builtin_add_overflow(a, b, result) ? CALC_OVERFLOW : CALC_OK;
 }
 
 static inline enum calc_status
 calc_subtract(int32_t a, int32_t b, int32_t *result)
 {
-	return calc_fit_i32((int64_t)a - b, result);
+	return __builtin_sub_overflow(a, b, result) ? CALC_OVERFLOW : CALC_OK;
 }
 
 /* Work out w; on CALC_OK also log {logid, result} for getStruct. */
