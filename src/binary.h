@@ -257,6 +257,29 @@ binary_read_field_i32(struct proto_reader *r, int16_t id, int32_t *v)
 	return 1;
 }
 
+/*
+ * A struct of exactly i32 field id0, i32 field id1 and its stop, with
+ * all 15 bytes here: the values in v[0] and v[1], past the stop, and
+ * true (one test of the room for all of it).  Else false, with nothing
+ * read: the caller reads the struct as any other.  The reader must not
+ * have failed, and must be at the struct's start (its depth not yet
+ * taken: a struct of i32s nests no deeper).
+ */
+PROTO_INLINE bool
+binary_read_struct_i32x2(struct proto_reader *r, int16_t id0, int16_t id1, int32_t v[2])
+{
+	const uint8_t *p = r->data + r->pos;
+
+	if (r->len - r->pos < 15 || r->depth >= r->max_depth ||
+	    p[0] != PROTO_T_I32 || bytes_be16(p + 1) != (uint16_t)id0 ||
+	    p[7] != PROTO_T_I32 || bytes_be16(p + 8) != (uint16_t)id1 || p[14] != PROTO_T_STOP)
+		return false;
+	v[0] = (int32_t)bytes_be32(p + 3);
+	v[1] = (int32_t)bytes_be32(p + 10);
+	r->pos += 15;
+	return true;
+}
+
 /* --- writing -------------------------------------------------------------- */
 
 static inline int

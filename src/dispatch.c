@@ -504,13 +504,6 @@ dispatch_compact(const struct proto_ops *ops, const uint8_t *data, size_t len,
 
 /* --- the common call, in registers ------------------------------------------ */
 
-/* What dispatch_fast read of a call it answered. */
-struct dispatch_fast_call {
-	enum dispatch_method_id	 id;
-	int32_t			 seqid;
-	struct proto_string	 name;
-};
-
 /*
  * The handlers dispatch_fast runs: i32 arguments, an i32 result, no side
  * effects (a call that fails here is run again by dispatch_codec_message,
@@ -543,10 +536,7 @@ dispatch_fast_method(enum proto_codec codec, struct proto_reader *r, enum dispat
 	int32_t				 args[DISPATCH_MAX_ARGS], result;
 
 	_Static_assert(DISPATCH_MAX_ARGS == 2, "add and subtract take two arguments");
-	if (proto_codec_read_struct_begin(codec, r) != 0 ||
-	    proto_codec_read_field_i32(codec, r, m->args[0].id, &args[0]) <= 0 ||
-	    proto_codec_read_field_i32(codec, r, m->args[1].id, &args[1]) <= 0 ||
-	    !proto_codec_read_stop(codec, r) || proto_codec_read_struct_end(codec, r) != 0 ||
+	if (!proto_codec_read_struct_i32x2(codec, r, m->args[0].id, m->args[1].id, args) ||
 	    r->pos > r->max_size)
 		return 0;
 	if (!dispatch_fast_handler(id, args, &result) ||
@@ -565,39 +555,53 @@ dispatch_fast_method(enum proto_codec codec, struct proto_reader *r, enum dispat
  */
 DISPATCH_INLINE size_t
 dispatch_fast(enum proto_codec codec, const uint8_t *data, size_t len, size_t max_size,
-    struct buf *out, struct dispatch_fast_call *call)
+    struct buf *out)
 {
 	struct proto_reader	r;
+	struct proto_string	name;
 	uint8_t			type = 0;
+	int32_t			seqid = 0;
 
 	proto_reader_init(&r, data, len, max_size, DISPATCH_DEPTH);
-	if (proto_codec_read_message_begin(codec, &r, &call->name, &type, &call->seqid) != 0 ||
+	if (proto_codec_read_message_begin(codec, &r, &name, &type, &seqid) != 0 ||
 	    type != PROTO_CALL)
 		return 0;
-	switch ((call->id = dispatch_find(call->name.ptr, call->name.len))) {
+	switch (dispatch_find(name.ptr, name.len)) {
 	case DISPATCH_ADD:
-		return dispatch_fast_method(codec, &r, DISPATCH_ADD, call->seqid, out);
+		return dispatch_fast_method(codec, &r, DISPATCH_ADD, seqid, out);
 	case DISPATCH_SUBTRACT:
-		return dispatch_fast_method(codec, &r, DISPATCH_SUBTRACT, call->seqid, out);
+		return dispatch_fast_method(codec, &r, DISPATCH_SUBTRACT, seqid, out);
 	default:
 		return 0;
 	}
 }
 
-/* The result dispatch_codec_message would have given the call dispatch_fast answered. */
+/*
+ * The result dispatch_codec_message would have given the call in
+ * data[0..len) that dispatch_fast answered: its header read again, once
+ * a run (the loop keeps nothing of each call).
+ */
 static void
-dispatch_fast_result(const struct dispatch_fast_call *call, size_t len,
+dispatch_fast_result(enum proto_codec codec, const uint8_t *data, size_t len,
     struct dispatch_result *res)
 {
+	struct proto_reader	r;
+	struct proto_string	name = { NULL, 0 };
+	uint8_t			type = 0;
+	int32_t			seqid = 0;
+
+	proto_reader_init(&r, data, len, len, DISPATCH_DEPTH);
+	/* It was read whole once: this cannot fail. */
+	(void)proto_codec_read_message_begin(codec, &r, &name, &type, &seqid);
 	memset(res, 0, sizeof *res);
 	res->status = PROTO_OK;
 	res->consumed = len;
-	res->method = call->name.ptr;
-	res->method_len = call->name.len;
-	res->seqid = call->seqid;
+	res->method = name.ptr;
+	res->method_len = name.len;
+	res->seqid = seqid;
 	res->message_type = PROTO_CALL;
 	res->replied = true;
-	res->method_index = call->id;
+	res->method_index = dispatch_find(name.ptr, name.len);
 	res->outcome = DISPATCH_OUTCOME_OK;
 }
 
@@ -611,14 +615,13 @@ dispatch_codec_run(enum proto_codec codec, const struct proto_ops *ops, const ui
     size_t len, const struct dispatch_limits *limits, struct buf *out, size_t out_limit,
     unsigned max_calls, unsigned *calls, struct dispatch_result *res)
 {
-	struct dispatch_fast_call	fast = { DISPATCH_METHODS, 0, { NULL, 0 } };
-	size_t				max_size = limits->max_message_size, off = 0, took;
-	unsigned			n = 0;
+	size_t		max_size = limits->max_message_size, off = 0, took;
+	unsigned	n = 0;
 
 	for (;;) {
 		size_t start = out->len;
 
-		took = dispatch_fast(codec, data + off, len - off, max_size, out, &fast);
+		took = dispatch_fast(codec, data + off, len - off, max_size, out);
 		if (took == 0) {
 			if (codec == PROTO_CODEC_COMPACT)
 				dispatch_compact(ops, data + off, len - off, limits, out, res);
@@ -638,7 +641,7 @@ dispatch_codec_run(enum proto_codec codec, const struct proto_ops *ops, const ui
 			break;
 	}
 	if (took != 0)
-		dispatch_fast_result(&fast, took, res);
+		dispatch_fast_result(codec, data + off - took, took, res);
 	*calls = n;
 	return off;
 }

@@ -99,6 +99,8 @@ proto_prefix_init(enum proto_codec codec, struct proto_prefix *p, const char *na
 	memcpy(p->image + p->seqid_at, bytes + p->seqid_at + seqid_len,
 	    b.len - p->seqid_at - seqid_len);
 	p->len = (uint8_t)(b.len - seqid_len);
+	if (codec == PROTO_CODEC_BINARY)
+		memcpy(p->whole, bytes, b.len);	/* the seqid's 4 bytes are 0 */
 	if (field_type != PROTO_T_STOP)
 		p->field_id = field_id;	/* else 0, from the memset */
 	return 0;
