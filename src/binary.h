@@ -239,6 +239,13 @@ binary_read_field_begin(struct proto_reader *r, uint8_t *type, int16_t *id)
 	return 0;
 }
 
+/* Is the field header at p (3 bytes, there to read) that of i32 field id? */
+PROTO_INLINE bool
+binary_is_field_i32(const uint8_t *p, int16_t id)
+{
+	return p[0] == PROTO_T_I32 && bytes_be16(p + 1) == (uint16_t)id;
+}
+
 /*
  * If the next field is i32 field id, with its value all here: read it
  * into *v and return 1 (one test of the room for header and value).
@@ -250,7 +257,7 @@ binary_read_field_i32(struct proto_reader *r, int16_t id, int32_t *v)
 {
 	const uint8_t *p = r->data + r->pos;
 
-	if (r->len - r->pos < 7 || p[0] != PROTO_T_I32 || bytes_be16(p + 1) != (uint16_t)id)
+	if (r->len - r->pos < 7 || !binary_is_field_i32(p, id))
 		return 0;
 	*v = (int32_t)bytes_be32(p + 3);
 	r->pos += 7;
@@ -270,9 +277,8 @@ binary_read_struct_i32x2(struct proto_reader *r, int16_t id0, int16_t id1, int32
 {
 	const uint8_t *p = r->data + r->pos;
 
-	if (r->len - r->pos < 15 || r->depth >= r->max_depth ||
-	    p[0] != PROTO_T_I32 || bytes_be16(p + 1) != (uint16_t)id0 ||
-	    p[7] != PROTO_T_I32 || bytes_be16(p + 8) != (uint16_t)id1 || p[14] != PROTO_T_STOP)
+	if (r->len - r->pos < 15 || r->depth >= r->max_depth || !binary_is_field_i32(p, id0) ||
+	    !binary_is_field_i32(p + 7, id1) || p[14] != PROTO_T_STOP)
 		return false;
 	v[0] = (int32_t)bytes_be32(p + 3);
 	v[1] = (int32_t)bytes_be32(p + 10);

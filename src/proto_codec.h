@@ -182,6 +182,8 @@ struct proto_prefix {
 	uint8_t		seqid_at;
 	int16_t		field_id;	/* the field begun (compact's id deltas count from it) */
 };
+_Static_assert(sizeof ((struct proto_prefix *)0)->whole <= PROTO_PREFIX_ROOM,
+    "binary's one copy fits the room proto_codec_copy_prefix is given");
 
 /*
  * Build p for messages named name[0..len) of the given type whose struct
@@ -216,7 +218,8 @@ proto_codec_copy_prefix(enum proto_codec codec, uint8_t *d, const struct proto_p
 	if (codec == PROTO_CODEC_BINARY) {
 		/* In pieces GCC copies with moves (one memcpy of 40 is a rep movs). */
 		memcpy(d, p->whole, PROTO_PREFIX_MAX);
-		memcpy(d + PROTO_PREFIX_MAX, p->whole + PROTO_PREFIX_MAX, 8);
+		memcpy(d + PROTO_PREFIX_MAX, p->whole + PROTO_PREFIX_MAX,
+		    sizeof p->whole - PROTO_PREFIX_MAX);
 		bytes_put_be32(d + p->seqid_at, (uint32_t)seqid);
 		return p->len + 4u;
 	}
